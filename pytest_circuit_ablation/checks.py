@@ -1,0 +1,141 @@
+"""What each kind of item asserts, and the report row it records (design notes section 4).
+
+Items away from the gate checkpoints are measurements: they pass unless an invariant breaks (cells
+counted, flipped within [0, counted], an exact no-op at identity settings). At a checkpoint, an
+effect item asserts its node's side of the gate and a separation item asserts the whole gate. A model
+that does not do its task has its checkpoint items skipped as not meaningful (its accuracy item
+fails), never passed.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+from . import metrics, modes
+from .items import Item
+from .store import AblationStore, Refused
+
+Record = Callable[[dict[str, Any]], None]
+
+
+def _fail(message: str) -> None:
+    pytest.fail(message, pytrace=False)
+
+
+def _evaluation(item: Item, store: AblationStore):
+    try:
+        return store.evaluation(item.model)
+    except Refused as exc:
+        pytest.skip(f"model refused ({exc}); see test_model_loads[{item.model}]")
+
+
+def _base_row(item: Item, store: AblationStore) -> dict[str, Any]:
+    plan = store.plan(item.model)
+    return {"kind": item.kind, "item": item.id, "task": plan.ref.case_id, "model": plan.ref.name,
+            "role": plan.ref.role, "source": plan.ref.source}
+
+
+def check_load(item: Item, store: AblationStore, record: Record) -> None:
+    row = _base_row(item, store)
+    plan = store.plan(item.model)
+    error = plan.error
+    if error is None:
+        try:
+            ev = store.evaluation(item.model)
+            row.update(model_hash=ev.model_hash, seconds=round(ev.seconds, 3))
+        except Refused as exc:
+            error = str(exc)
+    row["message"] = error or ""
+    record(row)
+    if error:
+        _fail(f"{item.model} refused: {error}")
+
+
+def _not_meaningful(store: AblationStore, item: Item) -> None:
+    ev = store.evaluation(item.model)
+    if ev.result.accuracy < store.settings.min_accuracy:
+        pytest.skip(f"not meaningful: {item.model} matches its HL model on only {ev.result.accuracy:.1%} of cells")
+
+
+def check_accuracy(item: Item, store: AblationStore, record: Record) -> None:
+    ev = _evaluation(item, store)
+    row = _base_row(item, store)
+    res = ev.result
+    row.update(accuracy=res.accuracy, cells=res.clean_cells, wrong=res.clean_wrong)
+    record(row)
+    if res.accuracy < store.settings.min_accuracy:
+        _fail(f"{item.model}: LL matches HL on {res.accuracy:.2%} of cells ({res.clean_wrong} of {res.clean_cells} wrong), "
+              f"needs {store.settings.min_accuracy:.0%}")
+
+
+def check_effect(item: Item, store: AblationStore, record: Record) -> None:
+    ev = _evaluation(item, store)
+    node, mode, scale = item.node, item.mode, item.scale
+    flipped, counted = ev.result.counts[(node, mode, scale)]
+    in_circuit = node in ev.circuit
+    settings = store.settings
+    checkpoint = settings.is_checkpoint(mode, scale)
+    value = metrics.effect(flipped, counted)
+    low, high = metrics.wilson_interval(flipped, counted)
+    row = _base_row(item, store)
+    row.update(node=node.name, hook=node.hook, layer=node.layer, head="MLP" if node.is_mlp else node.head,
+               status="in_circuit" if in_circuit else "not_in_circuit", mode=mode, scale=scale, effect=value,
+               cells_counted=counted, cells_flipped=flipped, ci_low=low, ci_high=high,
+               gate_role=_gate_role(store, item))
+    record(row)
+    if counted <= 0:
+        _fail(f"{item.id}: no cell changes label between inputs; the effect is undefined")
+    if not 0 <= flipped <= counted:
+        _fail(f"{item.id}: {flipped} flipped of {counted} counted cells is impossible")
+    if modes.is_identity(mode, scale) and flipped != ev.identity_flipped:
+        _fail(f"{item.id}: identity ablation changed the output ({flipped} flipped, the clean model gives {ev.identity_flipped})")
+    if not checkpoint:
+        return
+    _not_meaningful(store, item)
+    if in_circuit and value < settings.tau_in:
+        _fail(f"{item.id}: in-circuit node has effect {value:.4f} < tau_in {settings.tau_in}")
+    if not in_circuit and value > settings.tau_out:
+        _fail(f"{item.id}: out-of-circuit node has effect {value:.4f} > tau_out {settings.tau_out}")
+
+
+def _gate_role(store: AblationStore, item: Item) -> str:
+    if not store.settings.is_checkpoint(item.mode, item.scale):
+        return "measure"
+    return "control" if store.plan(item.model).ref.role == "negative-control" else "gate"
+
+
+def separation(ev, mode: str, scale: float) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """(in-circuit, out-of-circuit) lists of (node, effect) at one setting."""
+    inside, outside = [], []
+    for node in ev.nodes:
+        flipped, counted = ev.result.counts[(node, mode, scale)]
+        (inside if node in ev.circuit else outside).append((node.name, metrics.effect(flipped, counted)))
+    return inside, outside
+
+
+def check_separation(item: Item, store: AblationStore, record: Record) -> None:
+    ev = _evaluation(item, store)
+    settings = store.settings
+    inside, outside = separation(ev, item.mode, item.scale)
+    in_vals, out_vals = [v for _, v in inside], [v for _, v in outside]
+    row = _base_row(item, store)
+    row.update(mode=item.mode, scale=item.scale, auroc=metrics.auroc(in_vals, out_vals),
+               margin=metrics.margin(in_vals, out_vals), n_in=len(in_vals), n_out=len(out_vals),
+               gate_role=_gate_role(store, item), accuracy=ev.result.accuracy)
+    low = [f"{n}={v:.3f}" for n, v in inside if not v >= settings.tau_in]
+    high = [f"{n}={v:.3f}" for n, v in outside if not v <= settings.tau_out]
+    row["offenders"] = " ".join(low + high)
+    record(row)
+    if not settings.is_checkpoint(item.mode, item.scale):
+        return
+    _not_meaningful(store, item)
+    if not inside or not outside:
+        _fail(f"{item.id}: cannot separate with {len(inside)} in-circuit and {len(outside)} out-of-circuit nodes")
+    if low or high:
+        parts = []
+        if low:
+            parts.append(f"in-circuit below tau_in {settings.tau_in}: {', '.join(low)}")
+        if high:
+            parts.append(f"out-of-circuit above tau_out {settings.tau_out}: {', '.join(high)}")
+        _fail(f"{item.id}: gate fails; " + "; ".join(parts))

@@ -1,0 +1,193 @@
+"""RASP -> tracr -> TransformerLens: compile a case's high-level model (needs the ``compile`` extra).
+
+``circuit-ablation-compile 3`` (or ``python -m pytest_circuit_ablation.compile 3``) compiles
+``cases/3/program.py`` with tracr, converts the weights to a ``HookedTransformer`` with the case's pinned
+token encoding, checks it against tracr on every input, and writes ``hl_model.pth``,
+``hl_model_cfg.json`` and ``tracr_layout.json`` (which block writes which residual direction: the
+source of the correspondence). Evaluation never needs JAX: it reads the stored files.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cases import Case, load_case
+from .errors import AblationError
+from .models import HL_CFG_FILE, config_to_plain, save_hl_model
+
+LAYOUT_FILE = "tracr_layout.json"
+
+
+def compile_program(case: Case):
+    """Compile the case's RASP program; RASP ids are reset first so residual labels are reproducible."""
+    from tracr.compiler import compiling
+    from tracr.rasp import rasp
+
+    rasp.RASPExpr._ids = itertools.count(1)
+    program = case.module().program()
+    spec = case.spec.get("compile", {})
+    assembled = compiling.compile_rasp_to_model(
+        program,
+        vocab=set(case.vocab),
+        max_seq_len=int(spec.get("max_seq_len", case.max_seq_len - 1)),
+        compiler_bos="BOS",
+        compiler_pad="PAD",
+        causal=bool(spec.get("causal", False)),
+        mlp_exactness=int(spec.get("mlp_exactness", 100)),
+    )
+    return program, assembled
+
+
+def _layout(program, assembled, n_heads: int, d_head: int) -> dict[str, Any]:
+    """Which residual directions each head and MLP writes (non-zero output weights)."""
+    import numpy as np
+
+    labels = list(assembled.residual_labels)
+    writes: dict[str, list[str]] = {}
+    layer = 0
+    for name, params in assembled.params.items():
+        if not name.startswith("transformer/layer_"):
+            continue
+        layer = int(name.split("/")[1].split("_")[1])
+        w = np.asarray(params["w"])
+        if name.endswith("attn/linear"):
+            for head in range(n_heads):
+                rows = w[head * d_head:(head + 1) * d_head]
+                cols = np.nonzero(np.abs(rows).sum(axis=0) > 0)[0]
+                if len(cols):
+                    writes[f"blocks.{layer}.attn.hook_result[{head}]"] = [labels[c] for c in cols]
+        elif name.endswith("mlp/linear_2"):
+            cols = np.nonzero(np.abs(w).sum(axis=0) > 0)[0]
+            if len(cols):
+                writes[f"blocks.{layer}.mlp.hook_post"] = [labels[c] for c in cols]
+    out_label = program.label
+    classes = None
+    encoder = assembled.output_encoder
+    if getattr(encoder, "encoding_map", None):
+        classes = [str(v) for v, _ in sorted(encoder.encoding_map.items(), key=lambda kv: kv[1])]
+    return {"residual_labels": labels, "writes": writes, "output_label": out_label, "output_classes": classes}
+
+
+def to_hooked_transformer(case: Case, program, assembled):
+    """Convert tracr weights to a TransformerLens model (spec section 7), re-indexing token rows to the
+    case's pinned encoding."""
+    import numpy as np
+    import torch
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    cfg_t = assembled.model_config
+    params = {k: {kk: np.asarray(vv, dtype=np.float32) for kk, vv in v.items()} for k, v in assembled.params.items()}
+    labels = list(assembled.residual_labels)
+    d_model = len(labels)
+    layout = _layout(program, assembled, cfg_t.num_heads, cfg_t.key_size)
+    if case.output == "regression":
+        out_dirs = [labels.index(layout["output_label"])]
+    else:
+        out_dirs = [labels.index(f"{layout['output_label']}:{c}") for c in layout["output_classes"]]
+
+    tracr_map = dict(assembled.input_encoder.encoding_map)
+    if set(tracr_map) != set(case.encoding):
+        raise AblationError(f"case {case.id}: tracr's tokens {sorted(tracr_map)} differ from case.json's encoding {sorted(case.encoding)}")
+    w_e_tracr = params["token_embed"]["embeddings"]
+    w_e = np.zeros_like(w_e_tracr)
+    for token, pinned in case.encoding.items():
+        w_e[pinned] = w_e_tracr[tracr_map[token]]
+
+    cfg = HookedTransformerConfig(
+        n_layers=cfg_t.num_layers, n_heads=cfg_t.num_heads, d_head=cfg_t.key_size, d_model=d_model,
+        d_mlp=cfg_t.mlp_hidden_size, act_fn="relu", normalization_type=None,
+        attention_dir="causal" if cfg_t.causal else "bidirectional",
+        n_ctx=params["pos_embed"]["embeddings"].shape[0], d_vocab=w_e.shape[0], d_vocab_out=len(out_dirs),
+        use_attn_result=True, use_split_qkv_input=True, use_hook_mlp_in=True, device="cpu", seed=0,
+    )
+    model = HookedTransformer(cfg, move_to_device=False)
+    H, dh = cfg.n_heads, cfg.d_head
+    sd = {"embed.W_E": w_e, "pos_embed.W_pos": params["pos_embed"]["embeddings"]}
+    w_u = np.zeros((d_model, len(out_dirs)), dtype=np.float32)
+    for j, r in enumerate(out_dirs):
+        w_u[r, j] = 1.0
+    sd["unembed.W_U"] = w_u
+    sd["unembed.b_U"] = np.zeros(len(out_dirs), dtype=np.float32)
+    for layer in range(cfg.n_layers):
+        attn = f"transformer/layer_{layer}/attn"
+        mlp = f"transformer/layer_{layer}/mlp"
+        for ours, theirs in (("Q", "query"), ("K", "key"), ("V", "value")):
+            w = params.get(f"{attn}/{theirs}", {}).get("w", np.zeros((d_model, H * dh), np.float32))
+            b = params.get(f"{attn}/{theirs}", {}).get("b", np.zeros(H * dh, np.float32))
+            sd[f"blocks.{layer}.attn.W_{ours}"] = w.reshape(d_model, H, dh).transpose(1, 0, 2)
+            sd[f"blocks.{layer}.attn.b_{ours}"] = b.reshape(H, dh)
+        lin = params.get(f"{attn}/linear", {"w": np.zeros((H * dh, d_model), np.float32), "b": np.zeros(d_model, np.float32)})
+        sd[f"blocks.{layer}.attn.W_O"] = lin["w"].reshape(H, dh, d_model)
+        sd[f"blocks.{layer}.attn.b_O"] = lin["b"]
+        l1 = params.get(f"{mlp}/linear_1", {"w": np.zeros((d_model, cfg.d_mlp), np.float32), "b": np.zeros(cfg.d_mlp, np.float32)})
+        l2 = params.get(f"{mlp}/linear_2", {"w": np.zeros((cfg.d_mlp, d_model), np.float32), "b": np.zeros(d_model, np.float32)})
+        sd[f"blocks.{layer}.mlp.W_in"], sd[f"blocks.{layer}.mlp.b_in"] = l1["w"], l1["b"]
+        sd[f"blocks.{layer}.mlp.W_out"], sd[f"blocks.{layer}.mlp.b_out"] = l2["w"], l2["b"]
+    model.load_state_dict({k: torch.tensor(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=False)
+    model.eval()
+    return model, layout
+
+
+def check_against_tracr(case: Case, assembled, model, atol: float = 1e-4) -> float:
+    """Largest |TransformerLens - tracr| output difference over every full-length input."""
+    import numpy as np
+    import torch
+
+    worst = 0.0
+    bodies = list(itertools.product(case.vocab, repeat=case.max_seq_len - 1))
+    if len(bodies) > 2000:
+        rng = np.random.default_rng(0)
+        bodies = [bodies[i] for i in rng.choice(len(bodies), 2000, replace=False)]
+    tokens = torch.tensor([case.encode(list(b)) for b in bodies])
+    with torch.no_grad():
+        ours = model(tokens).float().numpy()
+    for i, body in enumerate(bodies):
+        out = assembled.apply(["BOS", *body])
+        theirs = np.asarray(out.unembedded)[0]
+        if case.output == "regression":
+            diff = float(np.abs(ours[i, 1:, 0] - theirs[1:].reshape(-1)).max())
+        else:
+            diff = float((ours[i, 1:].argmax(-1) != theirs[1:].reshape(-1)).any())
+        worst = max(worst, diff)
+    if worst > atol:
+        raise AblationError(f"case {case.id}: converted model disagrees with tracr by {worst}")
+    return worst
+
+
+def compile_case(case: Case, write: bool = True):
+    """Compile, convert, verify, and (by default) write the case's HL files."""
+    program, assembled = compile_program(case)
+    model, layout = to_hooked_transformer(case, program, assembled)
+    check_against_tracr(case, assembled, model)
+    if write:
+        save_hl_model(model, case.dir)
+        (case.dir / "tracr_layout.json").write_text(json.dumps(layout, indent=1) + "\n")
+    return model, layout
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="circuit-ablation-compile", description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="+", help="case ids, e.g. 3")
+    parser.add_argument("--cases-dir", type=Path, default=None, help="folder holding cases/<id>/ (default: the built-in one)")
+    args = parser.parse_args(argv)
+    try:
+        for case_id in args.cases:
+            case = load_case(case_id, args.cases_dir)
+            model, layout = compile_case(case)
+            print(f"case {case.id}: wrote {case.dir / HL_CFG_FILE} (d_model {model.cfg.d_model}, "
+                  f"{model.cfg.n_layers} layers); writes: {json.dumps(layout['writes'])}")
+    except AblationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        print(f"error: tracr is not installed ({exc}); pip install -e '.[compile]'", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Distinct inputs of a case and every ordered (base, source) pair of them.
+
+Inputs are full-length bodies (``max_seq_len - 1`` tokens after BOS), drawn uniformly without
+replacement from all possible bodies with a seeded generator and then sorted, so the set and its order
+depend only on (case, count, seed). Pairs are the N x N grid, self-pairs included (as InterpBench's
+``every_combination=True``); they never count, since their label cannot change.
+"""
+from __future__ import annotations
+
+import random
+
+from .cases import Case
+from .errors import AblationError
+
+
+def n_possible_inputs(case: Case) -> int:
+    return len(case.vocab) ** (case.max_seq_len - 1)
+
+
+def distinct_bodies(case: Case, count: int, seed: int) -> list[tuple[str, ...]]:
+    """``count`` distinct bodies, sorted by their token ids."""
+    vocab = sorted(case.vocab, key=lambda t: case.encoding[t])
+    length = case.max_seq_len - 1
+    total = n_possible_inputs(case)
+    if count < 2:
+        raise AblationError(f"--ablation-inputs must be at least 2, got {count}")
+    if count > total:
+        raise AblationError(f"--ablation-inputs {count}: case {case.id} has only {total} distinct inputs")
+    rng = random.Random(f"circuit-ablation/{case.id}/{seed}")
+    picks = rng.sample(range(total), count)  # an index is a body written in base len(vocab)
+    bodies = []
+    for index in sorted(picks):
+        digits = []
+        for _ in range(length):
+            index, d = divmod(index, len(vocab))
+            digits.append(d)
+        bodies.append(tuple(vocab[d] for d in reversed(digits)))
+    return bodies
+
+
+def encode_inputs(case: Case, bodies: list[tuple[str, ...]]):
+    """Token ids [N, max_seq_len] with BOS first."""
+    import torch
+
+    return torch.tensor([case.encode(list(b)) for b in bodies], dtype=torch.long)
+
+
+def all_pairs(n: int):
+    """(base index, source index) for every ordered pair, base-major: shape [n*n, 2]."""
+    import torch
+
+    idx = torch.arange(n)
+    return torch.stack([idx.repeat_interleave(n), idx.repeat(n)], dim=1)
+

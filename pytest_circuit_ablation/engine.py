@@ -1,0 +1,436 @@
+"""Batched ablation: every (node, mode, scale) of one model into (flipped, counted) cells.
+
+Why it is fast (design notes section 6), and why it still equals the plain loop in ``oracle.py``:
+
+* The clean activations of the N distinct inputs are computed once (TransformerLens ``run_with_cache``).
+  A pair's source activation is a row of that cache; nothing is re-run for the source.
+* An ablation is a *delta* added to the node's activation; with no LayerNorm, a node's contribution to
+  the residual stream is additive, so the patched run starts from the cached residual at the node's
+  layer plus ``delta @ W_out`` (MLP) or ``delta`` (head) and recomputes only what comes after it.
+* Modes that depend on the base alone (mean, zero, pca-self-*) run on N inputs, not N^2 pairs: a base's
+  flipped cells are then weighted by how many sources change its label at that position.
+* Source-dependent modes run only on pairs where some position's label changes.
+* Many configurations are stacked along the batch, in micro-batches sized to a memory budget; counts
+  stay on the device until the end.
+
+Evaluation runs in float64 by default: the 0.05 agreement threshold and label equality are then
+decided far from rounding noise, so stacking and summation order cannot change a count, and the
+engine's counts equal the oracle's exactly (tests/test_engine_oracle.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import metrics, modes
+from .errors import AblationError
+from .modes import Projection
+from .nodes import Node
+
+_ACTS = {
+    "relu": lambda F, x: F.relu(x),
+    "gelu": lambda F, x: F.gelu(x),
+    "gelu_new": lambda F, x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda F, x: F.gelu(x, approximate="tanh"),
+    "silu": lambda F, x: F.silu(x),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One ablation setting of a node."""
+
+    mode: str
+    scale: float
+
+
+@dataclass
+class ModelResult:
+    """Everything measured on one model: counts per (node, mode, scale) and clean accuracy."""
+
+    counts: dict[tuple[Node, str, float], tuple[int, int]]  # -> (flipped, counted)
+    clean_wrong: int
+    clean_cells: int
+    counted_cells: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return 1.0 - self.clean_wrong / self.clean_cells if self.clean_cells else float("nan")
+
+
+class _Weights:
+    """The LL model's parameters as plain tensors, laid out for batched matmuls."""
+
+    def __init__(self, model, device, dtype) -> None:
+        import torch
+
+        cfg = model.cfg
+        if cfg.normalization_type is not None:
+            raise AblationError(f"the ablation engine supports models without LayerNorm only (normalization_type={cfg.normalization_type!r})")
+        if cfg.positional_embedding_type != "standard":
+            raise AblationError(f"unsupported positional_embedding_type {cfg.positional_embedding_type!r}")
+        if cfg.act_fn not in _ACTS:
+            raise AblationError(f"unsupported act_fn {cfg.act_fn!r} (supported: {', '.join(sorted(_ACTS))})")
+        t = lambda x: x.detach().to(device, dtype)  # noqa: E731
+        self.n_layers, self.n_heads, self.d_head = cfg.n_layers, cfg.n_heads, cfg.d_head
+        self.d_model = cfg.d_model
+        self.causal = cfg.attention_dir == "causal"
+        scale = cfg.attn_scale if cfg.use_attn_scale else 1.0
+        self.attn_scale = [scale * ((l + 1) if cfg.scale_attn_by_inverse_layer_idx else 1) for l in range(cfg.n_layers)]
+        self.act_name = cfg.act_fn
+        self.attn_only = bool(cfg.attn_only)
+        H, dh, d = cfg.n_heads, cfg.d_head, cfg.d_model
+        self.layers = []
+        for block in model.blocks:
+            a = block.attn
+            w_qkv = torch.cat([t(w).permute(1, 0, 2).reshape(d, H * dh) for w in (a.W_Q, a.W_K, a.W_V)], dim=1)
+            b_qkv = torch.cat([t(b).reshape(H * dh) for b in (a.b_Q, a.b_K, a.b_V)])
+            layer = {"w_qkv": w_qkv, "b_qkv": b_qkv, "W_O": t(a.W_O), "W_O_flat": t(a.W_O).reshape(H * dh, d), "b_O": t(a.b_O)}
+            if not self.attn_only:
+                layer.update(W_in=t(block.mlp.W_in), b_in=t(block.mlp.b_in), W_out=t(block.mlp.W_out), b_out=t(block.mlp.b_out))
+            self.layers.append(layer)
+        self.W_U, self.b_U = t(model.unembed.W_U), t(model.unembed.b_U)
+        last = self.layers[-1]
+        if not self.attn_only:  # the final MLP reaches the logits linearly: fold W_out @ W_U
+            self.W_outU = last["W_out"] @ self.W_U
+            self.b_outU = last["b_out"] @ self.W_U + self.b_U
+
+    def act(self, x):
+        import torch.nn.functional as F
+
+        return _ACTS[self.act_name](F, x)
+
+    def attn_out(self, x, layer: int):
+        """Attention block output (heads summed, bias added) for x [P, B, d], position-major.
+
+        With a handful of positions, causal attention unrolled over query positions (elementwise ops
+        on [B, H, d_head] slices) is several times faster on a CPU than batched tiny matmuls."""
+        import torch
+
+        w = self.layers[layer]
+        P, B, d = x.shape
+        H, dh = self.n_heads, self.d_head
+        qkv = torch.addmm(w["b_qkv"], x.reshape(P * B, d), w["w_qkv"]).view(P, B, 3, H, dh)
+        q, k, v = qkv[:, :, 0] / self.attn_scale[layer], qkv[:, :, 1], qkv[:, :, 2]  # [P, B, H, dh]
+        if self.causal:
+            zs = [v[0]]  # the first position attends to itself alone
+            for i in range(1, P):
+                pattern = (q[i].unsqueeze(0) * k[: i + 1]).sum(-1).softmax(0)  # [i+1, B, H]
+                zs.append((pattern.unsqueeze(-1) * v[: i + 1]).sum(0))
+            z = torch.stack(zs)
+        else:
+            pattern = torch.einsum("ibhk,jbhk->ijbh", q, k).softmax(1)
+            z = torch.einsum("ijbh,jbhk->ibhk", pattern, v)
+        return torch.addmm(w["b_O"], z.reshape(P * B, H * dh), w["W_O_flat"]).view(P, B, d)
+
+    def mlp_out(self, x, layer: int):
+        import torch
+
+        w = self.layers[layer]
+        P, B, d = x.shape
+        post = self.act(torch.addmm(w["b_in"], x.reshape(P * B, d), w["W_in"]))
+        return torch.addmm(w["b_out"], post, w["W_out"]).view(P, B, d)
+
+    def logits_at(self, x, layer: int, stage: str, cells):
+        """Logits [K, V] at the K cells selected by the bool mask ``cells`` [P, B] (in its nonzero
+        order), for runs resumed at ``layer`` with x [P, B, d]: ``stage`` 'mlp' means x is that layer's
+        resid_mid, 'next' its resid_post. The last layer's MLP and the unembedding act per position,
+        so they run on the selected cells only."""
+        import torch
+
+        if stage == "mlp":
+            if self.attn_only:
+                stage = "next"
+            elif layer == self.n_layers - 1:
+                return self._final_logits(_select(x, cells))
+            else:
+                x = x + self.mlp_out(x, layer)
+        for l in range(layer + 1, self.n_layers):
+            x = x + self.attn_out(x, l)
+            if self.attn_only:
+                continue
+            if l == self.n_layers - 1:
+                return self._final_logits(_select(x, cells))
+            x = x + self.mlp_out(x, l)
+        return torch.addmm(self.b_U, _select(x, cells), self.W_U)
+
+    def _final_logits(self, resid_mid):
+        """resid_mid [K, d] of the last layer -> logits [K, V], with W_out @ W_U folded."""
+        import torch
+
+        w = self.layers[-1]
+        post = self.act(torch.addmm(w["b_in"], resid_mid, w["W_in"]))
+        out = torch.addmm(self.b_outU, post, self.W_outU)
+        return torch.addmm(out, resid_mid, self.W_U)
+
+
+def _select(x, cells):
+    """x[cells] for x [P, B, d] and a bool mask [P, B], as one index_select (faster than masking)."""
+    flat = cells.reshape(-1).nonzero().squeeze(1)
+    return x.reshape(-1, x.shape[-1]).index_select(0, flat)
+
+
+def _node_activation(cache, node: Node):
+    if node.is_mlp:
+        return cache[node.hook]
+    return cache[node.hook][:, :, node.head, :]
+
+
+def clean_cache(model, tokens):
+    """TransformerLens activations of the clean inputs for the hooks the engine reads."""
+    import torch
+
+    keep = ("hook_result", "hook_post", "hook_resid_mid", "hook_resid_post")
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith(keep))
+    return logits, cache
+
+
+class _Precision:
+    """Weights and clean activations in one dtype."""
+
+    def __init__(self, model, cache, device, dtype) -> None:
+        self.dtype = dtype
+        self.w = _Weights(model, device, dtype)
+        self._cache = {k: v.to(device, dtype) for k, v in cache.items()}
+
+    def activation(self, node: Node):
+        """[N, P, width]"""
+        return _node_activation(self._cache, node)
+
+    def start(self, node: Node):
+        """Where a patched run resumes: the cached residual [N, P, d] at the node's layer, and the stage."""
+        if node.is_mlp:
+            return self._cache[f"blocks.{node.layer}.hook_resid_post"], "next"
+        return self._cache[f"blocks.{node.layer}.hook_resid_mid"], "mlp"
+
+    def to_resid(self, node: Node, x):
+        """A change of the node's activation as a change of the residual stream."""
+        return x @ self.w.layers[node.layer]["W_out"] if node.is_mlp else x
+
+
+@dataclass
+class _SourceTerms:
+    """For one node and one source-dependent mode, ``start[b, s] = base[b] + lam * source[s]``: the
+    resumed residual of every pair is affine in the scale, with per-input terms computed once.
+    Both are position-major, [P, N, d]."""
+
+    base: object
+    source: object
+
+    @classmethod
+    def of(cls, prec: _Precision, node: Node, mode: str, proj: Projection | None) -> "_SourceTerms":
+        resid, _ = prec.start(node)
+        part = prec.to_resid(node, modes.source_part(mode, prec.activation(node), proj))
+        return cls((resid - part).transpose(0, 1).contiguous(), part.transpose(0, 1).contiguous())
+
+    def rows(self, b, s) -> "_SourceTerms":
+        """The terms of pair rows (b, s), [P, R, d] each."""
+        return _SourceTerms(self.base[:, b], self.source[:, s])
+
+    def starts(self, lams):
+        """[P, C*R, d] residuals of these rows for scales ``lams`` [C]."""
+        out = self.base.unsqueeze(1) + lams.view(1, -1, 1, 1) * self.source.unsqueeze(1)  # [P, C, R, d]
+        return out.reshape(out.shape[0], -1, out.shape[-1])
+
+
+class Engine:
+    """Evaluates all configurations of all nodes of one LL model against its HL model.
+
+    Modes that depend on the base alone run in float64 on the N inputs. Source-dependent modes run on
+    the pairs in float32 (2-7x faster on a CPU); every cell whose float32 decision lies within a band
+    of ``VERIFY_ABS + VERIFY_REL * |output|`` around the agreement threshold is recomputed in float64,
+    so each count is the float64 count. With ``fast=False`` everything runs in float64.
+    """
+
+    VERIFY_ABS = 1e-3
+    VERIFY_REL = 1e-3
+
+    def __init__(self, model, hl_outputs, tokens, *, categorical: bool, label_atol: float,
+                 device: str = "cpu", memory_budget_mb: int = 512, fast: bool = True) -> None:
+        import torch
+
+        self.device = torch.device(device)
+        self.categorical = categorical
+        self.tokens = tokens.to(self.device)
+        logits, cache = clean_cache(model, self.tokens)
+        self.exact = _Precision(model, cache, self.device, torch.float64)
+        self.fast = _Precision(model, cache, self.device, torch.float32) if fast else self.exact
+        self.clean_logits = logits.to(self.device, torch.float64)
+        self.hl = hl_outputs.to(self.device, torch.float64)
+        n, P = self.tokens.shape
+        self.n, self.P = n, P
+        # cells: positions 1.. (BOS never changes label)
+        changed = metrics.labels_changed(self.hl[:, None, 1:], self.hl[None, :, 1:], categorical, label_atol)
+        self.changed = changed  # [base, source, pos-1]
+        self.counted_per_base = changed.sum(dim=1)  # [base, pos-1]
+        self.counted_total = int(changed.sum())
+        self.pairs = changed.any(dim=-1).nonzero()  # [R, 2] (base, source) with something to count
+        self.hl_pm = self.hl.transpose(0, 1).contiguous()  # [P, N, V]
+        self.memory_budget = memory_budget_mb * 2**20
+        self.clean_wrong = metrics.disagrees(self.clean_logits[:, 1:], self.hl[:, 1:], categorical)
+        self.verified_cells = 0  # cells recomputed in float64
+
+    @property
+    def w(self) -> _Weights:
+        return self.exact.w
+
+    def activation(self, node: Node):
+        """The node's clean activations [N, P, width] in float64."""
+        return self.exact.activation(node)
+
+    def _rows_per_batch(self, itemsize: int) -> int:
+        w = self.w
+        P, d, H = self.P, w.d_model, w.n_heads
+        d_mlp = 0 if w.attn_only else w.layers[0]["W_in"].shape[1]
+        per_row = P * (8 * d + 4 * H * P + 4 * 3 * H * w.d_head + 3 * d_mlp + 4) * itemsize
+        return max(1, int(self.memory_budget // per_row))
+
+    def _uncertain(self, ll, hl):
+        """Bool [K]: cells whose decision could differ between float32 and float64."""
+        import torch
+
+        ll = ll.double()
+        if self.categorical:
+            top2 = ll.topk(2, dim=-1).values
+            gap = top2[..., 0] - top2[..., 1]
+            return gap.abs() <= self.VERIFY_ABS + self.VERIFY_REL * top2[..., 0].abs()
+        margin = ((ll - hl).abs() - (metrics.REGRESSION_ATOL + metrics.REGRESSION_RTOL * hl.abs())).abs()
+        return (margin <= self.VERIFY_ABS + self.VERIFY_REL * ll.abs()).any(-1) | ~torch.isfinite(ll).all(-1)
+
+    def _base_only(self, node: Node, configs: list[Config], proj: Projection | None, flipped, jobs) -> None:
+        """Modes that depend on the base alone: N rows in float64, each base cell weighted by how many
+        sources change its label."""
+        import torch
+
+        prec = self.exact
+        a = prec.activation(node)
+        mean = a.mean(dim=0)
+        resid, stage = prec.start(node)
+        per_batch = max(1, self._rows_per_batch(8) // self.n)
+        for j0 in range(0, len(jobs), per_batch):
+            chunk = jobs[j0:j0 + per_batch]
+            C = len(chunk)
+            deltas = torch.stack([prec.to_resid(node, modes.delta(configs[i].mode, configs[i].scale, a, None, mean, proj))
+                                  for i in chunk])  # [C, N, P, d]
+            start = (resid.unsqueeze(0) + deltas).permute(2, 0, 1, 3).reshape(self.P, C * self.n, -1)
+            cells = torch.ones(self.P, C * self.n, dtype=torch.bool, device=self.device)
+            cells[0] = False
+            ll = prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, C, self.n, -1)
+            wrong = metrics.disagrees(ll, self.hl_pm[1:].unsqueeze(1), self.categorical)  # [P-1, C, N]
+            flipped[chunk] += (wrong * self.counted_per_base.t().unsqueeze(1)).sum(dim=(0, 2))
+
+    def _pairs(self, node: Node, configs: list[Config], projs: dict, flipped, jobs) -> None:
+        """Source-dependent modes on pair rows, fast precision with float64 verification."""
+        import torch
+
+        b_all, s_all = self.pairs[:, 0], self.pairs[:, 1]
+        n_rows = len(b_all)
+        if not jobs or not n_rows:
+            return
+        fast = self.fast
+        _, stage = fast.start(node)
+        by_mode: dict[str, list[int]] = {}
+        for i in jobs:
+            by_mode.setdefault(configs[i].mode, []).append(i)
+        cap = self._rows_per_batch(fast.dtype.itemsize)
+        row_chunk = min(n_rows, cap)
+        per_batch = max(1, cap // row_chunk)
+        for mode, mode_jobs in by_mode.items():
+            terms = _SourceTerms.of(fast, node, mode, projs[fast.dtype])
+            exact_terms = None
+            for r0 in range(0, n_rows, row_chunk):
+                b, s = b_all[r0:r0 + row_chunk], s_all[r0:r0 + row_chunk]
+                R = len(b)
+                row_cells = torch.zeros(self.P, R, dtype=torch.bool, device=self.device)
+                row_cells[1:] = self.changed[b, s].t()
+                hl = self.hl_pm[:, b][row_cells]  # [K, V] in (position, row) order
+                rows = terms.rows(b, s)
+                for j0 in range(0, len(mode_jobs), per_batch):
+                    chunk = mode_jobs[j0:j0 + per_batch]
+                    C = len(chunk)
+                    lams = torch.tensor([configs[i].scale for i in chunk], dtype=fast.dtype, device=self.device)
+                    cells = row_cells.unsqueeze(1).expand(self.P, C, R).reshape(self.P, C * R)
+                    ll = fast.w.logits_at(rows.starts(lams), node.layer, stage, cells)
+                    # cells come out position-major: regroup to [C, K]
+                    ll = _by_config(ll, row_cells, C)
+                    wrong = metrics.disagrees(ll.double(), hl.unsqueeze(0), self.categorical)  # [C, K]
+                    if fast is not self.exact:
+                        if exact_terms is None:
+                            exact_terms = _SourceTerms.of(self.exact, node, mode, projs[self.exact.dtype])
+                        self._verify(node, stage, exact_terms, [configs[i].scale for i in chunk], b, s, row_cells, hl, ll, wrong)
+                    flipped[chunk] += wrong.sum(dim=1)
+
+    def _verify(self, node, stage, terms, lams, b, s, row_cells, hl, ll, wrong) -> None:
+        """Recompute in float64 the rows holding cells too close to the threshold to trust float32."""
+        import torch
+
+        unsure = self._uncertain(ll, hl.unsqueeze(0))  # [C, K]
+        if not bool(unsure.any()):
+            return
+        self.verified_cells += int(unsure.sum())
+        cell_rows = row_cells.nonzero()[:, 1]  # row of each cell, (position, row) order
+        for c in unsure.any(dim=1).nonzero()[:, 0].tolist():
+            rows = cell_rows[unsure[c]].unique()
+            keep = torch.zeros(len(b), dtype=torch.bool, device=self.device)
+            keep[rows] = True
+            sub_cells = row_cells[:, rows]
+            lam = torch.tensor([lams[c]], dtype=torch.float64, device=self.device)
+            redo = self.exact.w.logits_at(terms.rows(b[rows], s[rows]).starts(lam), node.layer, stage, sub_cells)
+            redo_wrong = metrics.disagrees(redo, self.hl_pm[:, b[rows]][sub_cells], self.categorical)
+            picked = keep[cell_rows]  # the recomputed rows' cells, in the same (position, row) order
+            wrong[c, picked] = torch.where(unsure[c, picked], redo_wrong, wrong[c, picked])
+
+    def run_node(self, node: Node, configs: list[Config], projection: Projection | None = None):
+        """int64 tensor [len(configs)] of flipped cells, on the device."""
+        import torch
+
+        projs = {p.dtype: projection.to(self.device, p.dtype) if projection is not None else None
+                 for p in (self.fast, self.exact)}
+        flipped = torch.zeros(len(configs), dtype=torch.int64, device=self.device)
+        first: dict[tuple[str, float], int] = {}
+        base_jobs, pair_jobs = [], []
+        for i, cfg in enumerate(configs):
+            key = (cfg.mode, 0.0 if cfg.mode == "zero" else cfg.scale)  # zero ablation ignores the scale
+            if key in first:
+                continue
+            first[key] = i
+            # at scale 0 a source-dependent mode no longer depends on the source
+            (pair_jobs if cfg.mode in modes.SOURCE_MODES and cfg.scale != 0.0 else base_jobs).append(i)
+        self._base_only(node, configs, projs[self.exact.dtype], flipped, base_jobs)
+        self._pairs(node, configs, projs, flipped, pair_jobs)
+        for i, cfg in enumerate(configs):
+            key = (cfg.mode, 0.0 if cfg.mode == "zero" else cfg.scale)
+            if first[key] != i:
+                flipped[i] = flipped[first[key]]
+        return flipped
+
+    def run(self, nodes: list[Node], configs: list[Config], projections: dict[Node, Projection] | None = None) -> ModelResult:
+        """All nodes x configs; a single device-to-host copy at the end."""
+        import torch
+
+        projections = projections or {}
+        needs_pca = any(c.mode in modes.PCA_MODES for c in configs)
+        per_node = []
+        for node in nodes:
+            if needs_pca and node not in projections:
+                raise AblationError(f"no PCA directions for node {node.name}")
+            per_node.append(self.run_node(node, configs, projections.get(node)))
+        table = torch.stack(per_node).cpu().tolist() if per_node else []
+        counts = {}
+        for node, row in zip(nodes, table):
+            for cfg, flipped in zip(configs, row):
+                counts[(node, cfg.mode, cfg.scale)] = (int(flipped), self.counted_total)
+        return ModelResult(counts, int(self.clean_wrong.sum()), int(self.clean_wrong.numel()), self.counted_total)
+
+
+def _by_config(ll, row_cells, C: int):
+    """Logits of C stacked configs, selected position-major from [P, C, R], as [C, K] with each
+    config's K cells in (position, row) order."""
+    import torch
+
+    parts, start = [], 0
+    for n in row_cells.sum(dim=1).tolist():  # cells per position, the same for every config
+        parts.append(ll[start:start + C * n].view(C, n, ll.shape[-1]))
+        start += C * n
+    return torch.cat(parts, dim=1)

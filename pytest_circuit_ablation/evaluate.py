@@ -1,0 +1,123 @@
+"""One model, end to end: model pair -> inputs and pairs -> PCA directions -> engine -> counts.
+
+This is the only place that imports torch on behalf of the plugin; fixtures call it lazily, once per
+model per worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import data, modes
+from .cases import Case, ModelRef, load_case
+from .engine import Config, Engine, ModelResult
+from .errors import AblationError
+from .modes import Projection
+from .models import load_hl_model, load_ll_model, model_hash
+from .nodes import Node
+from .pca import get_projection
+from .settings import Settings
+
+
+@dataclass
+class ModelPair:
+    """An HL model, an LL model and the case that relates them."""
+
+    case: Case
+    ref: ModelRef
+    hl: object
+    ll: object
+
+
+@dataclass
+class Inputs:
+    bodies: list[tuple[str, ...]]
+    tokens: object  # LongTensor [N, seq]
+    hl_outputs: object  # [N, seq, d_vocab_out]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.tokens.cpu().numpy().tobytes()).hexdigest()[:16]
+
+
+@dataclass
+class Evaluation:
+    """Everything the pytest items look up for one model."""
+
+    pair: ModelPair
+    nodes: list[Node]
+    circuit: set[Node]
+    result: ModelResult
+    identity_flipped: int  # flipped cells of the unablated model: what an exact no-op must give
+    model_hash: str
+    inputs_digest: str
+    seconds: float
+    projections: dict[Node, Projection] = field(default_factory=dict, repr=False)
+
+
+def load_pair(ref: ModelRef, device: str, dtype: str = "float64") -> ModelPair:
+    case = load_case(ref.case_id)
+    hl = load_hl_model(case.dir, device, dtype)
+    ll = load_ll_model(ref.path, device, dtype)
+    _check_compatible(case, ref, hl, ll)
+    return ModelPair(case, ref, hl, ll)
+
+
+def _check_compatible(case: Case, ref: ModelRef, hl, ll) -> None:
+    where = Path(ref.path) / "ll_model_cfg.pkl"
+    if ll.cfg.d_vocab != hl.cfg.d_vocab:
+        raise AblationError(f"{where}: d_vocab {ll.cfg.d_vocab} does not match case {case.id}'s {hl.cfg.d_vocab} tokens")
+    if ll.cfg.d_vocab_out != hl.cfg.d_vocab_out:
+        raise AblationError(f"{where}: d_vocab_out {ll.cfg.d_vocab_out} does not match case {case.id}'s {hl.cfg.d_vocab_out}")
+    if ll.cfg.n_ctx < case.max_seq_len:
+        raise AblationError(f"{where}: n_ctx {ll.cfg.n_ctx} is shorter than case {case.id}'s inputs ({case.max_seq_len})")
+
+
+def make_inputs(case: Case, hl, count: int, seed: int, device: str) -> Inputs:
+    import torch
+
+    bodies = data.distinct_bodies(case, count, seed)
+    tokens = data.encode_inputs(case, bodies).to(device)
+    with torch.no_grad():
+        hl_out = hl(tokens)
+    return Inputs(bodies, tokens, hl_out)
+
+
+def configs_for(settings: Settings) -> list[Config]:
+    """Every (mode, scale) asked for, plus the gate checkpoints."""
+    wanted = [Config(m, s) for m in settings.modes for s in settings.scales]
+    wanted += [Config(m, s) for m, s in settings.checkpoints]
+    return list(dict.fromkeys(wanted))
+
+
+def projections_for(engine: Engine, nodes: list[Node], settings: Settings, model_id: str, inputs: Inputs,
+                    cache_dir: Path | None) -> dict[Node, Projection]:
+    return {
+        node: get_projection(engine.activation(node), node, settings.pca_components, settings.pca_centre,
+                             cache_dir=cache_dir, model_hash=model_id, inputs_hash=inputs.digest)
+        for node in nodes
+    }
+
+
+def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], settings: Settings,
+                   cache_dir: Path | None = None) -> Evaluation:
+    """Load, run every configuration of every node, and return the counts."""
+    import torch
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        pair = load_pair(ref, settings.device)
+        inputs = make_inputs(pair.case, pair.hl, settings.inputs, settings.seed, settings.device)
+        engine = Engine(pair.ll, inputs.hl_outputs, inputs.tokens, categorical=pair.case.is_categorical,
+                        label_atol=pair.case.label_atol, device=settings.device, memory_budget_mb=settings.memory_mb)
+        configs = configs_for(settings)
+        digest = model_hash(ref.path)
+        projections = {}
+        if any(c.mode in modes.PCA_MODES for c in configs):
+            projections = projections_for(engine, nodes, settings, digest, inputs, cache_dir)
+        result = engine.run(nodes, configs, projections)
+        identity = int((engine.clean_wrong * engine.counted_per_base).sum())
+    return Evaluation(pair, nodes, circuit, result, identity, digest, inputs.digest,
+                      time.perf_counter() - start, projections)

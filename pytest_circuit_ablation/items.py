@@ -1,0 +1,82 @@
+"""The suite's items: one per (model, node, mode, scale) plus per-model load, accuracy and separation
+items, with readable ids and their marks. Built deterministically (sorted) from the plan, so every
+pytest-xdist worker collects the same items in the same order. Standard library and pytest only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from .modes import MODES
+from .nodes import Node
+from .plan import ModelPlan
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Item:
+    """What one test item checks; the test function looks its numbers up by these fields."""
+
+    kind: str  # "load" | "accuracy" | "effect" | "separation"
+    model: str  # ModelRef.key, e.g. "case3-siit"
+    node: Node | None = None
+    mode: str | None = None
+    scale: float | None = None
+
+    @property
+    def id(self) -> str:
+        parts = [self.model]
+        if self.node is not None:
+            parts.append(self.node.name)
+        if self.mode is not None:
+            parts += [self.mode, repr(self.scale)]
+        return "-".join(parts)
+
+
+def _mode_order(mode: str) -> int:
+    return MODES.index(mode)
+
+
+def _configs(settings: Settings) -> list[tuple[str, float]]:
+    pairs = {(m, s) for m in settings.modes for s in settings.scales} | set(settings.checkpoints)
+    return sorted(pairs, key=lambda ms: (_mode_order(ms[0]), ms[1]))
+
+
+def _group(plan: ModelPlan) -> pytest.MarkDecorator:
+    return pytest.mark.xdist_group(f"case{plan.ref.case_id}")
+
+
+def _marks(plan: ModelPlan, settings: Settings, mode: str | None, scale: float | None, model_level: bool) -> list:
+    marks = [_group(plan)]
+    if plan.ref.role == "negative-control" and mode is not None and settings.is_checkpoint(mode, scale):
+        why = (plan.case.spec.get("models", {}).get(plan.ref.name, {}).get("why") if plan.case else None) or "negative control"
+        # The model-level gate must fail for the run to stay green; single nodes may land either side.
+        marks.append(pytest.mark.xfail(strict=model_level, reason=f"negative control, its gate must reject it: {why}"))
+    return marks
+
+
+def build_items(plans: list[ModelPlan], settings: Settings) -> dict[str, list]:
+    """pytest.param lists per test function name."""
+    out: dict[str, list] = {"load": [], "accuracy": [], "effect": [], "separation": []}
+    configs = _configs(settings)
+    for plan in sorted(plans, key=lambda p: (_case_order(p.ref.case_id), p.ref.name)):
+        key = plan.ref.key
+        item = Item("load", key)
+        out["load"].append(pytest.param(item, id=item.id, marks=[_group(plan)]))
+        if not plan.ok:
+            continue
+        item = Item("accuracy", key)
+        out["accuracy"].append(pytest.param(item, id=item.id, marks=[_group(plan)]))
+        for node in plan.nodes:
+            for mode, scale in configs:
+                item = Item("effect", key, node, mode, scale)
+                out["effect"].append(pytest.param(item, id=item.id, marks=_marks(plan, settings, mode, scale, False)))
+        for mode, scale in configs:
+            item = Item("separation", key, None, mode, scale)
+            out["separation"].append(pytest.param(item, id=item.id, marks=_marks(plan, settings, mode, scale, True)))
+    return out
+
+
+def _case_order(case_id: str) -> tuple[int, int | str]:
+    return (0, int(case_id)) if case_id.isdigit() else (1, case_id)

@@ -1,0 +1,74 @@
+"""The effect metric and the statistics built on it (design notes sections 3 and 4).
+
+A cell is (pair, position), BOS excluded. It *counts* when the HL label of the base differs from the
+HL label of the source; it is *flipped* when the ablated LL output disagrees with the HL output on the
+base. Effect = flipped / counted, pooled over all cells (the reference averages per-batch ratios of a
+shuffled loader, which is neither deterministic nor recomputable; the counts are both).
+
+Regression labels: "same label" means |hl_a - hl_b| <= ``label_atol`` (1e-4 by default), not exact
+float equality. A compiled HL computes fractions through softmax, so equal true values can differ in
+their last bits; 1e-4 is far below the grid spacing of any task here and far below the 0.05 tolerance
+the disagreement test uses, so it merges exactly the rounding noise and nothing else.
+
+Torch functions run where the engine runs (CPU or CUDA); the statistics are plain Python so that the
+plugin and the report need no torch.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+REGRESSION_ATOL = 0.05  # iit's isclose tolerance for "LL agrees with HL"
+REGRESSION_RTOL = 1e-5  # torch.isclose's default, which the reference leaves on
+
+
+def labels_changed(hl_base, hl_source, categorical: bool, label_atol: float):
+    """Bool [..., pos]: does the source's HL label differ from the base's?"""
+    if categorical:
+        return hl_base.argmax(-1) != hl_source.argmax(-1)
+    return ((hl_base - hl_source).abs() > label_atol).any(-1)
+
+
+def disagrees(ll_out, hl_out, categorical: bool):
+    """Bool [..., pos]: is the LL output wrong with respect to the HL output?"""
+    if categorical:
+        return ll_out.argmax(-1) != hl_out.argmax(-1)
+    import torch
+
+    return (~torch.isclose(ll_out, hl_out, rtol=REGRESSION_RTOL, atol=REGRESSION_ATOL)).any(-1)
+
+
+def effect(flipped: int, counted: int) -> float:
+    """Share of counted cells that flipped; NaN when nothing counted (reported, never a silent 0)."""
+    return flipped / counted if counted else float("nan")
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score 95% interval for a proportion (exact 0 and 1 at the ends, not rounding dust)."""
+    if trials <= 0:
+        return (float("nan"), float("nan"))
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return (low, high)
+
+
+def auroc(in_effects: Sequence[float], out_effects: Sequence[float]) -> float:
+    """P(a random in-circuit node has a larger effect than a random out-of-circuit one), ties count half."""
+    if not in_effects or not out_effects:
+        return float("nan")
+    wins = 0.0
+    for a in in_effects:
+        for b in out_effects:
+            wins += 1.0 if a > b else 0.5 if a == b else 0.0
+    return wins / (len(in_effects) * len(out_effects))
+
+
+def margin(in_effects: Sequence[float], out_effects: Sequence[float]) -> float:
+    """min(in) - max(out): positive when a single threshold separates the circuit from the rest."""
+    if not in_effects or not out_effects:
+        return float("nan")
+    return min(in_effects) - max(out_effects)

@@ -1,0 +1,115 @@
+"""PCA directions per node and per position, fitted with scikit-learn and cached on disk.
+
+Directions are fitted on the activations of the distinct inputs at each position except BOS
+(position 0 is constant under causal attention and is never patched by a PCA mode). A cache entry is
+keyed by everything that changes it: the model's file hash, the node, the number of components, the
+centring flag, the inputs' hash and scikit-learn's version. Entries are written atomically with a
+checksum of their arrays; an entry that fails to read or to verify is refitted and rewritten, never
+used. Workers of pytest-xdist share the folder: the same key always holds the same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import AblationError
+from .modes import Projection
+from .nodes import Node
+
+CACHE_VERSION = 1
+
+
+def fit_projection(acts, n_components: int, centre: bool) -> Projection:
+    """Fit ``n_components`` PCA directions per position on acts [N, pos, width] (float64 on CPU)."""
+    import numpy as np
+    import torch
+    from sklearn.decomposition import PCA
+
+    x = acts.detach().to("cpu", torch.float64).numpy()
+    n, n_pos, width = x.shape
+    if not 1 <= n_components <= min(width, n):
+        raise AblationError(f"--ablation-pca-components {n_components}: must be between 1 and {min(width, n)} for this node")
+    comps = np.zeros((n_pos, n_components, width))
+    means = np.zeros((n_pos, width))
+    for p in range(1, n_pos):
+        pca = PCA(n_components=n_components, svd_solver="full")
+        pca.fit(x[:, p])
+        comps[p] = pca.components_
+        means[p] = pca.mean_
+    return Projection(torch.from_numpy(comps), torch.from_numpy(means) if centre else None)
+
+
+def cache_key(model_hash: str, node: Node, n_components: int, centre: bool, inputs_hash: str) -> str:
+    import sklearn
+
+    parts = [str(CACHE_VERSION), model_hash, node.full_name, str(n_components), str(bool(centre)), inputs_hash, sklearn.__version__]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+
+
+def _checksum(comps, mean) -> str:
+    import numpy as np
+
+    digest = hashlib.sha256(np.ascontiguousarray(comps).tobytes())
+    if mean is not None:
+        digest.update(np.ascontiguousarray(mean).tobytes())
+    return digest.hexdigest()
+
+
+def _read(path: Path) -> Projection | None:
+    """A verified cache entry, or None if it is missing, unreadable or fails its checksum."""
+    import numpy as np
+    import torch
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            comps = z["components"]
+            mean = z["mean"] if "mean" in z.files else None
+            meta = json.loads(str(z["meta"]))
+    except Exception:
+        return None
+    if meta.get("checksum") != _checksum(comps, mean) or comps.ndim != 3:
+        return None
+    return Projection(torch.from_numpy(comps), None if mean is None else torch.from_numpy(mean))
+
+
+def _write(path: Path, proj: Projection) -> None:
+    import numpy as np
+
+    comps = proj.components.cpu().numpy()
+    mean = None if proj.mean is None else proj.mean.cpu().numpy()
+    arrays = {"components": comps, "meta": np.array(json.dumps({"checksum": _checksum(comps, mean)}))}
+    if mean is not None:
+        arrays["mean"] = mean
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pca-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def get_projection(acts, node: Node, n_components: int, centre: bool, *, cache_dir: Path | None,
+                   model_hash: str, inputs_hash: str) -> Projection:
+    """Cached directions for one node, fitted if absent or invalid."""
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"{cache_key(model_hash, node, n_components, centre, inputs_hash)}.npz"
+        cached = _read(path) if path.exists() else None
+        if cached is not None:
+            return cached
+    proj = fit_projection(acts, n_components, centre)
+    if path is not None:
+        try:
+            _write(path, proj)
+        except OSError:
+            pass  # an unwritable cache only costs a refit next time
+    return proj

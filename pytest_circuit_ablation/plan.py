@@ -1,0 +1,76 @@
+"""What the suite will run, decided at collection time from small files only (no torch).
+
+The plan lists every model to gate with its nodes and circuit. A model whose files cannot be read,
+or whose case has no task definition, stays in the plan with its error: its one ``load`` item fails
+with that line and the other models still run. Only a plan with nothing loadable at all, or an
+unknown task name, stops collection.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import cases
+from .cases import Case, ModelRef
+from .errors import AblationError
+from .nodes import Node
+from .settings import Settings
+
+
+@dataclass
+class ModelPlan:
+    ref: ModelRef
+    case: Case | None = None
+    nodes: list[Node] = field(default_factory=list)
+    circuit: frozenset[Node] = frozenset()
+    widths: dict[Node, int] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _plan_model(ref: ModelRef, case: Case | None, settings: Settings) -> ModelPlan:
+    plan = ModelPlan(ref, case)
+    try:
+        if case is None:
+            case = cases.load_case(ref.case_id)
+            plan.case = case
+        if not ref.path.is_dir():
+            raise AblationError(f"{ref.path}: model folder not found")
+        cfg = cases.model_files.read_config(ref.path)
+        if not (ref.path / cases.model_files.WEIGHTS_FILE).is_file():
+            raise AblationError(f"{ref.path / cases.model_files.WEIGHTS_FILE}: file not found")
+        plan.nodes = sorted(cases.model_nodes(ref), key=Node.sort_key)
+        plan.circuit = frozenset(cases.model_circuit(ref, case, plan.nodes))
+        plan.widths = {n: (cfg["d_mlp"] if n.is_mlp else cfg["d_model"]) for n in plan.nodes}
+        if any(m.startswith("pca-") for m in settings.modes):
+            limit = min([settings.inputs, *plan.widths.values()])
+            if settings.pca_components > limit:
+                raise AblationError(f"--ablation-pca-components {settings.pca_components}: more than the narrowest node of {ref.key} allows ({limit})")
+    except AblationError as exc:
+        plan.error = str(exc)
+    return plan
+
+
+def build_plan(settings: Settings) -> list[ModelPlan]:
+    """Models to gate: the user's folder if given, else every built-in case's models."""
+    available = cases.available_case_ids()
+    if settings.tasks:
+        unknown = [t for t in settings.tasks if t not in available]
+        if unknown:
+            raise AblationError(f"--ablation-tasks: unknown task {unknown[0]!r} (built-in cases: {', '.join(available) or 'none'})")
+    plans: list[ModelPlan] = []
+    if settings.models_dir is not None:
+        refs = cases.user_models(settings.models_dir)
+        if settings.tasks:
+            refs = [r for r in refs if r.case_id in settings.tasks]
+        plans = [_plan_model(r, None, settings) for r in refs]
+        if not any(p.ok for p in plans):
+            reasons = "; ".join(p.error or "" for p in plans[:3])
+            raise AblationError(f"--ablation-models {settings.models_dir}: no loadable case ({reasons})")
+        return plans
+    for case_id in settings.tasks or available:
+        case = cases.load_case(case_id)
+        plans += [_plan_model(ref, case, settings) for ref in case.builtin_models]
+    return plans

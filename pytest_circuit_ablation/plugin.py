@@ -1,0 +1,176 @@
+"""pytest hooks: options, parametrization, fixtures, report and summary.
+
+Imports only the standard library, pytest and this package's torch-free modules at load time; torch and
+TransformerLens load inside the ``ablation_store`` fixture, the first time an item needs a number.
+Only the controller (or a serial run) writes files and prints: workers send each item's numbers back
+in ``user_properties``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import settings as settings_mod
+from .errors import AblationError
+
+_ROWS_KEY = "ablation"
+_FIXTURE_KINDS = {
+    "ablation_load_item": "load",
+    "ablation_accuracy_item": "accuracy",
+    "ablation_effect_item": "effect",
+    "ablation_separation_item": "separation",
+}
+
+
+class AblationSession:
+    """Per-run state and the hooks that need it: rows collected from item reports, the report written
+    at the end, the summary printed. Registered on the config by ``pytest_configure``."""
+
+    def __init__(self, config: pytest.Config, settings: settings_mod.Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.plans = None
+        self.items: dict[str, list] | None = None
+        self.rows: list[dict[str, Any]] = []
+        self.report_files: list[Path] = []
+
+    def build_items(self) -> dict[str, list]:
+        if self.items is None:
+            from .items import build_items
+            from .plan import build_plan
+
+            try:
+                self.plans = build_plan(self.settings)
+            except AblationError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            self.items = build_items(self.plans, self.settings)
+        return self.items
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect rows on the controller (or in a serial run), with each item's final outcome."""
+        if report.when != "call" and not (report.when == "setup" and not report.passed):
+            return
+        for key, row in report.user_properties:
+            if key == _ROWS_KEY and isinstance(row, dict):
+                self.rows.append({**row, "outcome": _outcome(report)})
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if _is_worker(self.config) or self.settings.report_dir is None or not self.rows:
+            return
+        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+            return  # an interrupted run keeps the previous report whole
+        from .report import write_report
+
+        self.report_files = write_report(self.settings.report_dir, self.rows)
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if _is_worker(config) or not self.rows:
+            return
+        from .summary import summary_lines
+
+        terminalreporter.section("circuit ablation")
+        for line in summary_lines(self.rows, self.settings):
+            terminalreporter.write_line(line)
+        for path in self.report_files:
+            terminalreporter.write_line(f"report: {path}")
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return report.outcome
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("circuit-ablation", "causal ablation of InterpBench models (pytest-circuit-ablation)")
+    for spec in settings_mod.OPTIONS:
+        kwargs: dict[str, Any] = {"dest": spec.dest, "default": None, "metavar": spec.metavar, "help": spec.help}
+        if spec.flag_optional:
+            kwargs.update(nargs="?", const="reports")
+        group.addoption(f"--{spec.name}", **kwargs)
+        parser.addini(spec.dest, f"default for --{spec.name}", default=spec.default)
+
+
+def _get(config: pytest.Config, dest: str) -> Any:
+    value = config.getoption(dest)
+    if value is None:
+        value = config.getini(dest)
+    return value
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """With -n and no --dist, keep each task on one worker (``--dist loadgroup``)."""
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
+        config.option.dist = "loadgroup"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): keep items of one task on one xdist worker")
+    try:
+        settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)))
+    except AblationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    session = AblationSession(config, settings)
+    config.stash[_SESSION] = session
+    config.pluginmanager.register(session, "circuit-ablation-session")
+
+
+_SESSION = pytest.StashKey[AblationSession]()
+
+
+def _session(config: pytest.Config) -> AblationSession:
+    return config.stash[_SESSION]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    for fixture, kind in _FIXTURE_KINDS.items():
+        if fixture in metafunc.fixturenames:
+            params = _session(metafunc.config).build_items()[kind]
+            metafunc.parametrize(fixture, params or [pytest.param(None, marks=pytest.mark.skip(reason="no models planned"))])
+
+
+def _item_fixture(request: pytest.FixtureRequest):
+    return request.param
+
+
+ablation_load_item = pytest.fixture(_item_fixture, name="ablation_load_item")
+ablation_accuracy_item = pytest.fixture(_item_fixture, name="ablation_accuracy_item")
+ablation_effect_item = pytest.fixture(_item_fixture, name="ablation_effect_item")
+ablation_separation_item = pytest.fixture(_item_fixture, name="ablation_separation_item")
+
+
+@pytest.fixture(scope="session")
+def ablation_settings(pytestconfig: pytest.Config) -> settings_mod.Settings:
+    """The validated ``--ablation-*`` settings of this run."""
+    return _session(pytestconfig).settings
+
+
+@pytest.fixture(scope="session")
+def ablation_store(pytestconfig: pytest.Config):
+    """Evaluations of every planned model, computed once per worker on first use."""
+    from .store import AblationStore
+
+    session = _session(pytestconfig)
+    session.build_items()
+    cache_dir = None
+    cache = getattr(pytestconfig, "cache", None)
+    if cache is not None:
+        cache_dir = Path(cache.mkdir("circuit-ablation-pca"))
+    return AblationStore(session.settings, session.plans or [], cache_dir)
+
+
+@pytest.fixture
+def record_ablation(request: pytest.FixtureRequest):
+    """Attach an item's numbers to its report (they travel to the xdist controller with it)."""
+
+    def record(row: dict[str, Any]) -> None:
+        request.node.user_properties.append((_ROWS_KEY, row))
+
+    return record

@@ -1,0 +1,200 @@
+"""The ``--ablation-*`` options and their ini keys, parsed and validated into one frozen Settings.
+
+Every option has an ini fallback of the same name with underscores (``--ablation-scales`` ->
+``ablation_scales`` under ``[tool.pytest.ini_options]``); the command line wins. Validation happens at
+configure time, before any model is touched, and a bad value is one line naming the option. Standard
+library only.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import AblationError
+from .modes import MODES
+
+DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 0.7, 0.8, 1.0, 1.2, 1.4, 2.0, 5.0, 10.0)  # the notebook's
+DEFAULT_CHECKPOINTS = (("resample", 1.0),)
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str  # without the leading --
+    help: str
+    default: str | None  # as written in an ini file
+    metavar: str = "VALUE"
+    flag_optional: bool = False  # --ablation-report with no value means the default folder
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("ablation-report", "write the report (CSV) to DIR (default: reports)", None, "DIR", flag_optional=True),
+    OptionSpec("ablation-models", "gate the models in DIR, laid out as InterpBench's hub: DIR/<case>/ll_model.pth + ll_model_cfg.pkl", None, "DIR"),
+    OptionSpec("ablation-tasks", "comma-separated case ids to run (default: every built-in case)", None, "IDS"),
+    OptionSpec("ablation-modes", f"comma-separated ablation modes (default: all of {', '.join(MODES)})", ",".join(MODES), "MODES"),
+    OptionSpec("ablation-scales", "comma-separated scales (default: the notebook's 12)", ",".join(map(str, DEFAULT_SCALES)), "SCALES"),
+    OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", "100", "N"),
+    OptionSpec("ablation-pca-components", "PCA components per node and position", "2", "K"),
+    OptionSpec("ablation-pca-centre", "project around the activation mean (mu + V^T V (x - mu))", "false", "BOOL"),
+    OptionSpec("ablation-seed", "seed for drawing the inputs", "0", "SEED"),
+    OptionSpec("ablation-device", "cpu or cuda", "cpu", "DEVICE"),
+    OptionSpec("ablation-tau-in", "gate: every in-circuit node's effect must be >= this", "0.5", "X"),
+    OptionSpec("ablation-tau-out", "gate: every out-of-circuit node's effect must be <= this", "0.1", "X"),
+    OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", "0.99", "X"),
+    OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted", "resample:1.0", "LIST"),
+    OptionSpec("ablation-memory-mb", "memory budget of one engine micro-batch, in MiB", "512", "MB"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    report_dir: Path | None
+    models_dir: Path | None
+    tasks: tuple[str, ...] | None
+    modes: tuple[str, ...]
+    scales: tuple[float, ...]
+    inputs: int
+    pca_components: int
+    pca_centre: bool
+    seed: int
+    device: str
+    tau_in: float
+    tau_out: float
+    min_accuracy: float
+    checkpoints: tuple[tuple[str, float], ...]
+    memory_mb: int
+
+    def is_checkpoint(self, mode: str, scale: float) -> bool:
+        return (mode, scale) in self.checkpoints
+
+
+def _fail(option: str, message: str) -> AblationError:
+    return AblationError(f"--{option}: {message}")
+
+
+def _list(option: str, raw: str) -> list[str]:
+    items = [x.strip() for x in str(raw).split(",")]
+    if not raw or not str(raw).strip() or any(not x for x in items):
+        raise _fail(option, f"expected a comma-separated list, got {raw!r}")
+    return items
+
+
+def _number(option: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail(option, f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _fail(option, f"{text!r} is not a finite number")
+    return value
+
+
+def parse_modes(raw: str) -> tuple[str, ...]:
+    modes = _list("ablation-modes", raw)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise _fail("ablation-modes", f"unknown mode {unknown[0]!r} (choose from {', '.join(MODES)})")
+    return tuple(dict.fromkeys(modes))
+
+
+def parse_scales(raw: str) -> tuple[float, ...]:
+    scales = [_number("ablation-scales", x) for x in _list("ablation-scales", raw)]
+    return tuple(sorted(set(scales)))
+
+
+def _int(option: str, raw: str, low: int, high: int | None = None) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise _fail(option, f"{raw!r} is not an integer") from None
+    if value < low or (high is not None and value > high):
+        raise _fail(option, f"{value} is out of range (must be {low}{'..' + str(high) if high else ' or more'})")
+    return value
+
+
+def _fraction(option: str, raw: str) -> float:
+    value = _number(option, str(raw).strip())
+    if not 0.0 <= value <= 1.0:
+        raise _fail(option, f"{value} must be between 0 and 1")
+    return value
+
+
+def _bool(option: str, raw: str) -> bool:
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise _fail(option, f"{raw!r} is not true or false")
+
+
+def parse_checkpoints(raw: str) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in _list("ablation-checkpoints", raw):
+        mode, sep, scale = item.partition(":")
+        if not sep:
+            raise _fail("ablation-checkpoints", f"{item!r} is not mode:scale")
+        mode = mode.strip()
+        if mode not in MODES:
+            raise _fail("ablation-checkpoints", f"unknown mode {mode!r}")
+        value = _number("ablation-checkpoints", scale)
+        out.append((mode, value))
+    return tuple(dict.fromkeys(out))
+
+
+def check_writable(option: str, folder: Path) -> None:
+    """Create the folder and prove a file can be written there, before any model work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise _fail(option, f"cannot write to {folder} ({exc.strerror or exc})") from None
+
+
+def parse(get: Callable[[str], Any], rootdir: Path) -> Settings:
+    """Build Settings from ``get(dest)`` (command line value or ini fallback, already merged)."""
+    report = get("ablation_report")
+    report_dir = None
+    if report not in (None, False, ""):
+        report_dir = Path(report if isinstance(report, str) and report not in ("True", "true") else "reports")
+        if not report_dir.is_absolute():
+            report_dir = rootdir / report_dir
+        check_writable("ablation-report", report_dir)
+    models = get("ablation_models")
+    models_dir = None
+    if models:
+        models_dir = Path(models).expanduser()
+        if not models_dir.is_dir():
+            raise _fail("ablation-models", f"{models_dir} is not a folder")
+    tasks_raw = get("ablation_tasks")
+    tasks = tuple(dict.fromkeys(_list("ablation-tasks", tasks_raw))) if tasks_raw else None
+    modes = parse_modes(get("ablation_modes"))
+    scales = parse_scales(get("ablation_scales"))
+    device = str(get("ablation_device")).strip()
+    if device.split(":")[0] not in DEVICES:
+        raise _fail("ablation-device", f"unknown device {device!r} (choose cpu or cuda)")
+    tau_in = _fraction("ablation-tau-in", get("ablation_tau_in"))
+    tau_out = _fraction("ablation-tau-out", get("ablation_tau_out"))
+    if tau_out >= tau_in:
+        raise _fail("ablation-tau-out", f"{tau_out} must be below --ablation-tau-in ({tau_in})")
+    return Settings(
+        report_dir=report_dir, models_dir=models_dir, tasks=tasks, modes=modes, scales=scales,
+        inputs=_int("ablation-inputs", get("ablation_inputs"), 2),
+        pca_components=_int("ablation-pca-components", get("ablation_pca_components"), 1),
+        pca_centre=_bool("ablation-pca-centre", get("ablation_pca_centre")),
+        seed=_int("ablation-seed", get("ablation_seed"), 0),
+        device=device, tau_in=tau_in, tau_out=tau_out,
+        min_accuracy=_fraction("ablation-min-accuracy", get("ablation_min_accuracy")),
+        checkpoints=parse_checkpoints(get("ablation_checkpoints")),
+        memory_mb=_int("ablation-memory-mb", get("ablation_memory_mb"), 16),
+    )

@@ -1,0 +1,47 @@
+"""The terminal summary: per task and model, the gate verdict, accuracy, AUROC and margin at each
+checkpoint, and the worst offending nodes. Built from the same rows as the report."""
+from __future__ import annotations
+
+from typing import Any
+
+from .settings import Settings
+
+
+def _verdict(role: str, outcome: str) -> str:
+    if role == "negative-control":
+        return {"xfailed": "REJECTED (as a negative control must be)", "failed": "ACCEPTED (a negative control passed the gate!)",
+                "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
+    return {"passed": "PASS", "failed": "FAIL", "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
+
+
+def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
+    models: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        entry = models.setdefault((row["task"], row["model"]), {"role": row.get("role", "gated"), "gates": []})
+        if row["kind"] == "load" and row["outcome"] != "passed":
+            entry["refused"] = row.get("message", "")
+        elif row["kind"] == "accuracy":
+            entry["accuracy"] = row.get("accuracy")
+        elif row["kind"] == "separation" and row.get("gate_role") in ("gate", "control"):
+            entry["gates"].append(row)
+    lines = [f"gate: in-circuit effect >= {settings.tau_in}, out-of-circuit <= {settings.tau_out} at "
+             + ", ".join(f"{m} x {s}" for m, s in settings.checkpoints)]
+    order = sorted(models, key=lambda k: ((0, int(k[0])) if k[0].isdigit() else (1, k[0]), k[1]))
+    for task, model in order:
+        entry = models[(task, model)]
+        name = f"case{task} {model}"
+        if "refused" in entry:
+            lines.append(f"{name:<24} REFUSED: {entry['refused']}")
+            continue
+        acc = entry.get("accuracy")
+        acc_text = f"acc {acc:.2%}" if isinstance(acc, float) else "acc ?"
+        for gate in entry["gates"]:
+            auroc, margin = gate.get("auroc"), gate.get("margin")
+            lines.append(
+                f"{name:<24} {_verdict(entry['role'], gate['outcome']):<42} {acc_text}  "
+                f"{gate['mode']} x {gate['scale']}: AUROC {auroc:.3f} margin {margin:+.3f}"
+                + (f"  offenders: {gate['offenders']}" if gate.get("offenders") else "")
+            )
+        if not entry["gates"]:
+            lines.append(f"{name:<24} (no checkpoint ran) {acc_text}")
+    return lines

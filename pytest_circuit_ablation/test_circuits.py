@@ -1,0 +1,31 @@
+"""The ablation suite. Its items are parametrized by the plugin from the ``--ablation-*`` options:
+
+    pytest --ablation-report                                        # the built-in cases, from this repo
+    pytest --pyargs pytest_circuit_ablation --ablation-models DIR   # a user's InterpBench-style folder
+
+Each item only looks its numbers up in the session's evaluations (computed once per model, on first
+use) and records them for the report.
+"""
+from __future__ import annotations
+
+from pytest_circuit_ablation import checks
+
+
+def test_model_loads(ablation_load_item, ablation_store, record_ablation):
+    """The model's files are readable and fit its case (a refused model fails here, once)."""
+    checks.check_load(ablation_load_item, ablation_store, record_ablation)
+
+
+def test_accuracy(ablation_accuracy_item, ablation_store, record_ablation):
+    """The LL model matches its HL model on enough cells to be worth ablating."""
+    checks.check_accuracy(ablation_accuracy_item, ablation_store, record_ablation)
+
+
+def test_effect(ablation_effect_item, ablation_store, record_ablation):
+    """One node, one mode, one scale: invariants everywhere, its side of the gate at checkpoints."""
+    checks.check_effect(ablation_effect_item, ablation_store, record_ablation)
+
+
+def test_separation(ablation_separation_item, ablation_store, record_ablation):
+    """AUROC and margin of effect against circuit membership; the gate itself at checkpoints."""
+    checks.check_separation(ablation_separation_item, ablation_store, record_ablation)

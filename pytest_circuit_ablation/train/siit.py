@@ -1,0 +1,256 @@
+"""Strict Interchange Intervention Training (SIIT, spec section 3), written for this project.
+
+Each step draws a batch of (base, source) pairs and applies, as separate Adam updates in the
+reference's order (``use_single_loss=False``):
+
+* IIT loss: one HL node chosen at random; the HL runs on the base with that node patched from the
+  source, the LL runs on the base with every LL node mapped to it patched from the source; MSE
+  (regression) or cross-entropy (categorical) between the two outputs, times ``iit_weight``;
+* strict loss: one out-of-circuit LL node chosen at random, resample-ablated from the source; the LL
+  output must still equal the HL output on the base, times ``strict_weight``;
+* behaviour loss: the plain LL output against the HL output on the base, times ``behavior_weight``.
+
+Negative controls come from the same code: ``strict_weight=0`` gives plain IIT, and IIT and strict
+weights 0 give a naturally trained model. Pairs are split into train and held-out by a fixed hash of
+their two input ids, so the reported accuracy, IIA and strict accuracy are measured on pairs never
+trained on. Early stop when every active metric reaches ``early_stop`` percent.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from .. import metrics
+from ..cases import Case
+from ..nodes import Node, all_nodes, parse_node
+
+
+@dataclass
+class TrainArgs:
+    iit_weight: float = 1.0
+    behavior_weight: float = 1.0
+    strict_weight: float = 0.4
+    lr: float = 1e-2
+    batch_size: int = 512
+    max_steps: int = 4000
+    clip_grad_norm: float = 0.1
+    eval_every: int = 50
+    early_stop: float = 99.5
+    eval_pairs: int = 8192
+    seed: int = 0
+    single_loss: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ll_config(case: Case, hl_cfg, seed: int):
+    """The LL config of spec section 5: InterpBench's make_ll_cfg applied to the case's HL config."""
+    from transformer_lens import HookedTransformerConfig
+
+    spec = case.spec["ll_config"]
+    return HookedTransformerConfig(
+        n_layers=spec["n_layers"], n_heads=spec["n_heads"], d_head=spec["d_head"], d_model=spec["d_model"],
+        d_mlp=spec["d_mlp"], act_fn=spec.get("act_fn", "gelu"), normalization_type=None,
+        attention_dir=hl_cfg.attention_dir, n_ctx=hl_cfg.n_ctx, d_vocab=hl_cfg.d_vocab,
+        d_vocab_out=hl_cfg.d_vocab_out, use_attn_result=True, use_split_qkv_input=True, use_hook_mlp_in=True,
+        positional_embedding_type="standard", init_mode="gpt2",
+        # InterpBench copies the HL initializer_range (0.8 / sqrt(HL d_model)) instead of recomputing it.
+        initializer_range=spec.get("initializer_range", hl_cfg.initializer_range), seed=seed, device="cpu",
+    )
+
+
+def all_tokens(case: Case):
+    """Every full-length input of the case as token ids [M, max_seq_len] (index = base-|vocab| body id)."""
+    import itertools
+
+    import torch
+
+    vocab = sorted(case.vocab, key=lambda t: case.encoding[t])
+    bodies = itertools.product(vocab, repeat=case.max_seq_len - 1)
+    return torch.tensor([case.encode(list(b)) for b in bodies], dtype=torch.long)
+
+
+def is_held_out(base_ids, source_ids):
+    """Deterministic 20% of all pairs, never used for training."""
+    return ((base_ids * 7919 + source_ids * 104729) % 5) == 0
+
+
+def _patch_hook(node: Node, source_cache):
+    def hook(act, hook):  # noqa: ARG001
+        src = source_cache[node.hook]
+        if node.is_mlp:
+            return src
+        out = act.clone()
+        out[:, :, node.head] = src[:, :, node.head]
+        return out
+
+    return hook
+
+
+class SIITTrainer:
+    """Trains an LL model against a frozen HL model; see the module docstring."""
+
+    def __init__(self, case: Case, hl_model, args: TrainArgs) -> None:
+        import torch
+        from transformer_lens import HookedTransformer
+
+        self.case, self.hl, self.args = case, hl_model.float(), args
+        self.hl.requires_grad_(False)
+        torch.manual_seed(args.seed)
+        self.ll = HookedTransformer(ll_config(case, hl_model.cfg, args.seed), move_to_device=False)
+        self.corr = {name: (parse_node(hl), lls) for name, (hl, lls) in case.correspondence().items()}
+        circuit = case.circuit()
+        self.out_of_circuit = [n for n in all_nodes(self.ll.cfg.n_layers, self.ll.cfg.n_heads) if n not in circuit]
+        self.tokens = all_tokens(case)
+        with torch.no_grad():
+            self.hl_out = self.hl(self.tokens)
+        self.gen = torch.Generator().manual_seed(args.seed)
+        self.categorical = case.is_categorical
+        self.opt = torch.optim.Adam(self.ll.parameters(), lr=args.lr)
+        val = self._sample_pairs(args.eval_pairs, held_out=True, gen=torch.Generator().manual_seed(args.seed + 1))
+        self.val_pairs = val
+
+    # -- data -------------------------------------------------------------------------------------
+    def _sample_pairs(self, n: int, held_out: bool, gen=None):
+        import torch
+
+        gen = gen or self.gen
+        m = self.tokens.shape[0]
+        chunks, have = [], 0
+        while have < n:
+            b = torch.randint(m, (2 * n,), generator=gen)
+            s = torch.randint(m, (2 * n,), generator=gen)
+            keep = is_held_out(b, s) == held_out
+            chunks.append(torch.stack([b[keep], s[keep]], 1))
+            have += int(keep.sum())
+        return torch.cat(chunks)[:n]
+
+    # -- losses -----------------------------------------------------------------------------------
+    def _loss(self, out, target):
+        import torch.nn.functional as F
+
+        out, target = out[:, 1:], target[:, 1:]
+        if self.categorical:
+            return F.cross_entropy(out.reshape(-1, out.shape[-1]), target.argmax(-1).reshape(-1))
+        return F.mse_loss(out, target)
+
+    def _hl_interchange(self, hl_node: Node, base, source):
+        import torch
+
+        with torch.no_grad():
+            _, cache = self.hl.run_with_cache(source, names_filter=hl_node.hook)
+            return self.hl.run_with_hooks(base, fwd_hooks=[(hl_node.hook, _patch_hook(hl_node, cache))])
+
+    def _ll_patched(self, nodes: list[Node], base, source, cache=None):
+        import torch
+
+        if cache is None:
+            with torch.no_grad():
+                _, cache = self.ll.run_with_cache(source, names_filter=lambda n: n.endswith(("hook_result", "hook_post")))
+        return self.ll.run_with_hooks(base, fwd_hooks=[(n.hook, _patch_hook(n, cache)) for n in nodes])
+
+    def _losses(self, base_ids, source_ids, which: str):
+        import torch
+
+        base, source = self.tokens[base_ids], self.tokens[source_ids]
+        a = self.args
+        if which == "iit":
+            names = list(self.corr)
+            hl_node, ll_nodes = self.corr[names[int(torch.randint(len(names), (1,), generator=self.gen))]]
+            target = self._hl_interchange(hl_node, base, source)
+            return a.iit_weight * self._loss(self._ll_patched(ll_nodes, base, source), target)
+        if which == "strict":
+            node = self.out_of_circuit[int(torch.randint(len(self.out_of_circuit), (1,), generator=self.gen))]
+            return a.strict_weight * self._loss(self._ll_patched([node], base, source), self.hl_out[base_ids])
+        return a.behavior_weight * self._loss(self.ll(base), self.hl_out[base_ids])
+
+    def active_losses(self) -> list[str]:
+        a = self.args
+        weights = {"iit": a.iit_weight, "strict": a.strict_weight, "behavior": a.behavior_weight}
+        return [k for k in ("iit", "strict", "behavior") if weights[k] > 0 and (k != "strict" or self.out_of_circuit)]
+
+    def step(self) -> dict[str, float]:
+        import torch
+
+        pairs = self._sample_pairs(self.args.batch_size, held_out=False)
+        b, s = pairs[:, 0], pairs[:, 1]
+        self.ll.train()
+        out = {}
+        if self.args.single_loss:
+            self.opt.zero_grad()
+            total = sum(self._losses(b, s, k) for k in self.active_losses())
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(self.ll.parameters(), self.args.clip_grad_norm)
+            self.opt.step()
+            out["loss"] = float(total.detach())
+            return out
+        for kind in self.active_losses():
+            self.opt.zero_grad()
+            loss = self._losses(b, s, kind)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.ll.parameters(), self.args.clip_grad_norm)
+            self.opt.step()
+            out[kind] = float(loss.detach())
+        return out
+
+    # -- evaluation -------------------------------------------------------------------------------
+    def _agree(self, out, target) -> float:
+        return 100.0 * (1.0 - float(metrics.disagrees(out[:, 1:], target[:, 1:], self.categorical).float().mean()))
+
+    def evaluate(self) -> dict[str, float]:
+        """Accuracy, IIA (every HL node) and strict accuracy (every out-of-circuit node) on held-out pairs."""
+        import torch
+
+        self.ll.eval()
+        b, s = self.val_pairs[:, 0], self.val_pairs[:, 1]
+        base, source = self.tokens[b], self.tokens[s]
+        with torch.no_grad():
+            _, cache = self.ll.run_with_cache(source, names_filter=lambda n: n.endswith(("hook_result", "hook_post")))
+            acc = self._agree(self.ll(base), self.hl_out[b])
+            iia = [self._agree(self._ll_patched(lls, base, source, cache), self._hl_interchange(hl, base, source))
+                   for hl, lls in self.corr.values()]
+            strict = [self._agree(self._ll_patched([n], base, source, cache), self.hl_out[b]) for n in self.out_of_circuit]
+        return {
+            "accuracy": acc,
+            "iia": sum(iia) / len(iia),
+            "strict_accuracy": sum(strict) / len(strict) if strict else 100.0,
+        }
+
+    def stop_metrics(self) -> list[str]:
+        names = ["accuracy"]
+        if self.args.iit_weight > 0:
+            names.append("iia")
+        if self.args.strict_weight > 0:
+            names.append("strict_accuracy")
+        return names
+
+    def train(self, progress: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+        start = time.perf_counter()
+        evals = {}
+        step = 0
+        for step in range(1, self.args.max_steps + 1):
+            losses = self.step()
+            if step % self.args.eval_every == 0 or step == self.args.max_steps:
+                evals = self.evaluate()
+                if progress:
+                    progress(step, {**losses, **evals})
+                if all(evals[k] >= self.args.early_stop for k in self.stop_metrics()):
+                    break
+            elif progress:
+                progress(step, losses)
+        return {"steps": step, "seconds": round(time.perf_counter() - start, 1), **{k: round(v, 3) for k, v in evals.items()}}
+
+    def meta(self, result: dict[str, Any], command: str) -> dict[str, Any]:
+        """meta.json content: InterpBench's training-argument keys plus this trainer's own and the results."""
+        a = self.args
+        return {
+            "case": self.case.id,
+            "model_pair": "strict" if a.strict_weight > 0 else "iit" if a.iit_weight > 0 else "natural",
+            "iit_weight": a.iit_weight, "behavior_weight": a.behavior_weight, "strict_weight": a.strict_weight,
+            "lr": a.lr, "batch_size": a.batch_size, "clip_grad_norm": a.clip_grad_norm, "atol": metrics.REGRESSION_ATOL,
+            "use_single_loss": a.single_loss, "act_fn": self.ll.cfg.act_fn, "seed": a.seed,
+            "max_steps": a.max_steps, "early_stop_accuracy_threshold": a.early_stop,
+            "trainer": "pytest_circuit_ablation.train.siit", "command": command,
+            "held_out": "20% of all (base, source) pairs, chosen by a fixed hash of their input ids",
+            "final_metrics": result, "args": asdict(a),
+        }
