@@ -1,0 +1,149 @@
+"""InterpBench-format loading: what we write, the notebook's own lines read; what is bad is refused
+with one line naming the file."""
+import os
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from pytest_circuit_ablation.errors import AblationError
+from pytest_circuit_ablation.models import load_ll_model, read_config, safe_unpickle
+from tests.helpers import model_dir
+
+
+@pytest.fixture
+def siit_copy(tmp_path):
+    dst = tmp_path / "3"
+    shutil.copytree(model_dir("siit"), dst)
+    return dst
+
+
+def test_notebook_loading_lines_read_our_files():
+    """The seed notebook's four lines, verbatim in spirit (pickle + from_dict + load_state_dict)."""
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    d = model_dir("siit")
+    cfg_dict = pickle.load(open(f"{d}/ll_model_cfg.pkl", "rb"))
+    cfg = HookedTransformerConfig.from_dict(cfg_dict)
+    cfg.device = "cpu"
+    model = HookedTransformer(cfg)
+    weights = torch.load(f"{d}/ll_model.pth", map_location=cfg.device)
+    model.load_state_dict(weights)
+    ours = load_ll_model(d, dtype="float32")
+    tokens = torch.tensor([[0, 2, 5, 3, 5]])
+    assert torch.equal(model(tokens), ours(tokens))
+
+
+def test_config_reads_without_torch_objects():
+    cfg = read_config(model_dir("siit"))
+    assert (cfg["n_layers"], cfg["n_heads"], cfg["d_head"], cfg["d_model"], cfg["d_mlp"]) == (2, 4, 3, 12, 48)
+    assert cfg["act_fn"] == "gelu" and cfg["normalization_type"] is None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    assert "\n" not in text
+    return text
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(AblationError) as e:
+        load_ll_model(tmp_path / "nope")
+    assert "model folder not found" in _one_line(e.value) and "nope" in str(e.value)
+
+
+def test_missing_weights(siit_copy):
+    (siit_copy / "ll_model.pth").unlink()
+    with pytest.raises(AblationError) as e:
+        load_ll_model(siit_copy)
+    assert "ll_model.pth: file not found" in _one_line(e.value)
+
+
+def test_truncated_weights(siit_copy):
+    path = siit_copy / "ll_model.pth"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(AblationError) as e:
+        load_ll_model(siit_copy)
+    assert str(path) in _one_line(e.value) and "not a readable torch state_dict" in str(e.value)
+
+
+def test_garbage_weights(siit_copy):
+    (siit_copy / "ll_model.pth").write_bytes(b"\x00not a zip at all")
+    with pytest.raises(AblationError, match="not a readable torch state_dict"):
+        load_ll_model(siit_copy)
+
+
+def test_weights_pickle_that_runs_code_is_refused(siit_copy, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"embed.W_E": Evil()}, siit_copy / "ll_model.pth")
+    with pytest.raises(AblationError, match="not a readable torch state_dict"):
+        load_ll_model(siit_copy)
+    assert not marker.exists()
+
+
+def test_config_pickle_that_runs_code_is_refused(siit_copy, tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (siit_copy / "ll_model_cfg.pkl").write_bytes(pickle.dumps({"n_layers": Evil()}))
+    with pytest.raises(AblationError) as e:
+        read_config(siit_copy)
+    assert "unsafe or invalid pickle" in _one_line(e.value) and "refused to load global" in str(e.value)
+    assert "ll_model_cfg.pkl" in str(e.value)
+    assert not marker.exists()
+
+
+def test_config_not_a_dict(siit_copy):
+    (siit_copy / "ll_model_cfg.pkl").write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(AblationError, match="expected a HookedTransformerConfig dict, got list"):
+        read_config(siit_copy)
+
+
+def test_config_truncated(siit_copy):
+    path = siit_copy / "ll_model_cfg.pkl"
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(AblationError, match="pickle data was truncated"):
+        read_config(siit_copy)
+
+
+def test_shapes_that_do_not_fit_the_config(siit_copy):
+    cfg = pickle.loads((siit_copy / "ll_model_cfg.pkl").read_bytes())
+    cfg["d_mlp"] = 24
+    (siit_copy / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
+    with pytest.raises(AblationError) as e:
+        load_ll_model(siit_copy)
+    assert "has shape" in _one_line(e.value) and "the config needs" in str(e.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights(siit_copy, bad):
+    state = torch.load(siit_copy / "ll_model.pth", weights_only=True)
+    state["blocks.0.mlp.W_in"][0, 0] = bad
+    torch.save(state, siit_copy / "ll_model.pth")
+    with pytest.raises(AblationError, match="NaN or infinite"):
+        load_ll_model(siit_copy)
+
+
+def test_config_object_pickle_is_read_as_dict(tmp_path):
+    """Some InterpBench cases pickle the HookedTransformerConfig object itself."""
+    from transformer_lens import HookedTransformerConfig
+
+    cfg = HookedTransformerConfig(n_layers=1, d_model=4, n_ctx=3, d_head=2, n_heads=2, d_vocab=5, act_fn="relu", d_mlp=8)
+    (tmp_path / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
+    read = read_config(tmp_path)
+    assert read["d_model"] == 4 and read["n_heads"] == 2
+
+
+def test_safe_unpickle_plain_values(tmp_path):
+    path = tmp_path / "x.pkl"
+    path.write_bytes(pickle.dumps({"a": [1, 2.5, "s", None, (1, 2)], "b": {3}}))
+    assert safe_unpickle(path) == {"a": [1, 2.5, "s", None, (1, 2)], "b": {3}}

@@ -1,0 +1,120 @@
+"""The identities of design notes section 2, checked by hypothesis on random shapes and data."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pytest_circuit_ablation import modes
+from pytest_circuit_ablation.modes import Projection, project, reject
+from pytest_circuit_ablation.pca import fit_projection
+
+EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def problems(draw, centred=None):
+    """Random activations a, s [batch, pos, width] and an orthonormal projection per position."""
+    batch = draw(st.integers(1, 6))
+    pos = draw(st.integers(2, 6))
+    width = draw(st.integers(1, 10))
+    k = draw(st.integers(1, width))
+    seed = draw(st.integers(0, 2**32 - 1))
+    centre = draw(st.booleans()) if centred is None else centred
+    scale = draw(st.sampled_from([1e-3, 1.0, 1e3]))
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(batch, pos, width, generator=gen, dtype=torch.float64) * scale
+    s = torch.randn(batch, pos, width, generator=gen, dtype=torch.float64) * scale
+    q, _ = torch.linalg.qr(torch.randn(pos, width, width, generator=gen, dtype=torch.float64))
+    comps = q.transpose(1, 2)[:, :k, :].contiguous()  # k orthonormal rows per position
+    mean = torch.randn(pos, width, generator=gen, dtype=torch.float64) * scale if centre else None
+    lam = draw(st.sampled_from([0.0, 0.1, 0.5, 0.8, 1.0, 1.2, 2.0, 10.0]))
+    return a, s, Projection(comps, mean), lam, scale
+
+
+def close(x, y, scale):
+    return torch.allclose(x, y, rtol=1e-9, atol=1e-9 * max(1.0, scale))
+
+
+@EXAMPLES
+@given(problems())
+def test_projection_plus_rest_is_x(p):
+    a, _, proj, _, scale = p
+    assert close(project(a, proj) + reject(a, proj), a, scale)
+
+
+@EXAMPLES
+@given(problems())
+def test_projection_is_idempotent(p):
+    a, _, proj, _, scale = p
+    once = project(a, proj)
+    assert close(project(once, proj), once, scale)
+
+
+@EXAMPLES
+@given(problems(centred=False))
+def test_rest_is_orthogonal_to_components(p):
+    a, _, proj, _, scale = p
+    coeff = torch.einsum("bpw,pkw->bpk", reject(a, proj), proj.components)
+    assert coeff.abs().max() <= 1e-9 * max(1.0, scale)
+
+
+@EXAMPLES
+@given(problems())
+def test_self_modes_at_one_are_exact_no_ops(p):
+    a, _, proj, _, _ = p
+    for mode in ("pca-self-var", "pca-self-orth"):
+        assert torch.equal(modes.patched(mode, 1.0, a, proj=proj), a)
+
+
+@EXAMPLES
+@given(problems())
+def test_resample_at_one_is_the_interchange(p):
+    a, s, _, _, _ = p
+    assert torch.equal(modes.patched("resample", 1.0, a, s), s)
+
+
+@EXAMPLES
+@given(problems())
+def test_resample_at_zero_is_zero_ablation(p):
+    a, s, _, _, _ = p
+    assert torch.equal(modes.patched("resample", 0.0, a, s), modes.patched("zero", 1.0, a, s))
+    assert torch.equal(modes.patched("resample", 0.0, a, s), torch.zeros_like(a))
+
+
+@EXAMPLES
+@given(problems())
+def test_pca_modes_leave_bos_alone_and_match_definitions(p):
+    a, s, proj, lam, scale = p
+    P, Q = project, reject
+    want = {
+        "pca-self-var": Q(a, proj) + lam * P(a, proj),
+        "pca-self-orth": P(a, proj) + lam * Q(a, proj),
+        "pca-resample-var": Q(a, proj) + lam * P(s, proj),
+        "pca-resample-orth": P(a, proj) + lam * Q(s, proj),
+    }
+    for mode, expected in want.items():
+        got = modes.patched(mode, lam, a, s, proj=proj)
+        assert torch.equal(got[:, 0], a[:, 0]), mode
+        assert close(got[:, 1:], expected[:, 1:], scale * max(1.0, lam)), mode
+
+
+@EXAMPLES
+@given(st.integers(0, 2**32 - 1), st.integers(3, 12), st.integers(8, 40), st.floats(-50, 50))
+def test_pca_components_ignore_a_constant_shift(seed, width, n, shift):
+    """The notebook's last cell: PCA directions do not move when a constant vector is added."""
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.normal(size=(n, 3, width)))
+    k = min(2, width)
+    offset = torch.from_numpy(rng.normal(size=width)) * shift
+    base = fit_projection(x, k, centre=False).components
+    moved = fit_projection(x + offset, k, centre=False).components
+    # compare the spans (signs of components are arbitrary): projectors must agree
+    pb = torch.einsum("pkw,pkv->pwv", base[1:], base[1:])
+    pm = torch.einsum("pkw,pkv->pwv", moved[1:], moved[1:])
+    assert torch.allclose(pb, pm, atol=1e-6)
+
+
+def test_unknown_mode_is_an_error():
+    with pytest.raises(ValueError):
+        modes.delta("bogus", 1.0, torch.zeros(1, 2, 3))
