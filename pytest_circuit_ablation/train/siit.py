@@ -59,15 +59,38 @@ def ll_config(case: Case, hl_cfg, seed: int):
     )
 
 
-def all_tokens(case: Case):
-    """Every full-length input of the case as token ids [M, max_seq_len] (index = base-|vocab| body id)."""
-    import itertools
+class InputSpace:
+    """Every full-length input of a case, addressed by an integer id (the body read as a number in base
+    |vocab|), so that pairs can be sampled and split without enumerating large spaces."""
 
-    import torch
+    def __init__(self, case: Case) -> None:
+        import torch
 
-    vocab = sorted(case.vocab, key=lambda t: case.encoding[t])
-    bodies = itertools.product(vocab, repeat=case.max_seq_len - 1)
-    return torch.tensor([case.encode(list(b)) for b in bodies], dtype=torch.long)
+        ordered = sorted(case.vocab, key=lambda t: case.encoding[t])
+        self.token_ids = torch.tensor([case.encoding[t] for t in ordered])
+        self.length = case.max_seq_len - 1
+        self.size = len(ordered) ** self.length
+        self.bos = case.encoding["BOS"]
+
+    def sample(self, n: int, gen):
+        import torch
+
+        if self.size < 2**62:
+            return torch.randint(self.size, (n,), generator=gen, dtype=torch.int64)
+        raise ValueError("input space too large for int64 ids")
+
+    def tokens(self, ids):
+        """Token ids [n, 1 + length] (BOS first) of input ids [n]."""
+        import torch
+
+        digits = []
+        rest = ids.clone()
+        base = len(self.token_ids)
+        for _ in range(self.length):
+            digits.append(rest % base)
+            rest = rest // base
+        body = self.token_ids[torch.stack(digits[::-1], dim=1)]
+        return torch.cat([torch.full((len(ids), 1), self.bos, dtype=torch.long), body], dim=1)
 
 
 def is_held_out(base_ids, source_ids):
@@ -101,9 +124,7 @@ class SIITTrainer:
         self.corr = {name: (parse_node(hl), lls) for name, (hl, lls) in case.correspondence().items()}
         circuit = case.circuit()
         self.out_of_circuit = [n for n in all_nodes(self.ll.cfg.n_layers, self.ll.cfg.n_heads) if n not in circuit]
-        self.tokens = all_tokens(case)
-        with torch.no_grad():
-            self.hl_out = self.hl(self.tokens)
+        self.space = InputSpace(case)
         self.gen = torch.Generator().manual_seed(args.seed)
         self.categorical = case.is_categorical
         self.opt = torch.optim.Adam(self.ll.parameters(), lr=args.lr)
@@ -112,18 +133,23 @@ class SIITTrainer:
 
     # -- data -------------------------------------------------------------------------------------
     def _sample_pairs(self, n: int, held_out: bool, gen=None):
+        """[n, 2] input ids of (base, source) pairs on one side of the train / held-out split."""
         import torch
 
         gen = gen or self.gen
-        m = self.tokens.shape[0]
         chunks, have = [], 0
         while have < n:
-            b = torch.randint(m, (2 * n,), generator=gen)
-            s = torch.randint(m, (2 * n,), generator=gen)
+            b, s = self.space.sample(2 * n, gen), self.space.sample(2 * n, gen)
             keep = is_held_out(b, s) == held_out
             chunks.append(torch.stack([b[keep], s[keep]], 1))
             have += int(keep.sum())
         return torch.cat(chunks)[:n]
+
+    def _hl_out(self, tokens):
+        import torch
+
+        with torch.no_grad():
+            return self.hl(tokens)
 
     # -- losses -----------------------------------------------------------------------------------
     def _loss(self, out, target):
@@ -149,10 +175,9 @@ class SIITTrainer:
                 _, cache = self.ll.run_with_cache(source, names_filter=lambda n: n.endswith(("hook_result", "hook_post")))
         return self.ll.run_with_hooks(base, fwd_hooks=[(n.hook, _patch_hook(n, cache)) for n in nodes])
 
-    def _losses(self, base_ids, source_ids, which: str):
+    def _losses(self, base, source, which: str):
         import torch
 
-        base, source = self.tokens[base_ids], self.tokens[source_ids]
         a = self.args
         if which == "iit":
             names = list(self.corr)
@@ -161,8 +186,8 @@ class SIITTrainer:
             return a.iit_weight * self._loss(self._ll_patched(ll_nodes, base, source), target)
         if which == "strict":
             node = self.out_of_circuit[int(torch.randint(len(self.out_of_circuit), (1,), generator=self.gen))]
-            return a.strict_weight * self._loss(self._ll_patched([node], base, source), self.hl_out[base_ids])
-        return a.behavior_weight * self._loss(self.ll(base), self.hl_out[base_ids])
+            return a.strict_weight * self._loss(self._ll_patched([node], base, source), self._hl_out(base))
+        return a.behavior_weight * self._loss(self.ll(base), self._hl_out(base))
 
     def active_losses(self) -> list[str]:
         a = self.args
@@ -173,7 +198,7 @@ class SIITTrainer:
         import torch
 
         pairs = self._sample_pairs(self.args.batch_size, held_out=False)
-        b, s = pairs[:, 0], pairs[:, 1]
+        b, s = self.space.tokens(pairs[:, 0]), self.space.tokens(pairs[:, 1])
         self.ll.train()
         out = {}
         if self.args.single_loss:
@@ -202,14 +227,14 @@ class SIITTrainer:
         import torch
 
         self.ll.eval()
-        b, s = self.val_pairs[:, 0], self.val_pairs[:, 1]
-        base, source = self.tokens[b], self.tokens[s]
+        base, source = self.space.tokens(self.val_pairs[:, 0]), self.space.tokens(self.val_pairs[:, 1])
+        hl_base = self._hl_out(base)
         with torch.no_grad():
             _, cache = self.ll.run_with_cache(source, names_filter=lambda n: n.endswith(("hook_result", "hook_post")))
-            acc = self._agree(self.ll(base), self.hl_out[b])
+            acc = self._agree(self.ll(base), hl_base)
             iia = [self._agree(self._ll_patched(lls, base, source, cache), self._hl_interchange(hl, base, source))
                    for hl, lls in self.corr.values()]
-            strict = [self._agree(self._ll_patched([n], base, source, cache), self.hl_out[b]) for n in self.out_of_circuit]
+            strict = [self._agree(self._ll_patched([n], base, source, cache), hl_base) for n in self.out_of_circuit]
         return {
             "accuracy": acc,
             "iia": sum(iia) / len(iia),

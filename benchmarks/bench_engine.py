@@ -1,0 +1,94 @@
+"""Benchmark: the full case-3 sweep with the plain oracle loop and with the engine, in one process.
+
+    .venv/bin/python benchmarks/bench_engine.py                 # siit model, CPU, every mode x 12 scales
+    .venv/bin/python benchmarks/bench_engine.py --device cuda   # on a GPU machine
+    .venv/bin/python benchmarks/bench_engine.py --oracle-share 0.1   # time the oracle on 10% of the settings
+
+Prints both times, their ratio, peak memory, and whether the two produced identical counts. The oracle
+is the reference-style loop (one hooked forward pass per node, setting and batch of 256 pairs); with
+``--oracle-share`` below 1 it runs an evenly spread subset of the settings and its full time is
+extrapolated (and only that subset's counts are compared).
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="siit", help="a model under cases/3/models/")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--inputs", type=int, default=100)
+    parser.add_argument("--oracle-batch", type=int, default=256)
+    parser.add_argument("--oracle-share", type=float, default=1.0, help="fraction of (mode, scale) settings the oracle runs")
+    parser.add_argument("--repeat", type=int, default=3, help="engine runs; the best is reported")
+    args = parser.parse_args()
+
+    import torch
+
+    from pytest_circuit_ablation import data, engine, modes, oracle
+    from pytest_circuit_ablation.cases import load_case
+    from pytest_circuit_ablation.models import load_hl_model, load_ll_model
+    from pytest_circuit_ablation.nodes import all_nodes
+    from pytest_circuit_ablation.pca import fit_projection
+    from pytest_circuit_ablation.settings import DEFAULT_SCALES
+
+    torch.set_grad_enabled(False)
+    case = load_case("3")
+    hl = load_hl_model(case.dir, args.device)
+    ll = load_ll_model(case.dir / "models" / args.model, args.device)
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, args.inputs, seed=0)).to(args.device)
+    hl_out = hl(tokens)
+    nodes = all_nodes(ll.cfg.n_layers, ll.cfg.n_heads)
+    configs = [engine.Config(m, s) for m in modes.MODES for s in DEFAULT_SCALES]
+    print(f"case 3 / {args.model}: {len(nodes)} nodes x {len(modes.MODES)} modes x {len(DEFAULT_SCALES)} scales "
+          f"x {args.inputs ** 2} pairs, device {args.device}, torch threads {torch.get_num_threads()}")
+
+    def sync() -> None:
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    best, result = float("inf"), None
+    for _ in range(args.repeat):
+        sync()
+        t0 = time.perf_counter()
+        eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol, device=args.device)
+        t1 = time.perf_counter()
+        projections = {n: fit_projection(eng.activation(n), 2, centre=False) for n in nodes}
+        t2 = time.perf_counter()
+        result = eng.run(nodes, configs, projections)
+        sync()
+        t3 = time.perf_counter()
+        if t3 - t0 < best:
+            best, parts = t3 - t0, (t1 - t0, t2 - t1, t3 - t2)
+    peak_engine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith("cuda") else None
+    print(f"engine: {best:.2f} s for the whole sweep (setup {parts[0]:.2f} s, PCA fit {parts[1]:.2f} s, "
+          f"ablations {parts[2]:.2f} s; {eng.verified_cells} cells re-checked in float64)")
+
+    step = max(1, round(1 / args.oracle_share)) if args.oracle_share < 1 else 1
+    subset = configs[::step]
+    t0 = time.perf_counter()
+    expected = oracle.oracle_counts(ll, hl_out, tokens, nodes, subset, categorical=False, label_atol=case.label_atol,
+                                    projections=projections, batch_size=args.oracle_batch, progress=True)
+    sync()
+    oracle_time = (time.perf_counter() - t0) * len(configs) / len(subset)
+    same = sum(result.counts[k] == v for k, v in expected.items())
+    label = "" if step == 1 else f" (extrapolated from {len(subset)} of {len(configs)} settings)"
+    print(f"oracle: {oracle_time:.1f} s{label}, batch {args.oracle_batch}")
+    print(f"speed-up: {oracle_time / best:.0f}x")
+    print(f"counts identical: {same} of {len(expected)} settings")
+    print(f"peak RSS after the engine: {peak_engine:.0f} MiB; after both: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+          + (f"; engine peak GPU memory {gpu_peak:.0f} MiB" if gpu_peak is not None else ""))
+    return 0 if same == len(expected) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
