@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pytest
 
-from . import metrics, modes
+from . import baseline, metrics, modes
 from .items import Item
 from .store import AblationStore, Refused
 
@@ -83,6 +83,10 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
                status="in_circuit" if in_circuit else "not_in_circuit", mode=mode, scale=scale, effect=value,
                cells_counted=counted, cells_flipped=flipped, ci_low=low, ci_high=high,
                gate_role=_gate_role(store, item))
+    status, old = "", None
+    if settings.baseline is not None:
+        status, old = baseline.drift(item.id, value, settings.baseline, settings.baseline_tol)
+        row.update(baseline=status, baseline_effect=old)
     record(row)
     if counted <= 0:
         _fail(f"{item.id}: no cell changes label between inputs; the effect is undefined")
@@ -90,6 +94,8 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
         _fail(f"{item.id}: {flipped} flipped of {counted} counted cells is impossible")
     if modes.is_identity(mode, scale) and flipped != ev.identity_flipped:
         _fail(f"{item.id}: identity ablation changed the output ({flipped} flipped, the clean model gives {ev.identity_flipped})")
+    if status == "drift":
+        _fail(f"{item.id}: effect moved from {old} in the baseline to {value:.4f} (tolerance {settings.baseline_tol})")
     if not checkpoint:
         return
     _not_meaningful(store, item)

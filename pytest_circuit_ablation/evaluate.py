@@ -33,9 +33,16 @@ class ModelPair:
 
 @dataclass
 class Inputs:
+    """The distinct inputs of a run; every ordered pair of them is evaluated (``pairs``)."""
+
     bodies: list[tuple[str, ...]]
     tokens: object  # LongTensor [N, seq]
     hl_outputs: object  # [N, seq, d_vocab_out]
+
+    @property
+    def pairs(self):
+        """(base, source) index pairs [N*N, 2], base-major."""
+        return data.all_pairs(len(self.bodies))
 
     @property
     def digest(self) -> str:
@@ -47,6 +54,7 @@ class Evaluation:
     """Everything the pytest items look up for one model."""
 
     pair: ModelPair
+    inputs: Inputs
     nodes: list[Node]
     circuit: set[Node]
     result: ModelResult
@@ -55,6 +63,17 @@ class Evaluation:
     inputs_digest: str
     seconds: float
     projections: dict[Node, Projection] = field(default_factory=dict, repr=False)
+
+    def effect_table(self) -> list[dict]:
+        """One dict per (node, mode, scale): counts and effect, in node, mode, scale order."""
+        from .metrics import effect
+
+        order = {n: i for i, n in enumerate(self.nodes)}
+        keys = sorted(self.result.counts, key=lambda k: (order[k[0]], modes.MODES.index(k[1]), k[2]))
+        return [{"node": node.name, "in_circuit": node in self.circuit, "mode": mode, "scale": scale,
+                 "cells_flipped": self.result.counts[(node, mode, scale)][0],
+                 "cells_counted": self.result.counts[(node, mode, scale)][1],
+                 "effect": effect(*self.result.counts[(node, mode, scale)])} for node, mode, scale in keys]
 
 
 def load_pair(ref: ModelRef, device: str, dtype: str = "float64") -> ModelPair:
@@ -119,5 +138,5 @@ def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], setting
             projections = projections_for(engine, nodes, settings, digest, inputs, cache_dir)
         result = engine.run(nodes, configs, projections)
         identity = int((engine.clean_wrong * engine.counted_per_base).sum())
-    return Evaluation(pair, nodes, circuit, result, identity, digest, inputs.digest,
+    return Evaluation(pair, inputs, nodes, circuit, result, identity, digest, inputs.digest,
                       time.perf_counter() - start, projections)

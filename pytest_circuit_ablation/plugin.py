@@ -8,7 +8,8 @@ in ``user_properties``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable
 
 import pytest
 
@@ -57,13 +58,27 @@ class AblationSession:
                 self.rows.append({**row, "outcome": _outcome(report)})
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if _is_worker(self.config) or self.settings.report_dir is None or not self.rows:
+        if _is_worker(self.config) or not self.rows:
+            return
+        if self.settings.report_dir is None and self.settings.save_baseline is None:
             return
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
             return  # an interrupted run keeps the previous report whole
         from .report import write_report
 
-        self.report_files = write_report(self.settings.report_dir, self.rows)
+        if self.settings.report_dir is not None:
+            self.report_files = write_report(self.settings.report_dir, self.rows)
+        if self.settings.save_baseline is not None:
+            from .baseline import to_text
+            from .report import write_files
+
+            path = self.settings.save_baseline
+            write_files(path.parent, {path.name: to_text(self.rows, self.baseline_settings())})
+            self.report_files.append(path)
+
+    def baseline_settings(self) -> dict[str, Any]:
+        s = self.settings
+        return {"inputs": s.inputs, "seed": s.seed, "pca_components": s.pca_components, "pca_centre": s.pca_centre}
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config) or not self.rows:
@@ -104,15 +119,26 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """With -n and no --dist, keep each task on one worker (``--dist loadgroup``)."""
+@pytest.hookimpl(wrapper=True)
+def pytest_cmdline_main(config: pytest.Config):
+    """With -n and no --dist, keep each task on one worker (``--dist loadgroup``). A wrapper, so it runs
+    before xdist's own hook turns an unset --dist into 'load'."""
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
         config.option.dist = "loadgroup"
+    return (yield)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist, controller side: workers re-parse the command line and would not know that --dist became
+    loadgroup here; tell them, so they tag their items' ids with the group."""
+    node.workerinput["circuit_ablation_loadgroup"] = node.config.option.dist == "loadgroup"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep items of one task on one xdist worker")
+    if getattr(config, "workerinput", {}).get("circuit_ablation_loadgroup"):
+        config.option.loadgroup = True
     try:
         settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)))
     except AblationError as exc:
@@ -120,6 +146,8 @@ def pytest_configure(config: pytest.Config) -> None:
     session = AblationSession(config, settings)
     config.stash[_SESSION] = session
     config.pluginmanager.register(session, "circuit-ablation-session")
+    if not (config.option.help or config.option.version):
+        session.build_items()  # a bad task, folder or case fails here, as one line, before collection
 
 
 _SESSION = pytest.StashKey[AblationSession]()
@@ -152,11 +180,24 @@ def ablation_settings(pytestconfig: pytest.Config) -> settings_mod.Settings:
     return _session(pytestconfig).settings
 
 
+def _share_cores(config: pytest.Config) -> None:
+    """Give each xdist worker its share of the cores: torch's default (all cores per process)
+    oversubscribes the machine under ``-n`` and runs several times slower."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    if workers > 1:
+        import os
+
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 @pytest.fixture(scope="session")
 def ablation_store(pytestconfig: pytest.Config):
     """Evaluations of every planned model, computed once per worker on first use."""
     from .store import AblationStore
 
+    _share_cores(pytestconfig)
     session = _session(pytestconfig)
     session.build_items()
     cache_dir = None
@@ -174,3 +215,46 @@ def record_ablation(request: pytest.FixtureRequest):
         request.node.user_properties.append((_ROWS_KEY, row))
 
     return record
+
+
+class _ByModel(Mapping):
+    """A read-only mapping from model key (``"case3-siit"``) to one part of that model's evaluation,
+    computed on first access (once per worker)."""
+
+    def __init__(self, store, part: Callable[[Any], Any]) -> None:
+        self._store, self._part = store, part
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._store.plans:
+            raise KeyError(key)
+        return self._part(self._store.evaluation(key))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._store.plans))
+
+    def __len__(self) -> int:
+        return len(self._store.plans)
+
+
+@pytest.fixture(scope="session")
+def ablation_model_pairs(ablation_store) -> Mapping:
+    """model key -> ModelPair (case, ref, HL and LL HookedTransformers in float64, frozen)."""
+    return _ByModel(ablation_store, lambda ev: ev.pair)
+
+
+@pytest.fixture(scope="session")
+def ablation_inputs(ablation_store) -> Mapping:
+    """model key -> Inputs: the distinct bodies, their tokens and HL outputs, and ``.pairs`` (every ordered pair)."""
+    return _ByModel(ablation_store, lambda ev: ev.inputs)
+
+
+@pytest.fixture(scope="session")
+def ablation_pca(ablation_store) -> Mapping:
+    """model key -> {Node: Projection}: the PCA directions of every node (empty when no PCA mode runs)."""
+    return _ByModel(ablation_store, lambda ev: ev.projections)
+
+
+@pytest.fixture(scope="session")
+def ablation_effects(ablation_store) -> Mapping:
+    """model key -> list of {node, in_circuit, mode, scale, cells_flipped, cells_counted, effect}."""
+    return _ByModel(ablation_store, lambda ev: ev.effect_table())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,6 +51,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", "0.99", "X"),
     OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted", "resample:1.0", "LIST"),
     OptionSpec("ablation-memory-mb", "memory budget of one engine micro-batch, in MiB", "512", "MB"),
+    OptionSpec("ablation-save-baseline", "save every effect with its counts to PATH (JSON)", None, "PATH"),
+    OptionSpec("ablation-baseline", "fail effect items that moved from the baseline at PATH by more than the tolerance", None, "PATH"),
+    OptionSpec("ablation-baseline-tol", "allowed |effect - baseline effect|", "0.02", "X"),
 )
 
 
@@ -71,6 +74,10 @@ class Settings:
     min_accuracy: float
     checkpoints: tuple[tuple[str, float], ...]
     memory_mb: int
+    save_baseline: Path | None = None
+    baseline: dict | None = field(default=None, compare=False, repr=False)
+    baseline_path: Path | None = None
+    baseline_tol: float = 0.02
 
     def is_checkpoint(self, mode: str, scale: float) -> bool:
         return (mode, scale) in self.checkpoints
@@ -187,7 +194,20 @@ def parse(get: Callable[[str], Any], rootdir: Path) -> Settings:
     tau_out = _fraction("ablation-tau-out", get("ablation_tau_out"))
     if tau_out >= tau_in:
         raise _fail("ablation-tau-out", f"{tau_out} must be below --ablation-tau-in ({tau_in})")
+    save_baseline = get("ablation_save_baseline")
+    if save_baseline:
+        save_baseline = Path(save_baseline)
+        check_writable("ablation-save-baseline", save_baseline.parent if str(save_baseline.parent) else Path("."))
+    baseline_path = get("ablation_baseline")
+    baseline_doc = None
+    if baseline_path:
+        from .baseline import load
+
+        baseline_path = Path(baseline_path)
+        baseline_doc = load(baseline_path)
     return Settings(
+        save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,
+        baseline_tol=_fraction("ablation-baseline-tol", get("ablation_baseline_tol")),
         report_dir=report_dir, models_dir=models_dir, tasks=tasks, modes=modes, scales=scales,
         inputs=_int("ablation-inputs", get("ablation_inputs"), 2),
         pca_components=_int("ablation-pca-components", get("ablation_pca_components"), 1),

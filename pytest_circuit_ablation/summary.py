@@ -44,4 +44,16 @@ def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
             )
         if not entry["gates"]:
             lines.append(f"{name:<24} (no checkpoint ran) {acc_text}")
+    if settings.baseline is not None:
+        lines += _baseline_lines(rows, settings)
+    return lines
+
+
+def _baseline_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
+    drifted = [r for r in rows if r.get("baseline") == "drift"]
+    absent = [r for r in rows if r.get("baseline") == "absent"]
+    lines = [f"baseline {settings.baseline_path}: {len(drifted)} items drifted from the baseline by more than "
+             f"{settings.baseline_tol}, {len(absent)} items not in the baseline"]
+    for r in sorted(drifted, key=lambda r: -abs(r["effect"] - (r.get("baseline_effect") or 0.0)))[:10]:
+        lines.append(f"  drifted: {r['item']}: {r.get('baseline_effect')} -> {r['effect']:.4f}")
     return lines

@@ -1,0 +1,52 @@
+"""Saved effects, to catch drift: ``--ablation-save-baseline=PATH`` stores every effect item's counts,
+``--ablation-baseline=PATH`` fails the items whose effect moved by more than
+``--ablation-baseline-tol``. Items absent from the baseline are reported, not failed. Standard library
+only; the file is plain JSON keyed by item id.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .errors import AblationError
+
+FORMAT = "pytest-circuit-ablation baseline v1"
+
+
+def load(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise AblationError(f"--ablation-baseline {path}: file not found") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AblationError(f"--ablation-baseline {path}: not a baseline file ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("effects"), dict):
+        raise AblationError(f"--ablation-baseline {path}: not a baseline file (expected format {FORMAT!r})")
+    return doc["effects"]
+
+
+def to_text(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
+    effects = {
+        r["item"]: {"effect": None if _nan(r["effect"]) else r["effect"], "cells_flipped": r["cells_flipped"],
+                    "cells_counted": r["cells_counted"]}
+        for r in rows if r["kind"] == "effect" and "effect" in r
+    }
+    doc = {"format": FORMAT, "settings": settings, "effects": dict(sorted(effects.items()))}
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def drift(item_id: str, value: float, baseline: dict[str, dict[str, Any]], tol: float) -> tuple[str, float | None]:
+    """('absent' | 'ok' | 'drift', the baseline effect)."""
+    entry = baseline.get(item_id)
+    if entry is None:
+        return "absent", None
+    old = entry.get("effect")
+    if old is None or _nan(value):
+        return ("ok" if (old is None) == _nan(value) else "drift"), old
+    return ("drift" if abs(value - old) > tol else "ok"), old
+
+
+def _nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

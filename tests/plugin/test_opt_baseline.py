@@ -1,0 +1,41 @@
+"""--ablation-save-baseline, --ablation-baseline, --ablation-baseline-tol."""
+import json
+import shutil
+
+from tests.helpers import model_dir
+
+
+def test_unchanged_model_passes_and_drifted_model_fails(run_suite, pytester, interpbench_dir):
+    base = pytester.path / "baseline.json"
+    models = f"--ablation-models={interpbench_dir}"
+    assert run_suite(models, f"--ablation-save-baseline={base}").ret == 0
+    doc = json.loads(base.read_text())
+    assert len(doc["effects"]) == 20 and "case3-InterpBench-L1H2-resample-1.0" in doc["effects"]
+
+    assert run_suite(models, f"--ablation-baseline={base}").ret == 0
+
+    # the model is retrained without the strict loss: same task accuracy, but its L1 MLP now matters
+    for f in ("ll_model.pth", "ll_model_cfg.pkl"):
+        shutil.copy(model_dir("iit") / f, interpbench_dir / "3" / f)
+    result = run_suite(models, f"--ablation-baseline={base}")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["case3-InterpBench-L1MLP-resample-0.5: effect moved from 0.0 in the baseline to * (tolerance 0.02)"])
+    result.stdout.fnmatch_lines(["*items drifted from the baseline*", "*drifted: case3-InterpBench-L1MLP-*"])
+    assert "test_accuracy" not in result.stdout.str().split("short test summary")[-1]
+
+
+def test_items_absent_from_the_baseline_are_reported_not_failed(run_suite, pytester, interpbench_dir):
+    base = pytester.path / "baseline.json"
+    models = f"--ablation-models={interpbench_dir}"
+    run_suite(models, f"--ablation-save-baseline={base}", "--ablation-scales=1.0", fast=False,
+              *("--ablation-modes=resample", "--ablation-inputs=30"))
+    result = run_suite(models, f"--ablation-baseline={base}")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*10 items not in the baseline*"])
+
+
+def test_unreadable_baseline(run_suite, pytester):
+    (pytester.path / "b.json").write_text("{not json")
+    result = run_suite("--ablation-baseline=b.json")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-baseline b.json: not a baseline file*"])

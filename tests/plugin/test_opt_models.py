@@ -1,0 +1,75 @@
+"""--ablation-models: a user's InterpBench-layout folder, gated with the one documented command."""
+import pickle
+from itertools import product
+
+import torch
+
+from pytest_circuit_ablation.models import load_ll_model
+from tests.helpers import case3
+
+from tests.plugin.conftest import read_csv
+
+
+def test_user_folder_is_gated(run_suite, pytester, interpbench_dir):
+    result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-report")
+    result.assert_outcomes(passed=24)
+    rows = read_csv(pytester.path / "reports" / "ablation.csv")
+    assert {r["model"] for r in rows} == {"InterpBench"} and len(rows) == 20
+    result.stdout.fnmatch_lines(["*case3 InterpBench*PASS*"])
+
+
+def test_perturbed_out_of_circuit_head_fails_the_gate_by_name(run_suite, interpbench_dir):
+    """Out-of-circuit head L1H3 is rewired to do half of in-circuit head L1H2's work (same Q/K/V, each
+    with half of W_O; L1H3's old constant output moved into b_O): the model still does its task, but
+    the circuit no longer explains it, and the gate says which node is to blame."""
+    path = interpbench_dir / "3" / "ll_model.pth"
+    state = torch.load(path, weights_only=True)
+    model = load_ll_model(interpbench_dir / "3", dtype="float32")
+    tokens = torch.tensor([case3().encode(list(b)) for b in product("abcx", repeat=4)])
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens)
+    state["blocks.1.attn.b_O"] += cache["blocks.1.attn.hook_result"][:, 1:, 3].mean(dim=(0, 1))
+    for w in ("W_Q", "W_K", "W_V", "b_Q", "b_K", "b_V"):
+        state[f"blocks.1.attn.{w}"][3] = state[f"blocks.1.attn.{w}"][2]
+    state["blocks.1.attn.W_O"][2] /= 2
+    state["blocks.1.attn.W_O"][3] = state["blocks.1.attn.W_O"][2]
+    torch.save(state, path)
+    result = run_suite(f"--ablation-models={interpbench_dir}")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([
+        "case3-InterpBench-L1H3-resample-1.0: out-of-circuit node has effect * > tau_out 0.1",
+        "case3-InterpBench-resample-1.0: gate fails; out-of-circuit above tau_out 0.1: L1H3=*",
+        "case3 InterpBench * FAIL *offenders: L1H3=*",
+    ])
+    result.assert_outcomes(passed=22, failed=2)
+    assert "test_accuracy" not in result.stdout.str().split("short test summary")[-1]
+
+
+def test_edges_pkl_defines_the_circuit(run_suite, interpbench_dir):
+    """A folder's edges.pkl replaces the case's correspondence: naming the wrong head fails the gate."""
+    edges = [("blocks.0.hook_mlp_out", "blocks.1.hook_q_input[1]"), ("blocks.1.attn.hook_result[1]", "blocks.1.hook_resid_post")]
+    (interpbench_dir / "3" / "edges.pkl").write_bytes(pickle.dumps(edges))
+    result = run_suite(f"--ablation-models={interpbench_dir}")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*case3-InterpBench-resample-1.0*in-circuit below tau_in 0.5: L1H1=*out-of-circuit above tau_out 0.1: L1H2=*"])
+
+
+def test_folder_without_any_loadable_case(run_suite, tmp_path):
+    (tmp_path / "empty" / "3").mkdir(parents=True)
+    result = run_suite(f"--ablation-models={tmp_path / 'empty'}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-models *empty: no <case>/ll_model.pth inside*"])
+
+
+def test_case_number_without_task_definition(run_suite, interpbench_dir):
+    """One case is refused with one line naming it; the other still runs."""
+    (interpbench_dir / "999").mkdir()
+    for f in (interpbench_dir / "3").iterdir():
+        (interpbench_dir / "999" / f.name).write_bytes(f.read_bytes())
+    result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-tasks=3,999", fast=False,
+                       *("--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=30"))
+    assert result.ret == 4  # 999 is not a built-in task: an unknown --ablation-tasks value
+    result = run_suite(f"--ablation-models={interpbench_dir}", fast=False,
+                       *("--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=30"))
+    result.assert_outcomes(passed=13, failed=1)
+    result.stdout.fnmatch_lines(["case999-InterpBench refused: unknown task '999': no */cases/999/case.json*", "case999 InterpBench *REFUSED: unknown task '999'*"])

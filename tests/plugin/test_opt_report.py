@@ -1,0 +1,39 @@
+"""--ablation-report[=DIR] and its ini fallback."""
+from tests.plugin.conftest import read_csv
+
+
+def test_report_rows_and_columns(run_suite, pytester):
+    result = run_suite("--ablation-report")
+    result.assert_outcomes(passed=50, xfailed=12, xpassed=10)
+    rows = read_csv(pytester.path / "reports" / "ablation.csv")
+    assert len(rows) == 3 * 10 * 2  # models x nodes x scales, one mode
+    row = next(r for r in rows if r["model"] == "siit" and r["node"] == "L1H2" and r["scale"] == "1.0")
+    assert row["status"] == "in_circuit" and row["hook"] == "blocks.1.attn.hook_result" and row["head"] == "2"
+    assert float(row["effect"]) > 0.9 and int(row["cells_counted"]) > 0 and row["outcome"] == "passed"
+    assert row["gate_role"] == "gate"
+    sep = read_csv(pytester.path / "reports" / "separation.csv")
+    assert {(r["model"], r["scale"]) for r in sep} == {(m, s) for m in ("iit", "natural", "siit") for s in ("0.5", "1.0")}
+    models = read_csv(pytester.path / "reports" / "models.csv")
+    assert [m["model"] for m in models] == ["iit", "natural", "siit"] and all(m["load"] == "passed" for m in models)
+    result.stdout.fnmatch_lines(["*circuit ablation*", "*case3 siit*PASS*AUROC 1.000*", "report: *ablation.csv"])
+
+
+def test_report_folder_and_ini_fallback(run_suite, pytester):
+    pytester.makeini("[pytest]\nablation_report = out/here\n")
+    run_suite().assert_outcomes(passed=50, xfailed=12, xpassed=10)
+    assert (pytester.path / "out" / "here" / "ablation.csv").exists()
+    run_suite("--ablation-report=cli")
+    assert (pytester.path / "cli" / "ablation.csv").exists()
+
+
+def test_no_report_without_the_option(run_suite, pytester):
+    run_suite()
+    assert not (pytester.path / "reports").exists()
+
+
+def test_unwritable_report_folder_fails_before_any_model_work(run_suite, pytester):
+    blocker = pytester.path / "blocked"
+    blocker.write_text("a file, not a folder")
+    result = run_suite(f"--ablation-report={blocker}/sub")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --ablation-report: cannot write to {blocker}/sub*"])

@@ -1,0 +1,24 @@
+"""pytest-xdist: -n 2 gives byte-identical report files; only the controller writes them."""
+import pytest
+
+pytest.importorskip("xdist")
+
+
+def test_parallel_report_equals_serial(run_suite, pytester):
+    serial = run_suite("--ablation-report=serial")
+    parallel = run_suite("--ablation-report=parallel", "-n", "2")
+    assert serial.ret == parallel.ret == 0
+    for name in ("ablation.csv", "separation.csv", "models.csv"):
+        assert (pytester.path / "serial" / name).read_bytes() == (pytester.path / "parallel" / name).read_bytes(), name
+    parallel.stdout.fnmatch_lines(["*circuit ablation*", "*case3 siit*PASS*"])
+
+
+def test_loadgroup_is_the_default_distribution(run_suite):
+    result = run_suite("-n", "2", "-v")
+    assert result.ret == 0
+    workers = {}
+    for line in result.stdout.lines:
+        if "] PASSED test_circuits.py::" in line or "] XFAIL test_circuits.py::" in line or "] XPASS test_circuits.py::" in line:
+            worker, item = line.split("]")[0].strip("["), line.split("::", 1)[1]
+            workers.setdefault(item.split("[", 1)[1].split("-")[0], set()).add(worker)
+    assert workers["case3"] and len(workers["case3"]) == 1  # one task, one worker
