@@ -424,6 +424,15 @@ class Engine:
         return ModelResult(counts, int(self.clean_wrong.sum()), int(self.clean_wrong.numel()), self.counted_total)
 
 
+def estimate_bytes(n_inputs: int, seq_len: int, d_model: int, memory_budget_mb: int) -> int:
+    """Memory one model's sweep needs beyond its micro-batches: the pair grid (label-change mask, pair
+    index) and the per-input terms, plus the micro-batch budget itself."""
+    pairs = n_inputs * n_inputs
+    grid = pairs * (seq_len - 1) + pairs * 2 * 8 * 2  # bool mask; (base, source) int64 index, and a copy
+    per_input = n_inputs * seq_len * d_model * 8 * 8  # cached residuals and terms, float32 and float64
+    return grid + per_input + memory_budget_mb * 2**20
+
+
 def _by_config(ll, row_cells, C: int):
     """Logits of C stacked configs, selected position-major from [P, C, R], as [C, K] with each
     config's K cells in (position, row) order."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import data, modes
 from .cases import Case, ModelRef, load_case
-from .engine import Config, Engine, ModelResult
+from .engine import Config, Engine, ModelResult, estimate_bytes
 from .errors import AblationError
 from .modes import Projection
 from .models import load_hl_model, load_ll_model, model_hash
@@ -120,6 +120,25 @@ def projections_for(engine: Engine, nodes: list[Node], settings: Settings, model
     }
 
 
+def available_bytes() -> int:
+    """Physical memory available now (Linux), or a large number where it cannot be read."""
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_memory(settings: Settings, pair: ModelPair) -> None:
+    """Refuse up front a sweep that cannot fit, saying how much it would need."""
+    need = estimate_bytes(settings.inputs, pair.case.max_seq_len, pair.ll.cfg.d_model, settings.memory_mb)
+    have = available_bytes()
+    if need > have:
+        raise AblationError(f"--ablation-inputs {settings.inputs}: the sweep of {pair.ref.key} needs about "
+                            f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available")
+
+
 def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], settings: Settings,
                    cache_dir: Path | None = None) -> Evaluation:
     """Load, run every configuration of every node, and return the counts."""
@@ -128,6 +147,7 @@ def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], setting
     start = time.perf_counter()
     with torch.no_grad():
         pair = load_pair(ref, settings.device)
+        check_memory(settings, pair)
         inputs = make_inputs(pair.case, pair.hl, settings.inputs, settings.seed, settings.device)
         engine = Engine(pair.ll, inputs.hl_outputs, inputs.tokens, categorical=pair.case.is_categorical,
                         label_atol=pair.case.label_atol, device=settings.device, memory_budget_mb=settings.memory_mb)

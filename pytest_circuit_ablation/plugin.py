@@ -36,6 +36,8 @@ class AblationSession:
         self.items: dict[str, list] | None = None
         self.rows: list[dict[str, Any]] = []
         self.report_files: list[Path] = []
+        self.crashed: list[str] = []  # items whose worker died: the report would be incomplete
+        self.not_written = ""
 
     def build_items(self) -> dict[str, list]:
         if self.items is None:
@@ -51,6 +53,9 @@ class AblationSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect rows on the controller (or in a serial run), with each item's final outcome."""
+        if report.when not in ("setup", "call", "teardown"):  # xdist's report for an item whose worker crashed
+            self.crashed.append(report.nodeid)
+            return
         if report.when != "call" and not (report.when == "setup" and not report.passed):
             return
         for key, row in report.user_properties:
@@ -63,7 +68,11 @@ class AblationSession:
         if self.settings.report_dir is None and self.settings.save_baseline is None:
             return
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+            self.not_written = "the run was interrupted"
             return  # an interrupted run keeps the previous report whole
+        if self.crashed:
+            self.not_written = f"{len(self.crashed)} items lost with a crashed worker"
+            return
         from .report import write_report
 
         if self.settings.report_dir is not None:
@@ -90,6 +99,8 @@ class AblationSession:
             terminalreporter.write_line(line)
         for path in self.report_files:
             terminalreporter.write_line(f"report: {path}")
+        if self.not_written and self.settings.report_dir is not None:
+            terminalreporter.write_line(f"report not written ({self.not_written}); the previous one is left as it was")
 
 
 def _outcome(report: pytest.TestReport) -> str:

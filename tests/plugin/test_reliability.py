@@ -1,0 +1,107 @@
+"""Faults are survived and bad models refused with one line while the rest still runs."""
+import shutil
+
+import torch
+
+from pytest_circuit_ablation.models import save_ll_model
+from tests.helpers import CASE3
+from tests.plugin.conftest import read_csv
+
+
+def _builtin_copy(tmp_path, monkeypatch):
+    """A private copy of the built-in cases (so a test may break one of its models)."""
+    root = tmp_path / "cases"
+    shutil.copytree(CASE3, root / "3")
+    monkeypatch.setenv("CIRCUIT_ABLATION_CASES", str(root))
+    return root / "3"
+
+
+def test_refused_model_does_not_stop_the_others(run_suite, pytester, tmp_path, monkeypatch):
+    case = _builtin_copy(tmp_path, monkeypatch)
+    state = torch.load(case / "models" / "natural" / "ll_model.pth", weights_only=True)
+    state["blocks.0.mlp.W_in"][0, 0] = float("nan")
+    torch.save(state, case / "models" / "natural" / "ll_model.pth")
+    result = run_suite("--ablation-report")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["case3-natural refused: */models/natural/ll_model.pth: weight blocks.0.mlp.W_in has NaN or infinite values"])
+    models = {m["model"]: m for m in read_csv(pytester.path / "reports" / "models.csv")}
+    assert models["natural"]["load"] == "failed" and "NaN or infinite" in models["natural"]["message"]
+    assert models["siit"]["load"] == "passed" and models["siit"]["accuracy_outcome"] == "passed"
+    result.stdout.fnmatch_lines(["case3 natural * REFUSED: *NaN or infinite values", "case3 siit * PASS *"])
+
+
+def test_untrained_model_fails_accuracy_and_its_gate_is_not_meaningful(run_suite, tmp_path):
+    from transformer_lens import HookedTransformer
+
+    from pytest_circuit_ablation.models import load_ll_model
+
+    trained = load_ll_model(CASE3 / "models" / "siit", dtype="float32")
+    torch.manual_seed(1)
+    untrained = HookedTransformer(trained.cfg, move_to_device=False)
+    save_ll_model(untrained, tmp_path / "Untrained" / "3")
+    result = run_suite(f"--ablation-models={tmp_path / 'Untrained'}", "-rs")
+    result.assert_outcomes(passed=12, failed=1, skipped=11)  # checkpoint items: 10 nodes + the gate
+    result.stdout.fnmatch_lines(["case3-Untrained: LL matches HL on *% of cells*needs 99%"])
+    result.stdout.fnmatch_lines(["*not meaningful: case3-Untrained matches its HL model on only*"])
+    result.stdout.fnmatch_lines(["case3 Untrained * NOT MEANINGFUL *"])
+
+
+def test_interrupted_run_keeps_the_previous_report(run_suite, pytester):
+    assert run_suite("--ablation-report").ret == 0
+    before = {p.name: p.read_bytes() for p in (pytester.path / "reports").iterdir()}
+    pytester.makepyfile(interrupt_plugin='''
+        def pytest_runtest_call(item):
+            if "case3-siit-L0H3" in item.nodeid:
+                raise KeyboardInterrupt
+    ''')
+    pytester.syspathinsert()
+    result = run_suite("--ablation-report", "--ablation-inputs=31", "-p", "interrupt_plugin", subprocess=True)
+    assert result.ret == 2
+    assert {p.name: p.read_bytes() for p in (pytester.path / "reports").iterdir()} == before
+    assert run_suite("--ablation-report", "--ablation-inputs=31").ret == 0
+    after = {p.name: p.read_bytes() for p in (pytester.path / "reports").iterdir()}
+    assert after.keys() == before.keys() and after["ablation.csv"] != before["ablation.csv"]
+
+
+def test_killed_worker_keeps_the_previous_report(run_suite, pytester, monkeypatch):
+    assert run_suite("--ablation-report", "-n", "2").ret == 0
+    before = (pytester.path / "reports" / "ablation.csv").read_bytes()
+    pytester.makepyfile(crash_plugin='''
+        import os
+        def pytest_runtest_call(item):
+            if "case3-siit-L1H1-resample-1.0" in item.nodeid and os.environ.get("PYTEST_XDIST_WORKER"):
+                os._exit(1)
+    ''')
+    pytester.syspathinsert()
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))  # for the xdist workers
+    result = run_suite("--ablation-report", "--ablation-inputs=31", "-n", "2", "-p", "crash_plugin", subprocess=True)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*report not written (* items lost with a crashed worker)*"])
+    assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
+
+
+def test_three_serial_runs_and_a_parallel_one_are_byte_identical(run_suite, pytester):
+    outputs = []
+    for i, extra in enumerate([(), (), (), ("-n", "2")]):
+        assert run_suite(f"--ablation-report=r{i}", *extra).ret == 0
+        outputs.append({n: (pytester.path / f"r{i}" / n).read_bytes() for n in ("ablation.csv", "separation.csv", "models.csv")})
+    assert all(o == outputs[0] for o in outputs)
+
+
+def test_edges_naming_missing_nodes(run_suite, interpbench_dir):
+    import pickle
+
+    (interpbench_dir / "3" / "edges.pkl").write_bytes(pickle.dumps([("blocks.5.attn.hook_result[9]", "blocks.1.hook_resid_post")]))
+    result = run_suite(f"--ablation-models={interpbench_dir}")
+    assert result.ret == 4  # the only case in the folder is refused: nothing loadable
+    result.stderr.fnmatch_lines(["ERROR: --ablation-models *: no loadable case (*edges.pkl: circuit names nodes the model does not have: blocks.5.attn.hook_result?9?)"])
+
+
+def test_huge_sweep_is_refused_up_front_with_the_memory_it_needs(run_suite, interpbench_dir, monkeypatch):
+    import pytest_circuit_ablation.evaluate as evaluate
+
+    monkeypatch.setattr(evaluate, "available_bytes", lambda: 100 * 2**20)
+    result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-inputs=250", fast=False,
+                       *("--ablation-modes=resample", "--ablation-scales=1.0"))
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["case3-InterpBench refused: --ablation-inputs 250: the sweep of case3-InterpBench needs about * GiB, only 0.1 GiB is available"])
