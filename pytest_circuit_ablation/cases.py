@@ -25,6 +25,12 @@ CASES_ENV = "CIRCUIT_ABLATION_CASES"
 _OUTPUTS = ("regression", "categorical")
 
 
+def case_sort_key(case_id: str) -> tuple[int, int | str]:
+    """Numeric case ids in numeric order, then any others by name."""
+    case_id = str(case_id)
+    return (0, int(case_id)) if case_id.isdigit() else (1, case_id)
+
+
 def builtin_cases_dir() -> Path:
     """``cases/`` beside the package (a source checkout or an editable install), or $CIRCUIT_ABLATION_CASES."""
     env = os.environ.get(CASES_ENV)
@@ -159,8 +165,7 @@ def available_case_ids(cases_dir: Path | None = None) -> list[str]:
     root = Path(cases_dir) if cases_dir else builtin_cases_dir()
     if not root.is_dir():
         return []
-    ids = [p.name for p in root.iterdir() if (p / "case.json").is_file()]
-    return sorted(ids, key=lambda s: (0, int(s)) if s.isdigit() else (1, s))
+    return sorted((p.name for p in root.iterdir() if (p / "case.json").is_file()), key=case_sort_key)
 
 
 def user_models(root: Path) -> list[ModelRef]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .cases import Case, load_case
 from .errors import AblationError
-from .models import HL_CFG_FILE, config_to_plain, save_hl_model
+from .models import HL_CFG_FILE, save_hl_model
 
 LAYOUT_FILE = "tracr_layout.json"
 
@@ -165,7 +165,7 @@ def compile_case(case: Case, write: bool = True):
     check_against_tracr(case, assembled, model)
     if write:
         save_hl_model(model, case.dir)
-        (case.dir / "tracr_layout.json").write_text(json.dumps(layout, indent=1) + "\n")
+        (case.dir / LAYOUT_FILE).write_text(json.dumps(layout, indent=1) + "\n")
     return model, layout
 
 

@@ -19,7 +19,7 @@ engine's counts equal the oracle's exactly (tests/test_engine_oracle.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import metrics, modes
 from .errors import AblationError
@@ -51,7 +51,6 @@ class ModelResult:
     clean_wrong: int
     clean_cells: int
     counted_cells: int
-    extra: dict = field(default_factory=dict)
 
     @property
     def accuracy(self) -> float:

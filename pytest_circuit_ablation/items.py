@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from .cases import case_sort_key
 from .modes import MODES
 from .nodes import Node
 from .plan import ModelPlan
@@ -60,7 +61,7 @@ def build_items(plans: list[ModelPlan], settings: Settings) -> dict[str, list]:
     """pytest.param lists per test function name."""
     out: dict[str, list] = {"load": [], "accuracy": [], "effect": [], "separation": []}
     configs = _configs(settings)
-    for plan in sorted(plans, key=lambda p: (_case_order(p.ref.case_id), p.ref.name)):
+    for plan in sorted(plans, key=lambda p: (case_sort_key(p.ref.case_id), p.ref.name)):
         key = plan.ref.key
         item = Item("load", key)
         out["load"].append(pytest.param(item, id=item.id, marks=[_group(plan)]))
@@ -76,7 +77,3 @@ def build_items(plans: list[ModelPlan], settings: Settings) -> dict[str, list]:
             item = Item("separation", key, None, mode, scale)
             out["separation"].append(pytest.param(item, id=item.id, marks=_marks(plan, settings, mode, scale, True)))
     return out
-
-
-def _case_order(case_id: str) -> tuple[int, int | str]:
-    return (0, int(case_id)) if case_id.isdigit() else (1, case_id)

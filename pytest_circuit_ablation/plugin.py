@@ -8,6 +8,7 @@ in ``user_properties``.
 from __future__ import annotations
 
 from pathlib import Path
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Callable
 
@@ -38,6 +39,8 @@ class AblationSession:
         self.report_files: list[Path] = []
         self.crashed: list[str] = []  # items whose worker died: the report would be incomplete
         self.not_written = ""
+        self.image_notice: str | None = None
+        self.started = time.perf_counter()
 
     def build_items(self) -> dict[str, list]:
         if self.items is None:
@@ -76,7 +79,7 @@ class AblationSession:
         from .report import write_report
 
         if self.settings.report_dir is not None:
-            self.report_files = write_report(self.settings.report_dir, self.rows)
+            self.report_files, self.image_notice = write_report(self.settings.report_dir, self.rows, self.metadata())
         if self.settings.save_baseline is not None:
             from .baseline import to_text
             from .report import write_files
@@ -84,6 +87,36 @@ class AblationSession:
             path = self.settings.save_baseline
             write_files(path.parent, {path.name: to_text(self.rows, self.baseline_settings())})
             self.report_files.append(path)
+
+    def metadata(self) -> dict[str, Any]:
+        """ablation.json: what produced these numbers (timings live here, not in the CSVs)."""
+        import platform
+        from importlib import metadata as md
+
+        def version(name: str) -> str | None:
+            try:
+                return md.version(name)
+            except md.PackageNotFoundError:
+                return None
+
+        s = self.settings
+        loads = [r for r in self.rows if r["kind"] == "load"]
+        return {
+            "gate": f"in-circuit effect >= {s.tau_in}, out-of-circuit <= {s.tau_out} at "
+                    + ", ".join(f"{m} x {v}" for m, v in s.checkpoints),
+            "versions": {n: version(n) for n in ("pytest-circuit-ablation", "torch", "transformer-lens", "numpy",
+                                                 "scikit-learn", "plotly", "pytest", "pytest-xdist", "kaleido")},
+            "python": platform.python_version(),
+            "settings": {"modes": list(s.modes), "scales": list(s.scales), "inputs": s.inputs, "seed": s.seed,
+                         "pca_components": s.pca_components, "pca_centre": s.pca_centre, "device": s.device,
+                         "tau_in": s.tau_in, "tau_out": s.tau_out, "min_accuracy": s.min_accuracy,
+                         "checkpoints": [list(c) for c in s.checkpoints]},
+            "models": {f"case{r['task']}-{r['model']}": {"hash": r.get("model_hash"), "seconds": r.get("seconds"),
+                                                          "outcome": r["outcome"], "message": r.get("message", "")}
+                       for r in loads},
+            "items": len(self.rows),
+            "seconds_total": round(time.perf_counter() - self.started, 2),
+        }
 
     def baseline_settings(self) -> dict[str, Any]:
         s = self.settings
@@ -97,8 +130,14 @@ class AblationSession:
         terminalreporter.section("circuit ablation")
         for line in summary_lines(self.rows, self.settings):
             terminalreporter.write_line(line)
-        for path in self.report_files:
+        shown = [p for p in self.report_files if p.parent == self.settings.report_dir or p.suffix == ".json"]
+        for path in shown:
             terminalreporter.write_line(f"report: {path}")
+        if len(self.report_files) > len(shown):
+            terminalreporter.write_line(f"report: {len(self.report_files) - len(shown)} static images under "
+                                        f"{self.settings.report_dir / 'figures'}")
+        if self.image_notice:
+            terminalreporter.write_line(self.image_notice)
         if self.not_written and self.settings.report_dir is not None:
             terminalreporter.write_line(f"report not written ({self.not_written}); the previous one is left as it was")
 
@@ -269,3 +308,27 @@ def ablation_pca(ablation_store) -> Mapping:
 def ablation_effects(ablation_store) -> Mapping:
     """model key -> list of {node, in_circuit, mode, scale, cells_flipped, cells_counted, effect}."""
     return _ByModel(ablation_store, lambda ev: ev.effect_table())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    """With pytest-html installed, a model's gate item carries its effect-against-scale figure."""
+    report = yield
+    if report.when != "call" or not item.config.pluginmanager.hasplugin("html"):
+        return report
+    row = next((v for k, v in item.user_properties if k == _ROWS_KEY), None)
+    store = getattr(item, "funcargs", {}).get("ablation_store")
+    if not row or row.get("kind") != "separation" or row.get("gate_role") not in ("gate", "control") or store is None:
+        return report
+    try:
+        from pytest_html import extras
+
+        from .report.figures import effect_figure
+
+        ev = store.evaluation(f"case{row['task']}-{row['model']}")
+        rows = [{**r, "status": "in_circuit" if r["in_circuit"] else "not_in_circuit"} for r in ev.effect_table()]
+        fig = effect_figure(rows, f"case {row['task']} / {row['model']}")
+        report.extras = [*getattr(report, "extras", []), extras.html(fig.to_html(full_html=False, include_plotlyjs="cdn"))]
+    except Exception as exc:  # an extra must never break the run
+        report.sections.append(("circuit-ablation", f"figure not attached: {exc}"))
+    return report

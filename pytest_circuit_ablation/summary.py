@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cases import case_sort_key
 from .settings import Settings
 
 
-def _verdict(role: str, outcome: str) -> str:
+def verdict(role: str, outcome: str) -> str:
+    """The gate's verdict on a model, in words, from its checkpoint separation item's outcome."""
     if role == "negative-control":
         return {"xfailed": "REJECTED (as a negative control must be)", "failed": "ACCEPTED (a negative control passed the gate!)",
                 "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
     return {"passed": "PASS", "failed": "FAIL", "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
 
 
-def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
+def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(task, model) -> role, accuracy, refusal message and checkpoint separation rows, in report order."""
     models: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         entry = models.setdefault((row["task"], row["model"]), {"role": row.get("role", "gated"), "gates": []})
@@ -24,10 +27,15 @@ def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
             entry["accuracy"] = row.get("accuracy")
         elif row["kind"] == "separation" and row.get("gate_role") in ("gate", "control"):
             entry["gates"].append(row)
+    order = sorted(models, key=lambda k: (case_sort_key(k[0]), k[1]))
+    return {k: models[k] for k in order}
+
+
+def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
+    models = model_entries(rows)
     lines = [f"gate: in-circuit effect >= {settings.tau_in}, out-of-circuit <= {settings.tau_out} at "
              + ", ".join(f"{m} x {s}" for m, s in settings.checkpoints)]
-    order = sorted(models, key=lambda k: ((0, int(k[0])) if k[0].isdigit() else (1, k[0]), k[1]))
-    for task, model in order:
+    for task, model in models:
         entry = models[(task, model)]
         name = f"case{task} {model}"
         if "refused" in entry:
@@ -38,7 +46,7 @@ def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
         for gate in entry["gates"]:
             auroc, margin = gate.get("auroc"), gate.get("margin")
             lines.append(
-                f"{name:<24} {_verdict(entry['role'], gate['outcome']):<42} {acc_text}  "
+                f"{name:<24} {verdict(entry['role'], gate['outcome']):<42} {acc_text}  "
                 f"{gate['mode']} x {gate['scale']}: AUROC {auroc:.3f} margin {margin:+.3f}"
                 + (f"  offenders: {gate['offenders']}" if gate.get("offenders") else "")
             )

@@ -1,8 +1,11 @@
-"""The run's report: CSV tables written atomically from the rows the items recorded.
+"""The run's report, written atomically from the rows the items recorded:
 
-* ``ablation.csv``: one row per (task, model, node, mode, scale) effect item;
+* ``ablation.csv``: one row per (task, model, node, mode, scale) effect item, with counts, a Wilson 95%
+  interval, the gate role and the outcome;
 * ``separation.csv``: one row per (task, model, mode, scale): AUROC, margin, gate role, outcome;
-* ``models.csv``: one row per model: load status, accuracy, cells.
+* ``models.csv``: one row per model: load status, accuracy, cells, file hash;
+* ``ablation.json``: the run's metadata (versions, settings, model hashes, durations);
+* ``index.html``: the self-contained page (report/html.py); ``figures/``: PNG and PDF (report/images.py).
 
 Rows are sorted, and floats written with ``repr`` (shortest round-trip), so the same inputs give the
 same bytes with or without pytest-xdist.
@@ -16,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..cases import case_sort_key
 from ..modes import MODES
 from ..nodes import parse_node
 
@@ -27,14 +31,10 @@ MODEL_COLUMNS = ["task", "model", "role", "source", "load", "accuracy", "cells",
                  "model_hash", "message"]
 
 
-def _task_key(task: str) -> tuple[int, Any]:
-    return (0, int(task)) if str(task).isdigit() else (1, str(task))
-
-
 def _sort_key(row: dict[str, Any]) -> tuple:
     node = row.get("node")
     mode = row.get("mode")
-    return (_task_key(row["task"]), row["model"], parse_node(node).sort_key() if node else (-1, -1),
+    return (case_sort_key(row["task"]), row["model"], parse_node(node).sort_key() if node else (-1, -1),
             MODES.index(mode) if mode in MODES else -1, row.get("scale") if row.get("scale") is not None else -1.0)
 
 
@@ -70,18 +70,21 @@ def model_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
-def write_files(folder: Path, files: dict[str, str]) -> None:
+def write_files(folder: Path, files: dict[str, str], binary: dict[str, bytes] | None = None) -> None:
     """Write every file to a temporary name first, then move them all into place: an interrupted or
     failing run leaves the previous report whole."""
     folder.mkdir(parents=True, exist_ok=True)
     staged = []
+    items = [(n, t.encode("utf-8")) for n, t in files.items()] + sorted((binary or {}).items())
     try:
-        for name, text in files.items():
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
+        for name, data in items:
+            final = folder / name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
             os.chmod(tmp, 0o644)
-            staged.append((tmp, folder / name))
+            staged.append((tmp, final))
         for tmp, final in staged:
             os.replace(tmp, final)
     finally:
@@ -89,11 +92,26 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_report(folder: Path, rows: list[dict[str, Any]]) -> list[Path]:
+def write_report(folder: Path, rows: list[dict[str, Any]], meta: dict[str, Any] | None = None,
+                 images: bool = True) -> tuple[list[Path], str | None]:
+    """Write every report file at once; returns the paths and a notice when static images were skipped."""
+    import json
+
+    from .html import build_page
+    from .images import render
+
+    meta = dict(meta or {})
     files = {
         "ablation.csv": to_csv([r for r in rows if r["kind"] == "effect"], EFFECT_COLUMNS),
         "separation.csv": to_csv([r for r in rows if r["kind"] == "separation"], SEPARATION_COLUMNS),
         "models.csv": to_csv(model_rows(rows), MODEL_COLUMNS),
     }
-    write_files(folder, files)
-    return [folder / name for name in files]
+    notice = None
+    binary: dict[str, bytes] = {}
+    if images:
+        binary, notice = render(rows)
+        meta["static_images"] = notice or f"{len(binary)} files under figures/"
+    files["ablation.json"] = json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n"
+    files["index.html"] = build_page(rows, meta)
+    write_files(folder, files, binary)
+    return [folder / name for name in files] + [folder / name for name in sorted(binary)], notice

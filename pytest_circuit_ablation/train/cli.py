@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=4000)
     p.add_argument("--clip-grad-norm", type=float, default=0.1)
     p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--eval-pairs", type=int, default=8192, help="held-out pairs per evaluation")
     p.add_argument("--early-stop", type=float, default=99.5, help="stop when every active metric reaches this (percent)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--single-loss", action="store_true", help="one update on the summed losses instead of three")
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             behavior_weight=pick(args.behavior_weight, "behavior_weight", 1.0),
             strict_weight=pick(args.strict_weight, "strict_weight", 0.4),
             lr=pick(args.lr, "lr", 1e-2), batch_size=args.batch_size, max_steps=args.max_steps,
-            clip_grad_norm=args.clip_grad_norm, eval_every=args.eval_every, early_stop=args.early_stop,
+            clip_grad_norm=args.clip_grad_norm, eval_every=args.eval_every, eval_pairs=args.eval_pairs, early_stop=args.early_stop,
             seed=args.seed, single_loss=args.single_loss,
         )
         hl = load_hl_model(case.dir, dtype="float32")

@@ -18,7 +18,7 @@ trained on. Early stop when every active metric reaches ``early_stop`` percent.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from .. import metrics
@@ -40,7 +40,6 @@ class TrainArgs:
     eval_pairs: int = 8192
     seed: int = 0
     single_loss: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def ll_config(case: Case, hl_cfg, seed: int):
@@ -121,7 +120,9 @@ class SIITTrainer:
         self.hl.requires_grad_(False)
         torch.manual_seed(args.seed)
         self.ll = HookedTransformer(ll_config(case, hl_model.cfg, args.seed), move_to_device=False)
-        self.corr = {name: (parse_node(hl), lls) for name, (hl, lls) in case.correspondence().items()}
+        # several HL labels written by one component are one intervention: keep each (HL node, LL nodes) once
+        unique = {(hl, tuple(lls)) for hl, lls in case.correspondence().values()}
+        self.corr = {f"{hl}->{','.join(n.full_name for n in lls)}": (parse_node(hl), list(lls)) for hl, lls in sorted(unique)}
         circuit = case.circuit()
         self.out_of_circuit = [n for n in all_nodes(self.ll.cfg.n_layers, self.ll.cfg.n_heads) if n not in circuit]
         self.space = InputSpace(case)

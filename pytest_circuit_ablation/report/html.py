@@ -1,0 +1,142 @@
+"""``index.html``: one self-contained, offline page (plotly.js embedded, no CDN) with, per task and model,
+the gate verdict, accuracy, the effect-against-scale figure (one panel per mode), node x scale
+heatmaps, the separation table (AUROC and margin per mode and scale), and the run's metadata.
+
+The page records its own health for automated checks: ``#render-status`` gets ``data-rendered`` (how
+many figures drew an SVG) and ``data-errors`` (JavaScript errors), which a headless browser can read.
+"""
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from ..summary import model_entries, verdict
+from . import figures
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1500px}
+h1{font-size:1.6em} h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:4px}
+table{border-collapse:collapse;margin:8px 0;font-size:.9em} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th{background:#f4f4f4} td.l,th.l{text-align:left}
+.pass{color:#16794c;font-weight:600} .fail{color:#b3261e;font-weight:600} .muted{color:#777}
+.figure{margin:8px 0} pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:.85em}
+"""
+
+_BOOT = """
+window.__ablationErrors = [];
+window.addEventListener('error', function (e) { window.__ablationErrors.push(String(e.message)); });
+"""
+
+_RENDER = """
+(function () {
+  var status = document.getElementById('render-status');
+  var jobs = window.__figures.map(function (f) {
+    return Plotly.newPlot(f.id, f.spec.data, f.spec.layout, {responsive: true, displaylogo: false});
+  });
+  function done() {
+    var drawn = window.__figures.filter(function (f) {
+      return document.getElementById(f.id).querySelector('svg.main-svg') !== null;
+    }).length;
+    status.setAttribute('data-rendered', String(drawn));
+    status.setAttribute('data-errors', window.__ablationErrors.join(' | '));
+    status.textContent = drawn + ' of ' + window.__figures.length + ' figures rendered';
+  }
+  Promise.all(jobs).then(done, function (err) { window.__ablationErrors.push(String(err)); done(); });
+})();
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _num(value: Any, fmt: str = "{:.3f}") -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "<span class=muted>n/a</span>"
+    return fmt.format(value)
+
+
+def _verdict_html(role: str, outcome: str) -> str:
+    text = verdict(role, outcome)
+    ok = outcome == "passed" or (role == "negative-control" and outcome == "xfailed")
+    return f"<span class={'pass' if ok else 'fail'}>{_esc(text)}</span>"
+
+
+def _separation_table(rows: list[dict[str, Any]]) -> str:
+    modes = [m for m in figures.MODES if any(r["mode"] == m for r in rows)]
+    scales = sorted({r["scale"] for r in rows})
+    grid = {(r["mode"], r["scale"]): r for r in rows}
+    head = "".join(f"<th>{_esc(s)}</th>" for s in scales)
+    body = []
+    for mode in modes:
+        cells = []
+        for s in scales:
+            r = grid.get((mode, s))
+            if r is None:
+                cells.append("<td></td>")
+                continue
+            mark = " style='outline:2px solid #333'" if r.get("gate_role") in ("gate", "control") else ""
+            cells.append(f"<td{mark} title='AUROC / margin'>{_num(r.get('auroc'))} / {_num(r.get('margin'), '{:+.3f}')}</td>")
+        body.append(f"<tr><th class=l>{_esc(mode)}</th>{''.join(cells)}</tr>")
+    return f"<table><tr><th class=l>AUROC / margin</th>{head}</tr>{''.join(body)}</table>"
+
+
+def build_page(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The whole page as a string."""
+    from plotly.offline import get_plotlyjs
+
+    entries = model_entries(rows)
+    effect_rows = [r for r in rows if r["kind"] == "effect"]
+    sep_rows = [r for r in rows if r["kind"] == "separation"]
+    specs: list[dict[str, Any]] = []
+    overview, sections = [], []
+    for (task, model), entry in entries.items():
+        anchor = f"case{task}-{model}"
+        gates = entry["gates"]
+        if "refused" in entry:
+            overview.append(f"<tr><td class=l><a href='#{anchor}'>case {task}</a></td><td class=l>{_esc(model)}</td>"
+                            f"<td class=l>{_esc(entry['role'])}</td><td class=l colspan=4><span class=fail>REFUSED</span> "
+                            f"{_esc(entry['refused'])}</td></tr>")
+            sections.append(f"<h2 id='{anchor}'>case {task} / {_esc(model)}</h2><p class=fail>Refused: {_esc(entry['refused'])}</p>")
+            continue
+        acc = entry.get("accuracy")
+        for g in gates or [{}]:
+            overview.append(
+                f"<tr><td class=l><a href='#{anchor}'>case {task}</a></td><td class=l>{_esc(model)}</td>"
+                f"<td class=l>{_esc(entry['role'])}</td><td class=l>{_verdict_html(entry['role'], g.get('outcome', '')) if g else ''}</td>"
+                f"<td>{_num(acc, '{:.2%}')}</td><td class=l>{_esc(g.get('mode', ''))} x {_esc(g.get('scale', ''))}</td>"
+                f"<td>{_num(g.get('auroc'))}</td><td>{_num(g.get('margin'), '{:+.3f}')}</td>"
+                f"<td class=l>{_esc(g.get('offenders', ''))}</td></tr>")
+        mine = [r for r in effect_rows if r["task"] == task and r["model"] == model]
+        seps = [r for r in sep_rows if r["task"] == task and r["model"] == model]
+        title = f"case {task} / {model}"
+        parts = [f"<h2 id='{anchor}'>{_esc(title)}</h2>",
+                 f"<p>role: {_esc(entry['role'])}; accuracy {_num(acc, '{:.2%}')}; "
+                 + "; ".join(f"gate at {_esc(g['mode'])} x {_esc(g['scale'])}: {_verdict_html(entry['role'], g['outcome'])}"
+                             + (f" (offenders: {_esc(g['offenders'])})" if g.get("offenders") else "") for g in gates)
+                 + "</p>"]
+        if mine:
+            for kind, fig in (("effect", figures.effect_figure(mine, f"{title}: effect against scale")),
+                              ("heatmap", figures.heatmap_figure(mine, f"{title}: node x scale"))):
+                fid = f"fig-{anchor}-{kind}"
+                specs.append({"id": fid, "spec": json.loads(fig.to_json())})
+                parts.append(f"<div class=figure id='{fid}'></div>")
+        if seps:
+            parts.append("<h3>Separation</h3>" + _separation_table(seps))
+        sections.append("\n".join(parts))
+    head = ("<tr><th class=l>task</th><th class=l>model</th><th class=l>role</th><th class=l>verdict</th><th>accuracy</th>"
+            "<th class=l>checkpoint</th><th>AUROC</th><th>margin</th><th class=l>offenders</th></tr>")
+    return "\n".join([
+        "<!doctype html><html><head><meta charset='utf-8'><title>Circuit ablation report</title>",
+        f"<style>{_CSS}</style><script>{_BOOT}</script>",
+        f"<script>{get_plotlyjs()}</script></head><body>",
+        "<h1>Circuit ablation report</h1>",
+        f"<p>{_esc(meta.get('gate', ''))}</p>",
+        f"<table>{head}{''.join(overview)}</table>",
+        *sections,
+        "<h2>Run</h2><pre>" + _esc(json.dumps(meta, indent=1, sort_keys=True)) + "</pre>",
+        "<p id='render-status' data-rendered='0' data-errors='' class=muted>rendering...</p>",
+        "<script>window.__figures = " + json.dumps(specs).replace("</", "<\\/") + ";</script>",
+        f"<script>{_RENDER}</script></body></html>",
+    ])

@@ -1,0 +1,56 @@
+"""Static PNG and PDF of the notebook's figure (effect against scale, one mode, 1000 x 400) through
+kaleido, which needs a Chrome or Chromium (Debian: ``apt-get install -y chromium``). Without one the
+images are skipped with a single notice; the HTML page and the CSVs never depend on them."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..cases import case_sort_key
+from . import figures
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def find_browser() -> str | None:
+    for name in BROWSERS:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def render(rows: list[dict[str, Any]]) -> tuple[dict[str, bytes], str | None]:
+    """{relative file name: bytes} of every (task, model, mode) figure as PNG and PDF, or ({}, why not)."""
+    browser = find_browser()
+    if browser is None:
+        return {}, "static images skipped: no Chrome/Chromium found (apt-get install -y chromium); HTML and CSV written"
+    try:
+        import kaleido  # noqa: F401
+        import plotly.io as pio
+    except ImportError:
+        return {}, "static images skipped: kaleido is not installed (pip install kaleido); HTML and CSV written"
+    import os
+
+    os.environ.setdefault("BROWSER_PATH", browser)
+    effect = [r for r in rows if r["kind"] == "effect"]
+    groups = sorted({(r["task"], r["model"], r["mode"]) for r in effect}, key=lambda k: (case_sort_key(k[0]), k[1], figures.MODES.index(k[2])))
+    out: dict[str, bytes] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            figs, paths = [], []
+            for task, model, mode in groups:
+                mine = [r for r in effect if r["task"] == task and r["model"] == model]
+                fig = figures.mode_figure(mine, mode, f"case {task} / {model}: {mode}")
+                for ext in ("png", "pdf"):
+                    figs.append(fig)
+                    paths.append(Path(tmp) / f"case{task}-{model}-{mode}.{ext}")
+            pio.write_images(figs, paths, width=1000, height=400)  # one browser session for all of them
+            for path in paths:
+                out[f"figures/{path.name}"] = path.read_bytes()
+    except Exception as exc:  # a browser that will not start must not cost the HTML and CSV
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return {}, f"static images skipped: kaleido failed ({first[:200]}); HTML and CSV written"
+    return out, None

@@ -1,0 +1,65 @@
+"""The HTML page in a real headless Chromium (every figure drawn, no JavaScript error), static images
+with Chromium present, and a clear one-line notice without it."""
+import json
+import struct
+import subprocess
+
+import pytest
+
+from pytest_circuit_ablation.report import images
+
+CHROMIUM = images.find_browser()
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: apt-get install -y chromium (.ci/run installs it)")
+
+
+def _dump_dom(page, tmp_path):
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chrome-profile'}", "--virtual-time-budget=30000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@needs_chromium
+def test_page_renders_every_figure_without_errors_and_images_are_written(run_suite, pytester, tmp_path):
+    result = run_suite("--ablation-report", "--ablation-modes=resample,pca-self-var", fast=False,
+                       *("--ablation-tasks=3", "--ablation-scales=0.5,1.0", "--ablation-inputs=30"))
+    assert result.ret == 0
+    reports = pytester.path / "reports"
+    dom = _dump_dom(reports / "index.html", tmp_path)
+    status = dom.split('id="render-status"', 1)[1].split(">", 1)[0]
+    assert 'data-rendered="6"' in status, status  # 3 models x (effect figure + heatmap)
+    assert 'data-errors=""' in status, status
+    assert "6 of 6 figures rendered" in dom
+    for model in ("siit", "iit", "natural"):
+        for mode in ("resample", "pca-self-var"):
+            png = (reports / "figures" / f"case3-{model}-{mode}.png").read_bytes()
+            assert png[:8] == b"\x89PNG\r\n\x1a\n"
+            assert struct.unpack(">II", png[16:24]) == (1000, 400)
+            assert (reports / "figures" / f"case3-{model}-{mode}.pdf").read_bytes()[:5] == b"%PDF-"
+    meta = json.loads((reports / "ablation.json").read_text())
+    assert meta["static_images"] == "12 files under figures/"
+    assert meta["settings"]["inputs"] == 30 and meta["models"]["case3-siit"]["hash"]
+    assert meta["versions"]["torch"].startswith("2.13")
+
+
+def test_without_chromium_the_report_is_still_written(run_suite, pytester, monkeypatch):
+    monkeypatch.setattr(images, "find_browser", lambda: None)
+    result = run_suite("--ablation-report")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["static images skipped: no Chrome/Chromium found (apt-get install -y chromium); HTML and CSV written"])
+    reports = pytester.path / "reports"
+    assert (reports / "index.html").stat().st_size > 1_000_000  # plotly.js is embedded: the page works offline
+    assert "cdn" not in (reports / "index.html").read_text()[:2000].lower()
+    assert not (reports / "figures").exists()
+
+
+def test_page_has_the_tables_and_hover_details(run_suite, pytester, monkeypatch):
+    monkeypatch.setattr(images, "find_browser", lambda: None)
+    run_suite("--ablation-report")
+    page = (pytester.path / "reports" / "index.html").read_text()
+    for text in ("case 3 / siit", "AUROC / margin", "REJECTED (as a negative control must be)", "PASS",
+                 "flipped %{customdata[3]} of %{customdata[4]} cells", "in_circuit", "not_in_circuit"):
+        assert text in page, text
