@@ -24,6 +24,7 @@ class ModelPlan:
     circuit: frozenset[Node] = frozenset()
     widths: dict[Node, int] = field(default_factory=dict)
     error: str | None = None
+    not_trained: str | None = None  # case.json says this model never reached its targets, and why
 
     @property
     def ok(self) -> bool:
@@ -32,6 +33,11 @@ class ModelPlan:
 
 def _plan_model(ref: ModelRef, case: Case | None, settings: Settings) -> ModelPlan:
     plan = ModelPlan(ref, case)
+    declared = (case.spec.get("models", {}).get(ref.name, {}) if case is not None else {})
+    if ref.source == "builtin" and declared.get("status") == "not-trained":
+        plan.not_trained = declared.get("why", "no reason recorded")
+        plan.error = f"not trained to its targets: {plan.not_trained}"
+        return plan
     try:
         if case is None:
             case = cases.load_case(ref.case_id)

@@ -23,6 +23,7 @@ def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
         entry = models.setdefault((row["task"], row["model"]), {"role": row.get("role", "gated"), "gates": []})
         if row["kind"] == "load" and row["outcome"] != "passed":
             entry["refused"] = row.get("message", "")
+            entry["refused_as"] = "SKIPPED" if row["outcome"] == "skipped" else "REFUSED"
         elif row["kind"] == "accuracy":
             entry["accuracy"] = row.get("accuracy")
         elif row["kind"] == "separation" and row.get("gate_role") in ("gate", "control"):
@@ -39,7 +40,7 @@ def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
         entry = models[(task, model)]
         name = f"case{task} {model}"
         if "refused" in entry:
-            lines.append(f"{name:<24} REFUSED: {entry['refused']}")
+            lines.append(f"{name:<24} {entry['refused_as']}: {entry['refused']}")
             continue
         acc = entry.get("accuracy")
         acc_text = f"acc {acc:.2%}" if isinstance(acc, float) else "acc ?"

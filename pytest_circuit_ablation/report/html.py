@@ -96,9 +96,9 @@ def build_page(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         gates = entry["gates"]
         if "refused" in entry:
             overview.append(f"<tr><td class=l><a href='#{anchor}'>case {task}</a></td><td class=l>{_esc(model)}</td>"
-                            f"<td class=l>{_esc(entry['role'])}</td><td class=l colspan=4><span class=fail>REFUSED</span> "
+                            f"<td class=l>{_esc(entry['role'])}</td><td class=l colspan=6><span class=fail>{entry['refused_as']}</span> "
                             f"{_esc(entry['refused'])}</td></tr>")
-            sections.append(f"<h2 id='{anchor}'>case {task} / {_esc(model)}</h2><p class=fail>Refused: {_esc(entry['refused'])}</p>")
+            sections.append(f"<h2 id='{anchor}'>case {task} / {_esc(model)}</h2><p class=fail>{entry['refused_as']}: {_esc(entry['refused'])}</p>")
             continue
         acc = entry.get("accuracy")
         for g in gates or [{}]:

@@ -105,3 +105,18 @@ def test_huge_sweep_is_refused_up_front_with_the_memory_it_needs(run_suite, inte
                        *("--ablation-modes=resample", "--ablation-scales=1.0"))
     assert result.ret == 1
     result.stdout.fnmatch_lines(["case3-InterpBench refused: --ablation-inputs 250: the sweep of case3-InterpBench needs about * GiB, only 0.1 GiB is available"])
+
+
+def test_model_that_never_reached_its_targets_is_reported_not_dropped(run_suite, pytester, tmp_path, monkeypatch):
+    import json
+
+    case = _builtin_copy(tmp_path, monkeypatch)
+    spec = json.loads((case / "case.json").read_text())
+    spec["models"]["extra"] = {"role": "gated", "status": "not-trained", "why": "strict accuracy 84.8% after 2500 steps"}
+    (case / "case.json").write_text(json.dumps(spec))
+    result = run_suite("--ablation-report", "-rs")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["case3 extra * SKIPPED: not trained to its targets: strict accuracy 84.8%*"])
+    result.stdout.fnmatch_lines(["SKIPPED * case3-extra: not trained to its targets: strict accuracy 84.8% after 2500 steps*"])
+    models = {m["model"]: m for m in read_csv(pytester.path / "reports" / "models.csv")}
+    assert models["extra"]["load"] == "skipped" and "84.8%" in models["extra"]["message"]
