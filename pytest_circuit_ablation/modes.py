@@ -106,7 +106,17 @@ def delta(mode: str, lam: float, a, s=None, mean=None, proj: Projection | None =
 
 
 def patched(mode: str, lam: float, a, s=None, mean=None, proj: Projection | None = None):
-    """The patched activation itself, ``a + delta`` (exactly ``a`` at identity settings)."""
+    """The patched activation itself. Modes that replace the activation outright are computed directly
+    (resample at 1 is exactly the source, the plain interchange); the others as ``a + delta``, so that
+    identity settings return exactly ``a``."""
+    import torch
+
+    if mode == "resample":
+        return lam * s
+    if mode == "mean":
+        return (lam * mean).expand_as(a)
+    if mode == "zero":
+        return torch.zeros_like(a)
     return a + delta(mode, lam, a, s, mean, proj)
 
 
