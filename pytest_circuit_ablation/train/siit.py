@@ -251,20 +251,31 @@ class SIITTrainer:
         return names
 
     def train(self, progress: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
+        """Train until every active metric reaches ``early_stop`` or ``max_steps``; the weights kept are
+        those of the evaluation whose worst active metric was best (training at lr 1e-2 can wander)."""
+        import copy
+
         start = time.perf_counter()
-        evals = {}
+        evals, best, best_score, best_step = {}, None, -1.0, 0
         step = 0
         for step in range(1, self.args.max_steps + 1):
             losses = self.step()
             if step % self.args.eval_every == 0 or step == self.args.max_steps:
                 evals = self.evaluate()
+                score = min(evals[k] for k in self.stop_metrics())
+                if score > best_score:
+                    best, best_score, best_step = (copy.deepcopy(self.ll.state_dict()), dict(evals)), score, step
                 if progress:
                     progress(step, {**losses, **evals})
-                if all(evals[k] >= self.args.early_stop for k in self.stop_metrics()):
+                if score >= self.args.early_stop:
                     break
             elif progress:
                 progress(step, losses)
-        return {"steps": step, "seconds": round(time.perf_counter() - start, 1), **{k: round(v, 3) for k, v in evals.items()}}
+        if best is not None:
+            self.ll.load_state_dict(best[0])
+            evals = best[1]
+        return {"steps": step, "kept_step": best_step, "seconds": round(time.perf_counter() - start, 1),
+                **{k: round(v, 3) for k, v in evals.items()}}
 
     def meta(self, result: dict[str, Any], command: str) -> dict[str, Any]:
         """meta.json content: InterpBench's training-argument keys plus this trainer's own and the results."""
