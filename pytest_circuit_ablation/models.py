@@ -189,6 +189,7 @@ def _load_state_dict(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first.split(". ")[0]  # torch appends paragraphs of advice; the first sentence says what broke
         raise AblationError(f"{path}: not a readable torch state_dict ({first[:160]})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise AblationError(f"{path}: expected a state_dict of tensors, got {type(state).__name__}")
