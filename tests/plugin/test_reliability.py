@@ -46,9 +46,13 @@ def test_untrained_model_fails_accuracy_and_its_gate_is_not_meaningful(run_suite
     result.stdout.fnmatch_lines(["case3 Untrained * NOT MEANINGFUL *"])
 
 
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_interrupted_run_keeps_the_previous_report(run_suite, pytester):
     assert run_suite("--ablation-report").ret == 0
-    before = {p.name: p.read_bytes() for p in (pytester.path / "reports").iterdir()}
+    before = _snapshot(pytester.path / "reports")
     pytester.makepyfile(interrupt_plugin='''
         def pytest_runtest_call(item):
             if "case3-siit-L0H3" in item.nodeid:
@@ -57,9 +61,9 @@ def test_interrupted_run_keeps_the_previous_report(run_suite, pytester):
     pytester.syspathinsert()
     result = run_suite("--ablation-report", "--ablation-inputs=31", "-p", "interrupt_plugin", subprocess=True)
     assert result.ret == 2
-    assert {p.name: p.read_bytes() for p in (pytester.path / "reports").iterdir()} == before
+    assert _snapshot(pytester.path / "reports") == before
     assert run_suite("--ablation-report", "--ablation-inputs=31").ret == 0
-    after = {p.name: p.read_bytes() for p in (pytester.path / "reports").iterdir()}
+    after = _snapshot(pytester.path / "reports")
     assert after.keys() == before.keys() and after["ablation.csv"] != before["ablation.csv"]
 
 
