@@ -11,6 +11,7 @@ import torch
 
 from pytest_circuit_ablation.cases import available_case_ids, load_case
 from pytest_circuit_ablation.models import load_hl_model
+from pytest_circuit_ablation.train.siit import spec_ll_shape
 
 CASE_IDS = [c for c in available_case_ids() if c != "3"]
 N_INPUTS = 200
@@ -42,3 +43,20 @@ def test_stored_hl_model_matches_the_reference(case_id):
         assert hl.cfg.d_vocab_out == 1
         want = torch.tensor([[float(v) for v in row] for row in expected], dtype=out.dtype)
         assert (out[..., 0] - want).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("case_id", available_case_ids())
+def test_ll_config_follows_spec_section_5_or_says_why(case_id):
+    case = load_case(case_id)
+    hl = json.loads((case.dir / "hl_model_cfg.json").read_text())
+    ll = case.spec["ll_config"]
+    rule = spec_ll_shape(hl)
+    shape = {k: ll[k] for k in rule}
+    departure = ll.get("departure")
+    if departure is None:
+        assert shape == rule
+    else:
+        assert shape != rule, "a departure is recorded but the shape follows the rule"
+        assert departure["spec_section_5"] == {k: rule[k] for k in departure["spec_section_5"]}
+        assert len(departure["why"]) > 40
+    assert ll["d_model"] == ll["n_heads"] * ll["d_head"]

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stop", type=float, default=99.5, help="stop when every active metric reaches this (percent)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--single-loss", action="store_true", help="one update on the summed losses instead of three")
+    p.add_argument("--siit-sampling", choices=("individual", "sample_all"), default="individual",
+                   help="out-of-circuit nodes per strict update: one at random, or each with probability 1/2")
+    p.add_argument("--lr-schedule", choices=("constant", "linear"), default="constant",
+                   help="linear: fall to --final-lr over --max-steps (InterpBench's LambdaLR)")
+    p.add_argument("--final-lr", type=float, default=2e-4)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (0: plain Adam, as InterpBench)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -59,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             strict_weight=pick(args.strict_weight, "strict_weight", 0.4),
             lr=pick(args.lr, "lr", 1e-2), batch_size=args.batch_size, max_steps=args.max_steps,
             clip_grad_norm=args.clip_grad_norm, eval_every=args.eval_every, eval_pairs=args.eval_pairs, early_stop=args.early_stop,
-            seed=args.seed, single_loss=args.single_loss,
+            seed=args.seed, single_loss=args.single_loss, siit_sampling=args.siit_sampling,
+            lr_schedule=args.lr_schedule, final_lr=args.final_lr, weight_decay=args.weight_decay,
         )
         hl = load_hl_model(case.dir, dtype="float32")
         trainer = SIITTrainer(case, hl, targs)

@@ -6,14 +6,16 @@ reference's order (``use_single_loss=False``):
 * IIT loss: one HL node chosen at random; the HL runs on the base with that node patched from the
   source, the LL runs on the base with every LL node mapped to it patched from the source; MSE
   (regression) or cross-entropy (categorical) between the two outputs, times ``iit_weight``;
-* strict loss: one out-of-circuit LL node chosen at random, resample-ablated from the source; the LL
-  output must still equal the HL output on the base, times ``strict_weight``;
+* strict loss: out-of-circuit LL nodes resample-ablated from the source (``siit_sampling``: one chosen
+  at random, "individual", or each with probability 1/2, "sample_all", at least one); the LL output must
+  still equal the HL output on the base, times ``strict_weight``;
 * behaviour loss: the plain LL output against the HL output on the base, times ``behavior_weight``.
 
 Negative controls come from the same code: ``strict_weight=0`` gives plain IIT, and IIT and strict
 weights 0 give a naturally trained model. Pairs are split into train and held-out by a fixed hash of
 their two input ids, so the reported accuracy, IIA and strict accuracy are measured on pairs never
-trained on. Early stop when every active metric reaches ``early_stop`` percent.
+trained on. Early stop when every active metric reaches ``early_stop`` percent. The learning rate is
+constant or, as in InterpBench's "linear" LambdaLR, falls linearly to ``final_lr`` over ``max_steps``.
 """
 from __future__ import annotations
 
@@ -40,6 +42,24 @@ class TrainArgs:
     eval_pairs: int = 8192
     seed: int = 0
     single_loss: bool = False
+    siit_sampling: str = "individual"
+    lr_schedule: str = "constant"
+    final_lr: float = 2e-4
+    weight_decay: float = 0.0
+
+
+SIIT_SAMPLING = ("individual", "sample_all")
+LR_SCHEDULES = ("constant", "linear")
+
+
+def spec_ll_shape(hl: dict[str, int]) -> dict[str, int]:
+    """Spec section 5's LL shape (InterpBench's make_ll_cfg) from the HL config: at least 4 heads and 2
+    layers, half the HL head width, d_model = heads x d_head, d_mlp = 4 x d_model. A case.json whose
+    ``ll_config`` differs must say why under ``departure``."""
+    n_heads = max(4, hl["n_heads"])
+    d_head = max(1, hl["d_head"] // 2)
+    return {"n_layers": max(2, hl["n_layers"]), "n_heads": n_heads, "d_head": d_head,
+            "d_model": n_heads * d_head, "d_mlp": 4 * n_heads * d_head}
 
 
 def ll_config(case: Case, hl_cfg, seed: int):
@@ -128,7 +148,14 @@ class SIITTrainer:
         self.space = InputSpace(case)
         self.gen = torch.Generator().manual_seed(args.seed)
         self.categorical = case.is_categorical
-        self.opt = torch.optim.Adam(self.ll.parameters(), lr=args.lr)
+        # weight decay (AdamW) is this trainer's addition; InterpBench uses plain Adam (weight_decay 0)
+        self.opt = (torch.optim.AdamW(self.ll.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+                    if args.weight_decay > 0 else torch.optim.Adam(self.ll.parameters(), lr=args.lr))
+        self.sched = None
+        if args.lr_schedule == "linear":
+            end = min(1.0, args.final_lr / args.lr)
+            span = max(1, args.max_steps - 1)
+            self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda k: 1.0 - (1.0 - end) * min(k, span) / span)
         val = self._sample_pairs(args.eval_pairs, held_out=True, gen=torch.Generator().manual_seed(args.seed + 1))
         self.val_pairs = val
 
@@ -186,9 +213,20 @@ class SIITTrainer:
             target = self._hl_interchange(hl_node, base, source)
             return a.iit_weight * self._loss(self._ll_patched(ll_nodes, base, source), target)
         if which == "strict":
-            node = self.out_of_circuit[int(torch.randint(len(self.out_of_circuit), (1,), generator=self.gen))]
-            return a.strict_weight * self._loss(self._ll_patched([node], base, source), self._hl_out(base))
+            return a.strict_weight * self._loss(self._ll_patched(self._strict_nodes(), base, source), self._hl_out(base))
         return a.behavior_weight * self._loss(self.ll(base), self._hl_out(base))
+
+    def _strict_nodes(self) -> list[Node]:
+        """The out-of-circuit nodes ablated in one strict update (spec section 3.2, ``siit_sampling``)."""
+        import torch
+
+        nodes = self.out_of_circuit
+        if self.args.siit_sampling == "sample_all":
+            keep = torch.rand(len(nodes), generator=self.gen) < 0.5
+            if not bool(keep.any()):
+                keep[int(torch.randint(len(nodes), (1,), generator=self.gen))] = True
+            return [n for n, k in zip(nodes, keep.tolist()) if k]
+        return [nodes[int(torch.randint(len(nodes), (1,), generator=self.gen))]]
 
     def active_losses(self) -> list[str]:
         a = self.args
@@ -209,14 +247,16 @@ class SIITTrainer:
             torch.nn.utils.clip_grad_norm_(self.ll.parameters(), self.args.clip_grad_norm)
             self.opt.step()
             out["loss"] = float(total.detach())
-            return out
-        for kind in self.active_losses():
-            self.opt.zero_grad()
-            loss = self._losses(b, s, kind)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.ll.parameters(), self.args.clip_grad_norm)
-            self.opt.step()
-            out[kind] = float(loss.detach())
+        else:
+            for kind in self.active_losses():
+                self.opt.zero_grad()
+                loss = self._losses(b, s, kind)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.ll.parameters(), self.args.clip_grad_norm)
+                self.opt.step()
+                out[kind] = float(loss.detach())
+        if self.sched is not None:
+            self.sched.step()
         return out
 
     # -- evaluation -------------------------------------------------------------------------------
