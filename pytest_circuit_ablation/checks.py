@@ -83,7 +83,7 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
     row = _base_row(item, store)
     row.update(node=node.name, hook=node.hook, layer=node.layer, head="MLP" if node.is_mlp else node.head,
                status="in_circuit" if in_circuit else "not_in_circuit", mode=mode, scale=scale, effect=value,
-               cells_counted=counted, cells_flipped=flipped, ci_low=low, ci_high=high,
+               kl_effect=ev.kl_effect(node, mode, scale), cells_counted=counted, cells_flipped=flipped, ci_low=low, ci_high=high,
                gate_role=_gate_role(store, item))
     status, old = "", None
     if settings.baseline is not None:

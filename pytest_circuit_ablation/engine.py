@@ -51,6 +51,7 @@ class ModelResult:
     clean_wrong: int
     clean_cells: int
     counted_cells: int
+    kl_sums: dict[tuple[Node, str, float], float] | None = None  # categorical: summed normalised KL
 
     @property
     def accuracy(self) -> float:
@@ -269,6 +270,26 @@ class Engine:
         self.memory_budget = memory_budget_mb * 2**20
         self.clean_wrong = metrics.disagrees(self.clean_logits[:, 1:], self.hl[:, 1:], categorical)
         self.verified_cells = 0  # cells recomputed in float64
+        if categorical:
+            self._init_kl()
+
+    def _init_kl(self) -> None:
+        """Per-cell terms of the normalised KL (``metrics.kl_effect``): the clean KL of each base cell,
+        and 1 / (kl_corrupt - kl_clean + eps) on counted (base, source, position) cells, 0 elsewhere;
+        summed over sources it weights the base-only modes."""
+        import torch
+
+        labels = self.hl.argmax(-1)  # [N, P]
+        logp = self.clean_logits.log_softmax(-1)  # [N, P, V]
+        self.labels_pm = labels.t().contiguous()  # [P, N]
+        kl_clean = metrics.label_nll(self.clean_logits, labels)  # [N, P]
+        self.kl_clean_pm = kl_clean.t().contiguous()
+        lp = logp[:, 1:].transpose(0, 1)  # [P-1, source, V]
+        lab = self.labels_pm[1:]  # [P-1, base]
+        corrupt = -torch.gather(lp, 2, lab.unsqueeze(1).expand(-1, self.n, -1))  # [P-1, source, base]
+        denom = corrupt.permute(2, 1, 0) - kl_clean[:, None, 1:] + metrics.KL_EPS  # [base, source, P-1]
+        self.kl_inv = torch.where(self.changed, 1.0 / denom, torch.zeros_like(denom))
+        self.kl_weight_pm = self.kl_inv.sum(dim=1).t().contiguous()  # [P-1, base]
 
     @property
     def w(self) -> _Weights:
@@ -297,7 +318,7 @@ class Engine:
         margin = ((ll - hl).abs() - (metrics.REGRESSION_ATOL + metrics.REGRESSION_RTOL * hl.abs())).abs()
         return (margin <= self.VERIFY_ABS + self.VERIFY_REL * ll.abs()).any(-1) | ~torch.isfinite(ll).all(-1)
 
-    def _base_only(self, node: Node, configs: list[Config], proj: Projection | None, flipped, jobs) -> None:
+    def _base_only(self, node: Node, configs: list[Config], proj: Projection | None, flipped, kl, jobs) -> None:
         """Modes that depend on the base alone: N rows in float64, each base cell weighted by how many
         sources change its label."""
         import torch
@@ -318,8 +339,12 @@ class Engine:
             ll = prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, C, self.n, -1)
             wrong = metrics.disagrees(ll, self.hl_pm[1:].unsqueeze(1), self.categorical)  # [P-1, C, N]
             flipped[chunk] += (wrong * self.counted_per_base.t().unsqueeze(1)).sum(dim=(0, 2))
+            if kl is not None:
+                nll = metrics.label_nll(ll, self.labels_pm[1:].unsqueeze(1).expand(-1, C, -1))  # [P-1, C, N]
+                excess = nll - self.kl_clean_pm[1:].unsqueeze(1)
+                kl[chunk] += (excess * self.kl_weight_pm.unsqueeze(1)).sum(dim=(0, 2))
 
-    def _pairs(self, node: Node, configs: list[Config], projs: dict, flipped, jobs) -> None:
+    def _pairs(self, node: Node, configs: list[Config], projs: dict, flipped, kl, jobs) -> None:
         """Source-dependent modes on pair rows, fast precision with float64 verification."""
         import torch
 
@@ -345,6 +370,10 @@ class Engine:
                 row_cells[1:] = self.changed[b, s].t()
                 hl = self.hl_pm[:, b][row_cells]  # [K, V] in (position, row) order
                 rows = terms.rows(b, s)
+                if kl is not None:
+                    inv = torch.zeros(self.P, R, dtype=torch.float64, device=self.device)
+                    inv[1:] = self.kl_inv[b, s].t()
+                    kl_terms = (self.labels_pm[:, b][row_cells], self.kl_clean_pm[:, b][row_cells], inv[row_cells])
                 for j0 in range(0, len(mode_jobs), per_batch):
                     chunk = mode_jobs[j0:j0 + per_batch]
                     C = len(chunk)
@@ -359,6 +388,10 @@ class Engine:
                             exact_terms = _SourceTerms.of(self.exact, node, mode, projs[self.exact.dtype])
                         self._verify(node, stage, exact_terms, [configs[i].scale for i in chunk], b, s, row_cells, hl, ll, wrong)
                     flipped[chunk] += wrong.sum(dim=1)
+                    if kl is not None:
+                        labels, clean, weight = kl_terms
+                        nll = metrics.label_nll(ll.double(), labels.unsqueeze(0).expand(C, -1))  # [C, K]
+                        kl[chunk] += ((nll - clean) * weight).sum(dim=1)
 
     def _verify(self, node, stage, terms, lams, b, s, row_cells, hl, ll, wrong) -> None:
         """Recompute in float64 the rows holding cells too close to the threshold to trust float32."""
@@ -381,12 +414,14 @@ class Engine:
             wrong[c, picked] = torch.where(unsure[c, picked], redo_wrong, wrong[c, picked])
 
     def run_node(self, node: Node, configs: list[Config], projection: Projection | None = None):
-        """int64 tensor [len(configs)] of flipped cells, on the device."""
+        """int64 tensor [len(configs)] of flipped cells and, for categorical tasks, float64 tensor of
+        summed normalised KL (else None), on the device."""
         import torch
 
         projs = {p.dtype: projection.to(self.device, p.dtype) if projection is not None else None
                  for p in (self.fast, self.exact)}
         flipped = torch.zeros(len(configs), dtype=torch.int64, device=self.device)
+        kl = torch.zeros(len(configs), dtype=torch.float64, device=self.device) if self.categorical else None
         first: dict[tuple[str, float], int] = {}
         base_jobs, pair_jobs = [], []
         for i, cfg in enumerate(configs):
@@ -396,13 +431,15 @@ class Engine:
             first[key] = i
             # at scale 0 a source-dependent mode no longer depends on the source
             (pair_jobs if cfg.mode in modes.SOURCE_MODES and cfg.scale != 0.0 else base_jobs).append(i)
-        self._base_only(node, configs, projs[self.exact.dtype], flipped, base_jobs)
-        self._pairs(node, configs, projs, flipped, pair_jobs)
+        self._base_only(node, configs, projs[self.exact.dtype], flipped, kl, base_jobs)
+        self._pairs(node, configs, projs, flipped, kl, pair_jobs)
         for i, cfg in enumerate(configs):
             key = (cfg.mode, 0.0 if cfg.mode == "zero" else cfg.scale)
             if first[key] != i:
                 flipped[i] = flipped[first[key]]
-        return flipped
+                if kl is not None:
+                    kl[i] = kl[first[key]]
+        return flipped, kl
 
     def run(self, nodes: list[Node], configs: list[Config], projections: dict[Node, Projection] | None = None) -> ModelResult:
         """All nodes x configs; a single device-to-host copy at the end."""
@@ -410,24 +447,29 @@ class Engine:
 
         projections = projections or {}
         needs_pca = any(c.mode in modes.PCA_MODES for c in configs)
-        per_node = []
+        per_node, per_node_kl = [], []
         for node in nodes:
             if needs_pca and node not in projections:
                 raise AblationError(f"no PCA directions for node {node.name}")
-            per_node.append(self.run_node(node, configs, projections.get(node)))
+            flipped, kl = self.run_node(node, configs, projections.get(node))
+            per_node.append(flipped)
+            per_node_kl.append(kl)
         table = torch.stack(per_node).cpu().tolist() if per_node else []
-        counts = {}
-        for node, row in zip(nodes, table):
-            for cfg, flipped in zip(configs, row):
+        kl_table = torch.stack(per_node_kl).cpu().tolist() if per_node and self.categorical else None
+        counts, kl_sums = {}, {} if self.categorical else None
+        for i, (node, row) in enumerate(zip(nodes, table)):
+            for j, (cfg, flipped) in enumerate(zip(configs, row)):
                 counts[(node, cfg.mode, cfg.scale)] = (int(flipped), self.counted_total)
-        return ModelResult(counts, int(self.clean_wrong.sum()), int(self.clean_wrong.numel()), self.counted_total)
+                if kl_sums is not None:
+                    kl_sums[(node, cfg.mode, cfg.scale)] = float(kl_table[i][j])
+        return ModelResult(counts, int(self.clean_wrong.sum()), int(self.clean_wrong.numel()), self.counted_total, kl_sums)
 
 
 def estimate_bytes(n_inputs: int, seq_len: int, d_model: int, memory_budget_mb: int) -> int:
     """Memory one model's sweep needs beyond its micro-batches: the pair grid (label-change mask, pair
     index) and the per-input terms, plus the micro-batch budget itself."""
     pairs = n_inputs * n_inputs
-    grid = pairs * (seq_len - 1) + pairs * 2 * 8 * 2  # bool mask; (base, source) int64 index, and a copy
+    grid = pairs * (seq_len - 1) * (1 + 8) + pairs * 2 * 8 * 2  # bool mask and KL weights; (base, source) index, and a copy
     per_input = n_inputs * seq_len * d_model * 8 * 8  # cached residuals and terms, float32 and float64
     return grid + per_input + memory_budget_mb * 2**20
 

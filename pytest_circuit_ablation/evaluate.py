@@ -14,6 +14,7 @@ from . import data, modes
 from .cases import Case, ModelRef, load_case
 from .engine import Config, Engine, ModelResult, estimate_bytes
 from .errors import AblationError
+from .metrics import effect, kl_effect
 from .modes import Projection
 from .models import load_hl_model, load_ll_model, model_hash
 from .nodes import Node
@@ -66,14 +67,18 @@ class Evaluation:
 
     def effect_table(self) -> list[dict]:
         """One dict per (node, mode, scale): counts and effect, in node, mode, scale order."""
-        from .metrics import effect
-
         order = {n: i for i, n in enumerate(self.nodes)}
         keys = sorted(self.result.counts, key=lambda k: (order[k[0]], modes.MODES.index(k[1]), k[2]))
         return [{"node": node.name, "in_circuit": node in self.circuit, "mode": mode, "scale": scale,
                  "cells_flipped": self.result.counts[(node, mode, scale)][0],
                  "cells_counted": self.result.counts[(node, mode, scale)][1],
-                 "effect": effect(*self.result.counts[(node, mode, scale)])} for node, mode, scale in keys]
+                 "effect": effect(*self.result.counts[(node, mode, scale)]),
+                 "kl_effect": self.kl_effect(node, mode, scale)} for node, mode, scale in keys]
+
+    def kl_effect(self, node: Node, mode: str, scale: float) -> float | None:
+        """The normalised-KL effect of a setting (``metrics.kl_effect``); None for regression tasks."""
+        sums = self.result.kl_sums
+        return None if sums is None else kl_effect(sums[(node, mode, scale)], self.result.counts[(node, mode, scale)][1])
 
 
 def load_pair(ref: ModelRef, device: str, dtype: str = "float64") -> ModelPair:

@@ -38,6 +38,24 @@ def disagrees(ll_out, hl_out, categorical: bool):
     return (~torch.isclose(ll_out, hl_out, rtol=REGRESSION_RTOL, atol=REGRESSION_ATOL)).any(-1)
 
 
+KL_EPS = 1e-12  # iit's guard in the KL normalisation
+
+
+def label_nll(logits, labels):
+    """-log softmax(logits)[label] per cell: KL(one-hot HL label || softmax(LL logits)), as iit's KL_DIV
+    compares a one-hot HL output with the LL's distribution."""
+    return -logits.log_softmax(-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+
+
+def kl_effect(kl_sum: float | None, counted: int) -> float:
+    """Mean over counted cells of the normalised KL (spec section 1.3, KL_DIV): per cell
+    (kl - kl_clean) / (kl_corrupt - kl_clean + 1e-12), where kl_clean is the unablated LL on the base and
+    kl_corrupt the unablated LL on the source, all against the base's HL label. 0 = no effect, 1 = as
+    far from the label as the source's own output; it is not capped (zero or scaled ablations can push
+    the LL further off than any real input does). NaN when nothing counted."""
+    return kl_sum / counted if kl_sum is not None and counted else float("nan")
+
+
 def effect(flipped: int, counted: int) -> float:
     """Share of counted cells that flipped; NaN when nothing counted (reported, never a silent 0)."""
     return flipped / counted if counted else float("nan")

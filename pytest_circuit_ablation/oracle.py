@@ -36,8 +36,9 @@ def node_act(cache, node: Node):
 
 def oracle_counts(model, hl_outputs, tokens, nodes: list[Node], configs: list[Config], *, categorical: bool,
                   label_atol: float, projections: dict[Node, Projection] | None = None, batch_size: int = 256,
-                  progress: bool = False):
-    """{(node, mode, scale): (flipped, counted)} by brute force over every ordered pair."""
+                  progress: bool = False, kl_sums: dict | None = None):
+    """{(node, mode, scale): (flipped, counted)} by brute force over every ordered pair. For a categorical
+    task, a dict passed as ``kl_sums`` receives each setting's summed normalised KL (``metrics.kl_effect``)."""
     import torch
 
     projections = projections or {}
@@ -45,7 +46,7 @@ def oracle_counts(model, hl_outputs, tokens, nodes: list[Node], configs: list[Co
     dtype = next(model.parameters()).dtype
     hl = hl_outputs.to(dtype)
     with torch.no_grad():
-        _, full_cache = model.run_with_cache(tokens)
+        clean_logits, full_cache = model.run_with_cache(tokens)
         means = {node: node_act(full_cache, node).mean(dim=0) for node in nodes}
         base_idx = torch.arange(n).repeat_interleave(n)
         src_idx = torch.arange(n).repeat(n)
@@ -61,6 +62,11 @@ def oracle_counts(model, hl_outputs, tokens, nodes: list[Node], configs: list[Co
             _, src_cache = model.run_with_cache(src_x)
             changed = metrics.labels_changed(hl[b][:, 1:], hl[s][:, 1:], categorical, label_atol)
             n_changed = int(changed.sum())
+            if kl_sums is not None and categorical:
+                labels = hl[b][:, 1:].argmax(-1)
+                kl_clean = metrics.label_nll(clean_logits[b][:, 1:], labels)
+                kl_corrupt = metrics.label_nll(clean_logits[s][:, 1:], labels)
+                denom = kl_corrupt - kl_clean + metrics.KL_EPS
             for node in nodes:
                 proj = projections.get(node)
                 src = src_cache[node.hook]
@@ -71,4 +77,8 @@ def oracle_counts(model, hl_outputs, tokens, nodes: list[Node], configs: list[Co
                     entry = counts[(node, cfg.mode, cfg.scale)]
                     entry[0] += int((wrong & changed).sum())
                     entry[1] += n_changed
+                    if kl_sums is not None and categorical:
+                        norm = (metrics.label_nll(out[:, 1:], labels) - kl_clean) / denom
+                        key = (node, cfg.mode, cfg.scale)
+                        kl_sums[key] = kl_sums.get(key, 0.0) + float(norm[changed].double().sum())
     return {k: (v[0], v[1]) for k, v in counts.items()}

@@ -306,7 +306,8 @@ def ablation_pca(ablation_store) -> Mapping:
 
 @pytest.fixture(scope="session")
 def ablation_effects(ablation_store) -> Mapping:
-    """model key -> list of {node, in_circuit, mode, scale, cells_flipped, cells_counted, effect}."""
+    """model key -> list of {node, in_circuit, mode, scale, cells_flipped, cells_counted, effect, kl_effect}
+    (kl_effect: normalised KL for categorical tasks, None for regression)."""
     return _ByModel(ablation_store, lambda ev: ev.effect_table())
 
 

@@ -4,7 +4,8 @@ on the full 100 inputs = 10,000 pairs)."""
 import pytest
 import torch
 
-from pytest_circuit_ablation import data, engine, modes, oracle
+from pytest_circuit_ablation import data, engine, metrics, modes, oracle
+from pytest_circuit_ablation.cases import load_case
 from pytest_circuit_ablation.models import load_hl_model, load_ll_model
 from pytest_circuit_ablation.nodes import all_nodes
 from pytest_circuit_ablation.pca import fit_projection
@@ -51,3 +52,47 @@ def test_counts_do_not_depend_on_batching(setup):
             eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol, memory_budget_mb=budget)
             runs.append(eng.run(nodes, CONFIGS, projections).counts)
     assert runs[0] == runs[1]
+
+
+CAT_CONFIGS = [engine.Config(m, s) for m in modes.MODES for s in (0.0, 0.5, 1.0, 2.0)]
+
+
+@pytest.fixture(scope="module")
+def categorical_setup():
+    """Case 18 (categorical, two layers): counts and the normalised KL, oracle against engine."""
+    case = load_case("18")
+    hl = load_hl_model(case.dir)
+    ll = load_ll_model(case.dir / "models" / "siit")
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, 30, seed=3))
+    with torch.no_grad():
+        hl_out = hl(tokens)
+        _, cache = ll.run_with_cache(tokens)
+    nodes = all_nodes(ll.cfg.n_layers, ll.cfg.n_heads)
+    projections = {n: fit_projection(oracle.node_act(cache, n), 2, centre=False) for n in nodes}
+    kl = {}
+    with torch.no_grad():
+        counts = oracle.oracle_counts(ll, hl_out, tokens, nodes, CAT_CONFIGS, categorical=True, label_atol=case.label_atol,
+                                      projections=projections, batch_size=900, kl_sums=kl)
+    return ll, hl_out, tokens, nodes, projections, counts, kl
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["float32-verified", "float64"])
+def test_categorical_counts_and_kl_equal_oracle(categorical_setup, fast):
+    ll, hl_out, tokens, nodes, projections, counts, kl = categorical_setup
+    with torch.no_grad():
+        eng = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, fast=fast, memory_budget_mb=32)
+        got = eng.run(nodes, CAT_CONFIGS, projections)
+    assert got.counts == counts
+    rtol = 1e-4 if fast else 1e-9
+    off = {k: (got.kl_sums[k], v) for k, v in kl.items() if abs(got.kl_sums[k] - v) > rtol * max(1.0, abs(v))}
+    assert not off, f"{len(off)} of {len(kl)} KL sums differ, e.g. {list(off.items())[:3]}"
+    # resample x 1.0 reproduces the source's own output on every in-circuit path, so KL spans the range
+    values = [metrics.kl_effect(v, counts[k][1]) for k, v in kl.items() if k[1] == "resample" and k[2] == 1.0]
+    assert max(values) > 0.5 and min(values) < 0.1
+
+
+def test_regression_has_no_kl(setup):
+    ll, hl_out, tokens, nodes, projections, _, case = setup
+    with torch.no_grad():
+        eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol)
+        assert eng.run(nodes[:1], CONFIGS[:2], projections).kl_sums is None

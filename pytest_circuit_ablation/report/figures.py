@@ -17,7 +17,12 @@ from ..nodes import parse_node
 
 IN_COLOUR, OUT_COLOUR = "green", "orange"
 HOVER = ("node %{customdata[0]} (%{customdata[1]})<br>mode %{customdata[2]}<br>scale %{x}<br>"
-         "effect %{y:.4f}<br>flipped %{customdata[3]} of %{customdata[4]} cells<extra></extra>")
+         "effect %{y:.4f}<br>flipped %{customdata[3]} of %{customdata[4]} cells<br>%{customdata[5]}<extra></extra>")
+
+
+def _kl_text(value: Any) -> str:
+    """Hover line for the normalised KL: categorical tasks only."""
+    return "" if _y(value) is None else f"normalised KL {value:.4f}"
 
 
 def _modes(rows: list[dict[str, Any]]) -> list[str]:
@@ -49,7 +54,8 @@ def _add_lines(fig, rows, mode: str, row: int | None = None, col: int | None = N
             x=[p["scale"] for p in pts], y=[_y(p["effect"]) for p in pts], mode="lines+markers", name=node,
             line=dict(color=IN_COLOUR if inside else OUT_COLOUR), legendgroup="in" if inside else "out",
             showlegend=False,
-            customdata=[[node, p["status"], mode, p["cells_flipped"], p["cells_counted"]] for p in pts],
+            customdata=[[node, p["status"], mode, p["cells_flipped"], p["cells_counted"], _kl_text(p.get("kl_effect"))]
+                        for p in pts],
             hovertemplate=HOVER,
         )
         fig.add_trace(trace, row=row, col=col) if row is not None else fig.add_trace(trace)
