@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pytest_circuit_ablation.cases import available_case_ids, load_case
+from pytest_circuit_ablation.compile import correspondence_from_layout
 from pytest_circuit_ablation.models import load_hl_model
 from pytest_circuit_ablation.train.siit import spec_ll_shape
 
@@ -60,3 +61,12 @@ def test_ll_config_follows_spec_section_5_or_says_why(case_id):
         assert departure["spec_section_5"] == {k: rule[k] for k in departure["spec_section_5"]}
         assert len(departure["why"]) > 40
     assert ll["d_model"] == ll["n_heads"] * ll["d_head"]
+
+
+@pytest.mark.parametrize("case_id", CASE_IDS)
+def test_correspondence_follows_the_compiled_layout(case_id):
+    """Spec section 6: same layer, same head index. (Case 3 carries InterpBench's override instead;
+    test_hl_model.py checks it.)"""
+    case = load_case(case_id)
+    layout = json.loads((case.dir / "tracr_layout.json").read_text())
+    assert case.spec["correspondence"] == correspondence_from_layout(layout)
