@@ -14,6 +14,7 @@ import pytest
 
 from . import baseline, metrics, modes
 from .items import Item
+from .models import training_record
 from .store import AblationStore, Refused
 
 Record = Callable[[dict[str, Any]], None]
@@ -39,6 +40,7 @@ def _base_row(item: Item, store: AblationStore) -> dict[str, Any]:
 def check_load(item: Item, store: AblationStore, record: Record) -> None:
     row = _base_row(item, store)
     plan = store.plan(item.model)
+    row.update(training_record(plan.ref.path))
     error = plan.error
     if error is None:
         try:

@@ -300,6 +300,21 @@ def save_ll_model(model, model_dir: Path, meta: dict[str, Any] | None = None) ->
         _atomic_write(model_dir / META_FILE, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
 
 
+TRAINING_FIELDS = ("accuracy", "iia", "strict_accuracy", "steps", "seconds")
+
+
+def training_record(model_dir: Path) -> dict[str, Any]:
+    """``train_*`` values from the ``final_metrics`` this project's trainer writes to meta.json (held-out
+    accuracy, IIA, strict accuracy in percent, steps, seconds); empty for other or unreadable files:
+    the record is informative only, never a reason to refuse a model."""
+    try:
+        meta = json.loads((Path(model_dir) / META_FILE).read_text())
+        final = meta["final_metrics"]
+        return {f"train_{k}": final[k] for k in TRAINING_FIELDS if isinstance(final.get(k), (int, float))}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def save_hl_model(model, case_dir: Path) -> None:
     import torch
 

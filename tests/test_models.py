@@ -147,3 +147,15 @@ def test_safe_unpickle_plain_values(tmp_path):
     path = tmp_path / "x.pkl"
     path.write_bytes(pickle.dumps({"a": [1, 2.5, "s", None, (1, 2)], "b": {3}}))
     assert safe_unpickle(path) == {"a": [1, 2.5, "s", None, (1, 2)], "b": {3}}
+
+
+def test_training_record_reads_this_trainers_meta_and_ignores_others(tmp_path):
+    from pytest_circuit_ablation.models import training_record
+
+    record = training_record(model_dir("siit"))
+    assert set(record) == {"train_accuracy", "train_iia", "train_strict_accuracy", "train_steps", "train_seconds"}
+    (tmp_path / "meta.json").write_text('{"lr": 0.01, "strict_weight": 10.0}')  # InterpBench's own keys
+    assert training_record(tmp_path) == {}
+    (tmp_path / "meta.json").write_text("{not json")
+    assert training_record(tmp_path) == {}
+    assert training_record(tmp_path / "missing") == {}

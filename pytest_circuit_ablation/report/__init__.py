@@ -28,6 +28,7 @@ EFFECT_COLUMNS = ["task", "model", "node", "hook", "layer", "head", "status", "m
 SEPARATION_COLUMNS = ["task", "model", "role", "mode", "scale", "auroc", "margin", "n_in", "n_out", "gate_role",
                       "outcome", "offenders", "item"]
 MODEL_COLUMNS = ["task", "model", "role", "source", "load", "accuracy", "cells", "wrong", "accuracy_outcome",
+                 "train_accuracy", "train_iia", "train_strict_accuracy", "train_steps", "train_seconds",
                  "model_hash", "message"]
 
 

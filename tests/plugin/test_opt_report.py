@@ -1,4 +1,7 @@
 """--ablation-report[=DIR] and its ini fallback."""
+import json
+
+from tests.helpers import case3
 from tests.plugin.conftest import read_csv
 
 
@@ -15,6 +18,11 @@ def test_report_rows_and_columns(run_suite, pytester):
     assert {(r["model"], r["scale"]) for r in sep} == {(m, s) for m in ("iit", "natural", "siit") for s in ("0.5", "1.0")}
     models = read_csv(pytester.path / "reports" / "models.csv")
     assert [m["model"] for m in models] == ["iit", "natural", "siit"] and all(m["load"] == "passed" for m in models)
+    # the training record comes from each model's meta.json; regression rows carry no KL
+    siit = json.loads((case3().dir / "models" / "siit" / "meta.json").read_text())["final_metrics"]
+    assert float(models[2]["train_strict_accuracy"]) == siit["strict_accuracy"] >= 99.5
+    assert int(models[2]["train_steps"]) == siit["steps"]
+    assert row["kl_effect"] == ""
     result.stdout.fnmatch_lines(["*circuit ablation*", "*case3 siit*PASS*AUROC 1.000*", "report: *ablation.csv"])
 
 
