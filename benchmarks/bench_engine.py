@@ -1,10 +1,12 @@
-"""Benchmark: the full case-3 sweep with the plain oracle loop and with the engine, in one process.
+"""Benchmark: a case's full sweep with the plain oracle loop and with the engine, in one process.
 
-    .venv/bin/python benchmarks/bench_engine.py                 # siit model, CPU, every mode x 12 scales
+    .venv/bin/python benchmarks/bench_engine.py                 # case 3 siit, CPU, every mode x 12 scales
+    .venv/bin/python benchmarks/bench_engine.py --case 18 --oracle-share 0.1   # a categorical case (+ KL)
     .venv/bin/python benchmarks/bench_engine.py --device cuda   # on a GPU machine
     .venv/bin/python benchmarks/bench_engine.py --oracle-share 0.1   # time the oracle on 10% of the settings
 
-Prints both times, their ratio, peak memory, and whether the two produced identical counts. The oracle
+Prints both times, their ratio, peak memory, and whether the two produced identical counts (and, for a
+categorical case, how far apart their normalised-KL sums are). The oracle
 is the reference-style loop (one hooked forward pass per node, setting and batch of 256 pairs); with
 ``--oracle-share`` below 1 it runs an evenly spread subset of the settings and its full time is
 extrapolated (and only that subset's counts are compared).
@@ -22,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="siit", help="a model under cases/3/models/")
+    parser.add_argument("--case", default="3", help="a built-in case id")
+    parser.add_argument("--model", default="siit", help="a model under cases/<case>/models/")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--inputs", type=int, default=100)
     parser.add_argument("--oracle-batch", type=int, default=256)
@@ -40,14 +43,14 @@ def main() -> int:
     from pytest_circuit_ablation.settings import DEFAULT_SCALES
 
     torch.set_grad_enabled(False)
-    case = load_case("3")
+    case = load_case(args.case)
     hl = load_hl_model(case.dir, args.device)
     ll = load_ll_model(case.dir / "models" / args.model, args.device)
     tokens = data.encode_inputs(case, data.distinct_bodies(case, args.inputs, seed=0)).to(args.device)
     hl_out = hl(tokens)
     nodes = all_nodes(ll.cfg.n_layers, ll.cfg.n_heads)
     configs = [engine.Config(m, s) for m in modes.MODES for s in DEFAULT_SCALES]
-    print(f"case 3 / {args.model}: {len(nodes)} nodes x {len(modes.MODES)} modes x {len(DEFAULT_SCALES)} scales "
+    print(f"case {case.id} / {args.model}: {len(nodes)} nodes x {len(modes.MODES)} modes x {len(DEFAULT_SCALES)} scales "
           f"x {args.inputs ** 2} pairs, device {args.device}, torch threads {torch.get_num_threads()}")
 
     def sync() -> None:
@@ -58,7 +61,8 @@ def main() -> int:
     for _ in range(args.repeat):
         sync()
         t0 = time.perf_counter()
-        eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol, device=args.device)
+        eng = engine.Engine(ll, hl_out, tokens, categorical=case.is_categorical, label_atol=case.label_atol,
+                            device=args.device)
         t1 = time.perf_counter()
         projections = {n: fit_projection(eng.activation(n), 2, centre=False) for n in nodes}
         t2 = time.perf_counter()
@@ -75,8 +79,10 @@ def main() -> int:
     step = max(1, round(1 / args.oracle_share)) if args.oracle_share < 1 else 1
     subset = configs[::step]
     t0 = time.perf_counter()
-    expected = oracle.oracle_counts(ll, hl_out, tokens, nodes, subset, categorical=False, label_atol=case.label_atol,
-                                    projections=projections, batch_size=args.oracle_batch, progress=True)
+    kl: dict | None = {} if case.is_categorical else None
+    expected = oracle.oracle_counts(ll, hl_out, tokens, nodes, subset, categorical=case.is_categorical,
+                                    label_atol=case.label_atol, projections=projections, batch_size=args.oracle_batch,
+                                    progress=True, kl_sums=kl)
     sync()
     oracle_time = (time.perf_counter() - t0) * len(configs) / len(subset)
     same = sum(result.counts[k] == v for k, v in expected.items())
@@ -84,6 +90,9 @@ def main() -> int:
     print(f"oracle: {oracle_time:.1f} s{label}, batch {args.oracle_batch}")
     print(f"speed-up: {oracle_time / best:.0f}x")
     print(f"counts identical: {same} of {len(expected)} settings")
+    if kl:
+        worst = max(abs(result.kl_sums[k] - v) / max(1.0, abs(v)) for k, v in kl.items())
+        print(f"normalised-KL sums: largest relative difference {worst:.1e} over {len(kl)} settings")
     print(f"peak RSS after the engine: {peak_engine:.0f} MiB; after both: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
           + (f"; engine peak GPU memory {gpu_peak:.0f} MiB" if gpu_peak is not None else ""))

@@ -17,10 +17,13 @@ def verdict(role: str, outcome: str) -> str:
 
 
 def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(task, model) -> role, accuracy, refusal message and checkpoint separation rows, in report order."""
+    """(task, model) -> role, accuracy, training record, refusal message and checkpoint separation rows,
+    in report order."""
     models: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
         entry = models.setdefault((row["task"], row["model"]), {"role": row.get("role", "gated"), "gates": []})
+        if row["kind"] == "load":
+            entry["training"] = {k[len("train_"):]: v for k, v in row.items() if k.startswith("train_")}
         if row["kind"] == "load" and row["outcome"] != "passed":
             entry["refused"] = row.get("message", "")
             entry["refused_as"] = "SKIPPED" if row["outcome"] == "skipped" else "REFUSED"

@@ -82,6 +82,19 @@ def _separation_table(rows: list[dict[str, Any]]) -> str:
     return f"<table><tr><th class=l>AUROC / margin</th>{head}</tr>{''.join(body)}</table>"
 
 
+def _training_html(record: dict[str, Any]) -> str:
+    """One line from meta.json's training record, when the model has one (this project's trainer)."""
+    if not record:
+        return ""
+    parts = [f"{name} {_num(record[key], '{:.2f}')}%" for key, name in
+             (("accuracy", "accuracy"), ("iia", "IIA"), ("strict_accuracy", "strict accuracy")) if key in record]
+    if "steps" in record:
+        parts.append(f"{int(record['steps'])} steps")
+    if "seconds" in record:
+        parts.append(f"{_num(record['seconds'], '{:.0f}')} s")
+    return f"<p class=muted>training record (meta.json, held-out pairs): {_esc(', '.join(parts))}</p>"
+
+
 def build_page(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The whole page as a string."""
     from plotly.offline import get_plotlyjs
@@ -115,7 +128,7 @@ def build_page(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                  f"<p>role: {_esc(entry['role'])}; accuracy {_num(acc, '{:.2%}')}; "
                  + "; ".join(f"gate at {_esc(g['mode'])} x {_esc(g['scale'])}: {_verdict_html(entry['role'], g['outcome'])}"
                              + (f" (offenders: {_esc(g['offenders'])})" if g.get("offenders") else "") for g in gates)
-                 + "</p>"]
+                 + "</p>" + _training_html(entry.get("training", {}))]
         if mine:
             for kind, fig in (("effect", figures.effect_figure(mine, f"{title}: effect against scale")),
                               ("heatmap", figures.heatmap_figure(mine, f"{title}: node x scale"))):
