@@ -2,8 +2,10 @@
 import json
 import pickle
 
+import pytest
 import torch
 
+from pytest_circuit_ablation.cases import available_case_ids, load_case
 from pytest_circuit_ablation.models import load_ll_model
 from pytest_circuit_ablation.train.cli import main as train_main
 from pytest_circuit_ablation.train.siit import InputSpace, is_held_out
@@ -45,3 +47,24 @@ def test_committed_models_record_their_command_and_metrics():
         assert metrics["accuracy"] >= 99.5
         if name == "siit":
             assert metrics["iia"] >= 99.5 and metrics["strict_accuracy"] >= 99.5
+
+
+@pytest.mark.parametrize("case_id", available_case_ids())
+def test_every_builtin_model_records_its_training(case_id):
+    """Issue 6: each committed model's meta.json holds the exact training command; a gated (SIIT) model
+    met the 99.5% targets on held-out pairs, or case.json states the shortfall (with the measured value)
+    or declares the model not-trained with the reason."""
+    case = load_case(case_id)
+    for name, entry in case.spec.get("models", {}).items():
+        folder = case.dir / "models" / name
+        if entry.get("status") == "not-trained":
+            assert len(entry.get("why", "")) > 40 and not (folder / "ll_model.pth").exists()
+            continue
+        meta = json.loads((folder / "meta.json").read_text())
+        assert meta["command"].startswith(f"circuit-ablation-train {case_id} --name {name}")
+        final = meta["final_metrics"]
+        assert final["accuracy"] >= 99.5
+        if entry.get("role", "gated") == "gated":
+            missed = [k for k in ("iia", "strict_accuracy") if final[k] < 99.5]
+            # a shortfall is allowed only when case.json states it with the measured number
+            assert not missed or all(f"{final[k]:.2f}%" in entry.get("shortfall", "") for k in missed), missed
