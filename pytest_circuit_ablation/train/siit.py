@@ -319,9 +319,12 @@ class SIITTrainer:
 
     def meta(self, result: dict[str, Any], command: str) -> dict[str, Any]:
         """meta.json content: InterpBench's training-argument keys plus this trainer's own and the results."""
+        import torch
+
         a = self.args
         return {
             "case": self.case.id,
+            "torch_threads": torch.get_num_threads(),  # results are bit-identical for a given thread count
             "model_pair": "strict" if a.strict_weight > 0 else "iit" if a.iit_weight > 0 else "natural",
             "iit_weight": a.iit_weight, "behavior_weight": a.behavior_weight, "strict_weight": a.strict_weight,
             "lr": a.lr, "batch_size": a.batch_size, "clip_grad_norm": a.clip_grad_norm, "atol": metrics.REGRESSION_ATOL,
