@@ -1,4 +1,5 @@
-"""Batched ablation: every (node, mode, scale) of one model into (flipped, counted) cells.
+"""Batched ablation: every (node, mode, scale) of one model into (flipped, counted) cells and, for
+categorical tasks, the summed normalised KL (``metrics.kl_effect``).
 
 Why it is fast (design notes section 6), and why it still equals the plain loop in ``oracle.py``:
 
