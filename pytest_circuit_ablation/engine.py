@@ -283,7 +283,7 @@ class Engine:
         labels = self.hl.argmax(-1)  # [N, P]
         logp = self.clean_logits.log_softmax(-1)  # [N, P, V]
         self.labels_pm = labels.t().contiguous()  # [P, N]
-        kl_clean = metrics.label_nll(self.clean_logits, labels)  # [N, P]
+        kl_clean = -logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1)  # [N, P], as metrics.label_nll
         self.kl_clean_pm = kl_clean.t().contiguous()
         lp = logp[:, 1:].transpose(0, 1)  # [P-1, source, V]
         lab = self.labels_pm[1:]  # [P-1, base]

@@ -24,9 +24,9 @@ def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
         entry = models.setdefault((row["task"], row["model"]), {"role": row.get("role", "gated"), "gates": []})
         if row["kind"] == "load":
             entry["training"] = {k[len("train_"):]: v for k, v in row.items() if k.startswith("train_")}
-        if row["kind"] == "load" and row["outcome"] != "passed":
-            entry["refused"] = row.get("message", "")
-            entry["refused_as"] = "SKIPPED" if row["outcome"] == "skipped" else "REFUSED"
+            if row["outcome"] != "passed":
+                entry["refused"] = row.get("message", "")
+                entry["refused_as"] = "SKIPPED" if row["outcome"] == "skipped" else "REFUSED"
         elif row["kind"] == "accuracy":
             entry["accuracy"] = row.get("accuracy")
         elif row["kind"] == "separation" and row.get("gate_role") in ("gate", "control"):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..cases import load_case
 from ..errors import AblationError
+from .siit import LR_SCHEDULES, SIIT_SAMPLING, SIITTrainer, TrainArgs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,9 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stop", type=float, default=99.5, help="stop when every active metric reaches this (percent)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--single-loss", action="store_true", help="one update on the summed losses instead of three")
-    p.add_argument("--siit-sampling", choices=("individual", "sample_all"), default="individual",
+    p.add_argument("--siit-sampling", choices=SIIT_SAMPLING, default="individual",
                    help="out-of-circuit nodes per strict update: one at random, or each with probability 1/2")
-    p.add_argument("--lr-schedule", choices=("constant", "linear"), default="constant",
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                    help="linear: fall to --final-lr over --max-steps (InterpBench's LambdaLR)")
     p.add_argument("--final-lr", type=float, default=2e-4)
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (0: plain Adam, as InterpBench)")
@@ -53,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from ..models import load_hl_model, save_ll_model
-        from .siit import SIITTrainer, TrainArgs
 
         torch.set_num_threads(max(1, torch.get_num_threads()))
         case = load_case(args.case, args.cases_dir)

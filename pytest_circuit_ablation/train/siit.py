@@ -233,6 +233,17 @@ class SIITTrainer:
         weights = {"iit": a.iit_weight, "strict": a.strict_weight, "behavior": a.behavior_weight}
         return [k for k in ("iit", "strict", "behavior") if weights[k] > 0 and (k != "strict" or self.out_of_circuit)]
 
+    def _update(self, loss_fn: Callable[[], Any]) -> float:
+        """One clipped optimiser step on the loss ``loss_fn`` builds (after zero_grad, so its graph is fresh)."""
+        import torch
+
+        self.opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.ll.parameters(), self.args.clip_grad_norm)
+        self.opt.step()
+        return float(loss.detach())
+
     def step(self) -> dict[str, float]:
         import torch
 
@@ -241,20 +252,10 @@ class SIITTrainer:
         self.ll.train()
         out = {}
         if self.args.single_loss:
-            self.opt.zero_grad()
-            total = sum(self._losses(b, s, k) for k in self.active_losses())
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(self.ll.parameters(), self.args.clip_grad_norm)
-            self.opt.step()
-            out["loss"] = float(total.detach())
+            out["loss"] = self._update(lambda: sum(self._losses(b, s, k) for k in self.active_losses()))
         else:
             for kind in self.active_losses():
-                self.opt.zero_grad()
-                loss = self._losses(b, s, kind)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.ll.parameters(), self.args.clip_grad_norm)
-                self.opt.step()
-                out[kind] = float(loss.detach())
+                out[kind] = self._update(lambda: self._losses(b, s, kind))
         if self.sched is not None:
             self.sched.step()
         return out
