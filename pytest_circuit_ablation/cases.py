@@ -73,12 +73,34 @@ class Case:
         return self.output == "categorical"
 
     @property
-    def vocab(self) -> list[str]:
+    def vocab_values(self) -> list[Any]:
+        """The vocabulary with its value types (InterpBench's: ints for cases 8 and 13, else strings)."""
         return list(self.spec["vocab"])
 
     @property
+    def vocab(self) -> list[str]:
+        """The vocabulary as token strings (``str`` of each value: the keys of ``encoding``), in id order."""
+        enc = self.encoding
+        return sorted((str(v) for v in self.vocab_values), key=lambda t: enc[t])
+
+    def value_of(self, token: str) -> Any:
+        """The typed vocabulary value a token string stands for (what ``program.py`` computes on)."""
+        return {str(v): v for v in self.vocab_values}[token]
+
+    @property
     def encoding(self) -> dict[str, int]:
+        """Token string -> token id: tracr's order, read from the compiled model's input encoder."""
         return dict(self.spec["encoding"])
+
+    @property
+    def causal(self) -> bool:
+        return bool(self.spec.get("causal", True))
+
+    @property
+    def output_classes(self) -> list[Any] | None:
+        """Categorical cases: the output values in class order (tracr's output encoder), typed."""
+        classes = self.spec.get("output_classes")
+        return list(classes) if classes is not None else None
 
     @property
     def max_seq_len(self) -> int:
@@ -92,7 +114,7 @@ class Case:
 
     def encode(self, body: list[str]) -> list[int]:
         enc = self.encoding
-        return [enc["BOS"], *(enc[t] for t in body)]
+        return [enc["BOS"], *(enc[str(t)] for t in body)]
 
     def correspondence(self) -> dict[str, tuple[str, list[Node]]]:
         """HL node name -> (HL hook, LL nodes)."""
@@ -126,13 +148,15 @@ class Case:
 def _validate(spec: Any, path: Path) -> None:
     if not isinstance(spec, dict):
         raise AblationError(f"{path}: expected a JSON object")
-    for key in ("name", "output", "vocab", "encoding", "max_seq_len", "correspondence"):
+    for key in ("name", "output", "vocab", "encoding", "max_seq_len", "causal", "correspondence"):
         if key not in spec:
             raise AblationError(f"{path}: missing key {key!r}")
     if spec["output"] not in _OUTPUTS:
         raise AblationError(f"{path}: 'output' must be one of {_OUTPUTS}, got {spec['output']!r}")
+    if spec["output"] == "categorical" and not spec.get("output_classes"):
+        raise AblationError(f"{path}: a categorical case needs 'output_classes'")
     enc = spec["encoding"]
-    missing = {"BOS", *spec["vocab"]} - set(enc)
+    missing = {"BOS", "PAD", *(str(v) for v in spec["vocab"])} - set(enc)
     if missing:
         raise AblationError(f"{path}: encoding lacks tokens {sorted(missing)}")
     for hl_name, entry in spec["correspondence"].items():
@@ -181,6 +205,62 @@ def user_models(root: Path) -> list[ModelRef]:
     if not refs:
         raise AblationError(f"--ablation-models {root}: no <case>/{model_files.WEIGHTS_FILE} inside (expected InterpBench's layout, e.g. {root}/3/{model_files.WEIGHTS_FILE})")
     return refs
+
+
+HUB_METADATA_FILE = "benchmark_metadata.json"
+
+
+def _refuse(where: Path, field: str, theirs: Any, ours: Any, case: Case) -> AblationError:
+    return AblationError(f"{where}: {field} is {theirs!r}, but built-in case {case.id} ({case.name}) has {ours!r}; "
+                         "this model was trained on another task definition")
+
+
+def check_model_fits_case(ref: ModelRef, case: Case) -> None:
+    """Refuse, in one line naming the field and both values, a model whose shape or declared task is not
+    the built-in case's: judging it against another task would call a good model bad. Reads the config
+    and InterpBench's metadata (a case's ``meta.json``, a hub root's ``benchmark_metadata.json``) only."""
+    cfg = model_files.read_config(ref.path)
+    where = ref.path / model_files.CFG_FILE
+    d_vocab_out = len(case.output_classes or []) if case.is_categorical else 1
+    for field_name, ours in (("n_ctx", case.max_seq_len), ("d_vocab", len(case.encoding)), ("d_vocab_out", d_vocab_out)):
+        if cfg.get(field_name) != ours:
+            raise _refuse(where, field_name, cfg.get(field_name), ours, case)
+    for declared, where in _declared_tasks(ref):
+        if "max_seq_len" in declared and declared["max_seq_len"] != case.max_seq_len:
+            raise _refuse(where, "max_seq_len", declared["max_seq_len"], case.max_seq_len, case)
+        vocab = declared.get("vocab")
+        if isinstance(vocab, (list, tuple)) and sorted(map(str, vocab)) != sorted(case.vocab):
+            raise _refuse(where, "vocab", sorted(map(str, vocab)), sorted(case.vocab), case)
+
+
+def _declared_tasks(ref: ModelRef) -> list[tuple[dict[str, Any], Path]]:
+    """What InterpBench's metadata beside a model says about its task: the model folder's ``meta.json``
+    and the hub root's ``benchmark_metadata.json`` entry for this case, where present."""
+    found = []
+    meta = ref.path / model_files.META_FILE
+    if meta.is_file():
+        found.append((_read_json(meta), meta))
+    hub = ref.path.parent / HUB_METADATA_FILE
+    if ref.source == "user" and hub.is_file():
+        entries = _read_json(hub).get("cases", [])
+        if not isinstance(entries, list):
+            raise AblationError(f"{hub}: 'cases' must be a list")
+        for entry in entries:
+            if isinstance(entry, dict) and str(entry.get("case_id")) == ref.case_id:
+                found.append((entry, hub))
+    return found
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AblationError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise AblationError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise AblationError(f"{path}: expected a JSON object")
+    return data
 
 
 def model_nodes(ref: ModelRef) -> list[Node]:

@@ -29,15 +29,13 @@ def compile_program(case: Case):
 
     rasp.RASPExpr._ids = itertools.count(1)
     program = case.module().program()
-    spec = case.spec.get("compile", {})
     assembled = compiling.compile_rasp_to_model(
         program,
-        vocab=set(case.vocab),
-        max_seq_len=int(spec.get("max_seq_len", case.max_seq_len - 1)),
+        vocab=set(case.vocab_values),
+        max_seq_len=case.max_seq_len - 1,  # tracr's length excludes BOS
         compiler_bos="BOS",
         compiler_pad="PAD",
-        causal=bool(spec.get("causal", False)),
-        mlp_exactness=int(spec.get("mlp_exactness", 100)),
+        causal=case.causal,
     )
     return program, assembled
 
@@ -68,13 +66,18 @@ def _layout(program, assembled, n_heads: int, d_head: int) -> dict[str, Any]:
     classes = None
     encoder = assembled.output_encoder
     if getattr(encoder, "encoding_map", None):
-        classes = [str(v) for v, _ in sorted(encoder.encoding_map.items(), key=lambda kv: kv[1])]
+        classes = [v for v, _ in sorted(encoder.encoding_map.items(), key=lambda kv: kv[1])]
     return {"residual_labels": labels, "writes": writes, "output_label": out_label, "output_classes": classes}
 
 
+def input_encoding(assembled) -> dict[str, int]:
+    """tracr's token ids (its sorted order of the vocabulary with BOS and PAD), keyed by token string."""
+    return {str(value): int(i) for value, i in assembled.input_encoder.encoding_map.items()}
+
+
 def to_hooked_transformer(case: Case, program, assembled):
-    """Convert tracr weights to a TransformerLens model (spec section 7), re-indexing token rows to the
-    case's pinned encoding."""
+    """Convert tracr weights to a TransformerLens model with tracr's own token ids, which are the ids
+    InterpBench's models are trained on; case.json must state the same ids."""
     import numpy as np
     import torch
     from transformer_lens import HookedTransformer, HookedTransformerConfig
@@ -89,18 +92,12 @@ def to_hooked_transformer(case: Case, program, assembled):
     else:
         out_dirs = [labels.index(f"{layout['output_label']}:{c}") for c in layout["output_classes"]]
 
-    tracr_map = dict(assembled.input_encoder.encoding_map)
-    if set(tracr_map) != set(case.encoding):
-        raise AblationError(f"case {case.id}: tracr's tokens {sorted(tracr_map)} differ from case.json's encoding {sorted(case.encoding)}")
-    w_e_tracr = params["token_embed"]["embeddings"]
-    w_e = np.zeros_like(w_e_tracr)
-    for token, pinned in case.encoding.items():
-        w_e[pinned] = w_e_tracr[tracr_map[token]]
+    w_e = params["token_embed"]["embeddings"]
 
     cfg = HookedTransformerConfig(
         n_layers=cfg_t.num_layers, n_heads=cfg_t.num_heads, d_head=cfg_t.key_size, d_model=d_model,
         d_mlp=cfg_t.mlp_hidden_size, act_fn="relu", normalization_type=None,
-        attention_dir="causal" if cfg_t.causal else "bidirectional",
+        attention_dir="causal" if case.causal else "bidirectional",
         n_ctx=params["pos_embed"]["embeddings"].shape[0], d_vocab=w_e.shape[0], d_vocab_out=len(out_dirs),
         use_attn_result=True, use_split_qkv_input=True, use_hook_mlp_in=True, device="cpu", seed=0,
     )
@@ -132,25 +129,29 @@ def to_hooked_transformer(case: Case, program, assembled):
     return model, layout
 
 
-def check_against_tracr(case: Case, assembled, model, atol: float = 1e-4) -> float:
-    """Largest |TransformerLens - tracr| output difference over every full-length input."""
+def check_against_tracr(case: Case, assembled, model, atol: float = 1e-4, samples: int = 2000) -> float:
+    """Largest |TransformerLens - tracr| output difference (categorical: any argmax disagreement) over
+    every full-length input, or ``samples`` seeded random ones when there are more."""
     import numpy as np
     import torch
 
-    worst = 0.0
-    bodies = list(itertools.product(case.vocab, repeat=case.max_seq_len - 1))
-    if len(bodies) > 2000:
+    length = case.max_seq_len - 1
+    values = case.vocab_values
+    if len(values) ** length <= samples:
+        bodies = [list(b) for b in itertools.product(values, repeat=length)]
+    else:
         rng = np.random.default_rng(0)
-        bodies = [bodies[i] for i in rng.choice(len(bodies), 2000, replace=False)]
-    tokens = torch.tensor([case.encode(list(b)) for b in bodies])
+        bodies = [[values[i] for i in row] for row in rng.integers(len(values), size=(samples, length)).tolist()]
+    tokens = torch.tensor([case.encode(b) for b in bodies])
     with torch.no_grad():
         ours = model(tokens).float().numpy()
+    worst = 0.0
     for i, body in enumerate(bodies):
-        out = assembled.apply(["BOS", *body])
-        theirs = np.asarray(out.unembedded)[0]
+        theirs = np.asarray(assembled.apply(["BOS", *body]).unembedded)[0]
         if case.output == "regression":
             diff = float(np.abs(ours[i, 1:, 0] - theirs[1:].reshape(-1)).max())
         else:
+            # tracr's unembedded categorical output is already the class index per position
             diff = float((ours[i, 1:].argmax(-1) != theirs[1:].reshape(-1)).any())
         worst = max(worst, diff)
     if worst > atol:
@@ -171,26 +172,62 @@ def correspondence_from_layout(layout: dict[str, Any]) -> dict[str, dict[str, An
     return corr
 
 
-def compile_case(case: Case, write: bool = True):
-    """Compile, convert, verify, and (by default) write the case's HL files."""
+def derived_spec(case: Case, assembled, layout: dict[str, Any]) -> dict[str, Any]:
+    """The case.json fields that must be what tracr compiled, never typed by hand: the vocabulary in
+    token-id order (typed values), tracr's token ids, the output classes in class order, and the
+    correspondence read off the compiled layout (case 3 keeps InterpBench's own override)."""
+    enc = input_encoding(assembled)
+    derived: dict[str, Any] = {
+        "vocab": sorted(case.vocab_values, key=lambda v: enc[str(v)]),
+        "encoding": dict(sorted(enc.items(), key=lambda kv: kv[1])),
+    }
+    if case.is_categorical:
+        derived["output_classes"] = layout["output_classes"]
+    if not case.spec.get("correspondence_override"):
+        derived["correspondence"] = correspondence_from_layout(layout)
+    return derived
+
+
+def spec_differences(case: Case, derived: dict[str, Any]) -> list[str]:
+    """Each derived field whose case.json value differs from the compiled one, named with both values."""
+    return [f"{key}: case.json has {json.dumps(case.spec.get(key), ensure_ascii=False)}, "
+            f"tracr compiled {json.dumps(value, ensure_ascii=False)}"
+            for key, value in derived.items() if case.spec.get(key) != value]
+
+
+def compile_case(case: Case, write: bool = True, update_spec: bool = False):
+    """Compile, convert, verify against tracr, and (by default) write the case's HL files. case.json's
+    derived fields must equal the compiled ones; ``update_spec`` rewrites them instead."""
     program, assembled = compile_program(case)
     model, layout = to_hooked_transformer(case, program, assembled)
     check_against_tracr(case, assembled, model)
+    derived = derived_spec(case, assembled, layout)
+    if update_spec:
+        spec = {**case.spec, **derived}
+        (case.dir / "case.json").write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    else:
+        diffs = spec_differences(case, derived)
+        if diffs:
+            raise AblationError(f"{case.dir / 'case.json'}: " + "; ".join(diffs))
     if write:
         save_hl_model(model, case.dir)
-        (case.dir / LAYOUT_FILE).write_text(json.dumps(layout, indent=1) + "\n")
+        (case.dir / LAYOUT_FILE).write_text(json.dumps(layout, indent=1, ensure_ascii=False) + "\n")
     return model, layout
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="circuit-ablation-compile", description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="+", help="case ids, e.g. 3")
-    parser.add_argument("--cases-dir", type=Path, default=None, help="folder holding cases/<id>/ (default: the built-in one)")
+    parser.add_argument("--cases-dir", type=Path, default=None,
+                        help="folder holding <id>/case.json and program.py (default: the built-in cases)")
+    parser.add_argument("--update-case-json", action="store_true",
+                        help="rewrite case.json's compiled fields (vocab order, encoding, output_classes, "
+                             "correspondence) instead of refusing a difference")
     args = parser.parse_args(argv)
     try:
         for case_id in args.cases:
             case = load_case(case_id, args.cases_dir)
-            model, layout = compile_case(case)
+            model, layout = compile_case(case, update_spec=args.update_case_json)
             print(f"case {case.id}: wrote {case.dir / HL_CFG_FILE} (d_model {model.cfg.d_model}, "
                   f"{model.cfg.n_layers} layers); writes: {json.dumps(layout['writes'])}")
             print(f"case {case.id}: correspondence by spec section 6: "

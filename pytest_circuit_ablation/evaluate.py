@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import data, modes
-from .cases import Case, ModelRef, load_case
+from .cases import Case, ModelRef, check_model_fits_case, load_case
 from .engine import Config, Engine, ModelResult, estimate_bytes
 from .errors import AblationError
 from .metrics import effect, kl_effect
@@ -83,6 +83,7 @@ class Evaluation:
 
 def load_pair(ref: ModelRef, device: str, dtype: str = "float64") -> ModelPair:
     case = load_case(ref.case_id)
+    check_model_fits_case(ref, case)
     hl = load_hl_model(case.dir, device, dtype)
     ll = load_ll_model(ref.path, device, dtype)
     _check_compatible(case, ref, hl, ll)
@@ -95,8 +96,8 @@ def _check_compatible(case: Case, ref: ModelRef, hl, ll) -> None:
         raise AblationError(f"{where}: d_vocab {ll.cfg.d_vocab} does not match case {case.id}'s {hl.cfg.d_vocab} tokens")
     if ll.cfg.d_vocab_out != hl.cfg.d_vocab_out:
         raise AblationError(f"{where}: d_vocab_out {ll.cfg.d_vocab_out} does not match case {case.id}'s {hl.cfg.d_vocab_out}")
-    if ll.cfg.n_ctx < case.max_seq_len:
-        raise AblationError(f"{where}: n_ctx {ll.cfg.n_ctx} is shorter than case {case.id}'s inputs ({case.max_seq_len})")
+    if ll.cfg.n_ctx != case.max_seq_len:
+        raise AblationError(f"{where}: n_ctx {ll.cfg.n_ctx} does not match case {case.id}'s max_seq_len {case.max_seq_len}")
 
 
 def make_inputs(case: Case, hl, count: int, seed: int, device: str) -> Inputs:

@@ -1,26 +1,31 @@
-"""InterpBench case 13: the trend at each position of a sequence of digits: 'increasing', 'decreasing' or
-'constant' compared with the previous token (the first position has no predecessor and counts as 'constant').
+"""InterpBench case 13 (at circuits-benchmark HEAD): the trend from each integer token to the **next** one:
+'increasing' when the next is larger, 'decreasing' when smaller, 'constant' when equal.
 
-`program()` builds the RASP program that tracr compiles into the high-level model (needs the
-`compile` extra); `reference()` is the same function in plain Python.
+The last position has no next token: the program gives None there and the compiled model's output is
+the label. Bidirectional (a position must see the one after it). `program()` builds the RASP program
+that tracr compiles into the high-level model (needs the `compile` extra); `reference()` is the same
+function in plain Python.
 """
 from __future__ import annotations
 
 
-def _trend(current: str, previous: str) -> str:
-    a, b = int(current), int(previous)
-    return "increasing" if a > b else "decreasing" if a < b else "constant"
+def _trend(current: int, following: int) -> str:
+    if current < following:
+        return "increasing"
+    if current > following:
+        return "decreasing"
+    return "constant"
 
 
 def program():
-    """One head copies the previous token (position 0 copies itself); one MLP compares the pair."""
+    """One head fetches the next token (None at the end); one MLP compares the pair."""
     from tracr.rasp import rasp
 
-    prev_pos = rasp.Select(rasp.indices, rasp.indices, lambda k, q: k == max(q - 1, 0))
-    previous = rasp.categorical(rasp.Aggregate(prev_pos, rasp.tokens, default=None)).named("previous")
-    return rasp.categorical(rasp.SequenceMap(_trend, rasp.tokens, previous)).named("trend")
+    next_position = rasp.Select(rasp.indices, rasp.indices, lambda key, query: key == query + 1).named("next_position")
+    following = rasp.Aggregate(next_position, rasp.tokens, default=None).named("next_token")
+    return rasp.SequenceMap(_trend, rasp.tokens, following).named("trend")
 
 
-def reference(body: list[str]) -> list[str]:
-    """Output class value per body position (BOS excluded)."""
-    return [_trend(t, body[max(i - 1, 0)]) for i, t in enumerate(body)]
+def reference(body: list) -> list:
+    """Output class value per body position (BOS excluded); None where the program gives None."""
+    return [_trend(t, body[i + 1]) if i + 1 < len(body) else None for i, t in enumerate(body)]

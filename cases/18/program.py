@@ -1,25 +1,32 @@
-"""InterpBench case 18: classify each token by how often it occurs in the input: once -> 'rare',
-twice -> 'common', three or more times -> 'frequent'.
+"""InterpBench case 18: each token's frequency class: 'frequent' when it occurs more than n/2 times,
+'common' when more than n/4 times, else 'rare', where n is the input's length (BOS excluded).
 
-`program()` builds the RASP program that tracr compiles into the high-level model (needs the
-`compile` extra); `reference()` is the same function in plain Python.
+Bidirectional, and the classes are relative to the length: a shorter input is a different task.
+`program()` builds the RASP program that tracr compiles into the high-level model (needs the `compile`
+extra); `reference()` is the same function in plain Python.
 """
 from __future__ import annotations
 
 
-def _frequency_class(count: int) -> str:
-    return "rare" if count <= 1 else "common" if count == 2 else "frequent"
+def _frequency_class(count: int, length: int) -> str:
+    if count > length / 2:
+        return "frequent"
+    if count > length / 4:
+        return "common"
+    return "rare"
 
 
 def program():
-    """SelectorWidth of the same-token selector (non-causal), then a Map to the three classes."""
+    """Two SelectorWidths (the token's count, the input's length), then one MLP to the class."""
     from tracr.rasp import rasp
 
-    same_token = rasp.Select(rasp.tokens, rasp.tokens, rasp.Comparison.EQ)
-    count = rasp.categorical(rasp.SelectorWidth(same_token)).named("token_count")
-    return rasp.categorical(rasp.Map(_frequency_class, count)).named("frequency_class")
+    same_token = rasp.Select(rasp.tokens, rasp.tokens, rasp.Comparison.EQ).named("same_token")
+    count = rasp.SelectorWidth(same_token).named("token_count")
+    everything = rasp.Select(rasp.tokens, rasp.tokens, rasp.Comparison.TRUE).named("everything")
+    length = rasp.SelectorWidth(everything).named("length")
+    return rasp.SequenceMap(_frequency_class, count, length).named("frequency_class")
 
 
-def reference(body: list[str]) -> list[str]:
+def reference(body: list) -> list[str]:
     """Output class value per body position (BOS excluded)."""
-    return [_frequency_class(body.count(token)) for token in body]
+    return [_frequency_class(body.count(token), len(body)) for token in body]

@@ -1,22 +1,21 @@
-"""InterpBench case 33: whether each token (a word) has an odd or an even number of characters.
+"""InterpBench case 33: whether each word has an even number of characters (classes False, True).
 
-`program()` builds the RASP program that tracr compiles into the high-level model (needs the
-`compile` extra); `reference()` is the same function in plain Python.
+`program()` builds the RASP program that tracr compiles into the high-level model (needs the `compile`
+extra); `reference()` is the same function in plain Python.
 """
 from __future__ import annotations
 
 
-def _parity(word: str) -> str:
-    return "odd" if len(word) % 2 else "even"
+def _is_even(word: str) -> bool:
+    return len(word) % 2 == 0
 
 
 def program():
-    """A categorical Map from each word to 'odd' / 'even'."""
     from tracr.rasp import rasp
 
-    return rasp.categorical(rasp.Map(_parity, rasp.tokens)).named("length_parity")
+    return rasp.Map(_is_even, rasp.tokens).named("length_is_even")
 
 
-def reference(body: list[str]) -> list[str]:
+def reference(body: list) -> list[bool]:
     """Output class value per body position (BOS excluded)."""
-    return [_parity(w) for w in body]
+    return [_is_even(w) for w in body]

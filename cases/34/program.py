@@ -1,27 +1,25 @@
-"""InterpBench case 34: for each token (a word), the ratio of its vowels to its consonants
-(letters only; 'y' counts as a consonant; a word without consonants would give 0, none in this vocab).
+"""InterpBench case 34: each word's number of vowels divided by its number of consonants.
 
-`program()` builds the RASP program that tracr compiles into the high-level model (needs the
-`compile` extra); `reference()` is the same function in plain Python.
+The outputs are classes (floats: 0.0, 1/3, 0.4, 2/3, 1.0 for this vocabulary); a word without
+consonants would give infinity, and none in the vocabulary has none. `program()` builds the RASP
+program that tracr compiles into the high-level model (needs the `compile` extra); `reference()` is
+the same function in plain Python.
 """
 from __future__ import annotations
 
-_VOWELS = set("aeiouAEIOU")
 
-
-def _ratio(word: str) -> float:
-    vowels = sum(c in _VOWELS for c in word)
-    consonants = sum(c.isalpha() and c not in _VOWELS for c in word)
-    return vowels / consonants if consonants else 0.0
+def _vowel_ratio(word: str) -> float:
+    vowels = sum(ch in "aeiou" for ch in word.lower())
+    consonants = len(word) - vowels
+    return vowels / consonants if consonants else float("inf")
 
 
 def program():
-    """A categorical Map from each word to its vowel/consonant ratio (one class per distinct ratio)."""
     from tracr.rasp import rasp
 
-    return rasp.categorical(rasp.Map(_ratio, rasp.tokens)).named("vowel_ratio")
+    return rasp.Map(_vowel_ratio, rasp.tokens).named("vowel_consonant_ratio")
 
 
-def reference(body: list[str]) -> list[float]:
+def reference(body: list) -> list[float]:
     """Output class value per body position (BOS excluded)."""
-    return [_ratio(w) for w in body]
+    return [_vowel_ratio(w) for w in body]

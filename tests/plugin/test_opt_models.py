@@ -73,3 +73,24 @@ def test_case_number_without_task_definition(run_suite, interpbench_dir):
                        *("--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=30"))
     result.assert_outcomes(passed=13, failed=1)
     result.stdout.fnmatch_lines(["case999-InterpBench refused: unknown task '999': no */cases/999/case.json*", "case999 InterpBench *REFUSED: unknown task '999'*"])
+
+
+def test_interpbench_shaped_models_of_all_sixteen_cases_reach_their_accuracy_item(run_suite, tmp_path):
+    """Untrained models configured by InterpBench's LL rule: every one loads and is judged (its accuracy
+    item fails on its numbers); nothing is refused. An altered copy is refused in one line."""
+    from tests.helpers import interpbench_shaped_folder
+    from tests.test_cases_compiled import INTERPBENCH
+
+    hub = interpbench_shaped_folder(tmp_path / "InterpBench", sorted(INTERPBENCH, key=int))
+    cfg = pickle.loads((hub / "33" / "ll_model_cfg.pkl").read_bytes())
+    cfg["n_ctx"] = 6
+    (hub / "33" / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
+    result = run_suite(f"--ablation-models={hub}", fast=False,
+                       *("--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=20"))
+    out = result.stdout.str()
+    for case_id in INTERPBENCH:
+        if case_id == "33":
+            continue
+        assert f"case{case_id}-InterpBench refused" not in out
+        result.stdout.fnmatch_lines([f"case{case_id}-InterpBench: LL matches HL on *% of cells*"])
+    result.stdout.fnmatch_lines(["case33-InterpBench refused: *33/ll_model_cfg.pkl: n_ctx is 6, but built-in case 33 (*) has 10;*"])

@@ -1,0 +1,76 @@
+"""A model in InterpBench's hub layout, configured by InterpBench's own LL rule, loads against the built-in
+case of its number; one whose shape or declared task differs is refused in one line naming the field and
+both values, never judged against the wrong task."""
+import json
+import pickle
+
+import pytest
+
+from pytest_circuit_ablation.cases import ModelRef, check_model_fits_case, load_case
+from pytest_circuit_ablation.errors import AblationError
+from pytest_circuit_ablation.evaluate import load_pair
+from tests.helpers import interpbench_shaped_folder
+from tests.test_cases_compiled import INTERPBENCH
+
+CASES = sorted(INTERPBENCH, key=int)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    return interpbench_shaped_folder(tmp_path_factory.mktemp("hub") / "InterpBench", CASES)
+
+
+def _ref(hub, case_id):
+    return ModelRef(case_id, "InterpBench", hub / case_id, "gated", "user")
+
+
+@pytest.mark.parametrize("case_id", CASES)
+def test_interpbench_shaped_model_loads(hub, case_id):
+    pair = load_pair(_ref(hub, case_id), "cpu", "float32")
+    assert pair.ll.cfg.n_ctx == pair.case.max_seq_len
+
+
+def _altered(hub, tmp_path, case_id, **changes):
+    folder = tmp_path / case_id
+    folder.mkdir()
+    for f in (hub / case_id).iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    cfg = pickle.loads((folder / "ll_model_cfg.pkl").read_bytes())
+    cfg.update(changes)
+    (folder / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
+    return ModelRef(case_id, "altered", folder, "gated", "user")
+
+
+@pytest.mark.parametrize("case_id", CASES)
+@pytest.mark.parametrize("field", ["n_ctx", "d_vocab", "d_vocab_out"])
+def test_altered_shape_is_refused_naming_the_field(hub, tmp_path, case_id, field):
+    cfg = pickle.loads((hub / case_id / "ll_model_cfg.pkl").read_bytes())
+    ref = _altered(hub, tmp_path, case_id, **{field: cfg[field] + 1})
+    with pytest.raises(AblationError) as err:
+        check_model_fits_case(ref, load_case(case_id))
+    message = str(err.value)
+    assert f"{field} is {cfg[field] + 1}, but built-in case {case_id}" in message
+    assert f"has {cfg[field]}" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("case_id", CASES)
+def test_hub_metadata_naming_another_task_is_refused(tmp_path, case_id):
+    hub = interpbench_shaped_folder(tmp_path / "InterpBench", [case_id])
+    meta_path = hub / "benchmark_metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["cases"][0]["vocab"] = meta["cases"][0]["vocab"][:-1]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(AblationError, match=r"benchmark_metadata.json: vocab is .* but built-in case"):
+        check_model_fits_case(_ref(hub, case_id), load_case(case_id))
+    meta["cases"][0]["vocab"] = sorted(load_case(case_id).vocab_values, key=str)
+    meta["cases"][0]["max_seq_len"] = 6
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(AblationError, match=r"max_seq_len is 6, but built-in case"):
+        check_model_fits_case(_ref(hub, case_id), load_case(case_id))
+
+
+def test_case_meta_json_naming_another_length_is_refused(tmp_path):
+    hub = interpbench_shaped_folder(tmp_path / "InterpBench", ["33"])
+    (hub / "33" / "meta.json").write_text(json.dumps({"max_seq_len": 6, "vocab": ["J", "LB"]}))
+    with pytest.raises(AblationError, match=r"33/meta.json: max_seq_len is 6, but built-in case 33 .* has 10"):
+        check_model_fits_case(_ref(hub, "33"), load_case("33"))
