@@ -32,9 +32,14 @@ def case_sort_key(case_id: str) -> tuple[int, int | str]:
 
 
 def builtin_cases_dir() -> Path:
-    """``cases/`` beside the package (a source checkout or an editable install), or $CIRCUIT_ABLATION_CASES."""
+    """$CIRCUIT_ABLATION_CASES if set; else the cases installed with the package (a wheel puts them in
+    ``builtin_cases/`` inside it); else ``cases/`` beside the package (a source checkout, an editable install)."""
     env = os.environ.get(CASES_ENV)
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "cases"
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    installed = here / "builtin_cases"
+    return installed if installed.is_dir() else here.parent / "cases"
 
 
 @dataclass(frozen=True)

@@ -151,18 +151,31 @@ def _outcome(report: pytest.TestReport) -> str:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("circuit-ablation", "causal ablation of InterpBench models (pytest-circuit-ablation)")
     for spec in settings_mod.OPTIONS:
-        kwargs: dict[str, Any] = {"dest": spec.dest, "default": None, "metavar": spec.metavar, "help": spec.help}
-        if spec.flag_optional:
-            kwargs.update(nargs="?", const="reports")
+        kwargs: dict[str, Any] = {"dest": spec.dest, "default": None, "help": spec.full_help}
+        if spec.kind == "bool":
+            kwargs["action"] = "store_true"
+        else:
+            kwargs["metavar"] = spec.metavar
         group.addoption(f"--{spec.name}", **kwargs)
-        parser.addini(spec.dest, f"default for --{spec.name}", default=spec.default)
+        if spec.kind == "bool":
+            parser.addini(spec.dest, f"default for --{spec.name} (true or false)", type="bool", default=spec.default == "true")
+        else:
+            parser.addini(spec.dest, f"default for --{spec.name}", default=spec.default)
 
 
 def _get(config: pytest.Config, dest: str) -> Any:
     value = config.getoption(dest)
-    if value is None:
+    if value is None or value is False:
         value = config.getini(dest)
     return value
+
+
+def _base(config: pytest.Config, dest: str) -> Path:
+    """Where a relative path option is resolved: the invocation directory for a command-line value, the
+    rootdir for an ini value."""
+    if config.getoption(dest) is not None:
+        return Path(str(config.invocation_params.dir))
+    return Path(str(config.rootpath))
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -190,7 +203,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config, "workerinput", {}).get("circuit_ablation_loadgroup"):
         config.option.loadgroup = True
     try:
-        settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)))
+        settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)),
+                                      lambda dest: _base(config, dest))
     except AblationError as exc:
         raise pytest.UsageError(str(exc)) from None
     session = AblationSession(config, settings)
@@ -212,6 +226,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if fixture in metafunc.fixturenames:
             params = _session(metafunc.config).build_items()[kind]
             metafunc.parametrize(fixture, params or [pytest.param(None, marks=pytest.mark.skip(reason="no models planned"))])
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The ablation suite collected with no model to gate is a usage error (exit 4), never a green run
+    that checked nothing."""
+    if _is_worker(config) or not any(set(_FIXTURE_KINDS) & set(getattr(i, "fixturenames", ())) for i in items):
+        return
+    ablation = _session(config)
+    if not ablation.plans:
+        s = ablation.settings
+        if s.tasks:
+            why = f"the cases named by --ablation-tasks ({', '.join(s.tasks)}) have no models"
+        else:
+            from .cases import builtin_cases_dir
+
+            why = f"no built-in case has a model under {builtin_cases_dir()}"
+        raise pytest.UsageError(f"circuit ablation: no models planned: {why}; give --ablation-models DIR or --ablation-tasks")
 
 
 def _item_fixture(request: pytest.FixtureRequest):

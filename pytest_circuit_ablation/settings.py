@@ -28,22 +28,31 @@ class OptionSpec:
     help: str
     default: str | None  # as written in an ini file
     metavar: str = "VALUE"
-    flag_optional: bool = False  # --ablation-report with no value means the default folder
+    kind: str = "string"  # "bool": a flag on the command line, a typed bool ini key; "path": relative to where it was given
 
     @property
     def dest(self) -> str:
         return self.name.replace("-", "_")
 
+    @property
+    def full_help(self) -> str:
+        """The help line with its default, as ``--help`` shows it."""
+        if self.kind == "bool":
+            return f"{self.help} (ini: {self.dest} = true|false; default: {self.default})"
+        return f"{self.help} (default: {self.default})" if self.default is not None else self.help
+
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("ablation-report", "write the report (CSV) to DIR (default: reports)", None, "DIR", flag_optional=True),
-    OptionSpec("ablation-models", "gate the models in DIR, laid out as InterpBench's hub: DIR/<case>/ll_model.pth + ll_model_cfg.pkl", None, "DIR"),
+    OptionSpec("ablation-report", "write the report (CSV, HTML page, figures) to --ablation-report-dir", "false", kind="bool"),
+    OptionSpec("ablation-report-dir", "folder for the report; on the command line relative to the current directory, "
+               "in an ini file to the rootdir", "reports", "DIR", kind="path"),
+    OptionSpec("ablation-models", "gate the models in DIR, laid out as InterpBench's hub: DIR/<case>/ll_model.pth + ll_model_cfg.pkl", None, "DIR", kind="path"),
     OptionSpec("ablation-tasks", "comma-separated case ids to run (default: every built-in case)", None, "IDS"),
     OptionSpec("ablation-modes", f"comma-separated ablation modes (default: all of {', '.join(MODES)})", ",".join(MODES), "MODES"),
     OptionSpec("ablation-scales", "comma-separated scales (default: the notebook's 12)", ",".join(map(str, DEFAULT_SCALES)), "SCALES"),
     OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", "100", "N"),
     OptionSpec("ablation-pca-components", "PCA components per node and position", "2", "K"),
-    OptionSpec("ablation-pca-centre", "project around the activation mean (mu + V^T V (x - mu))", "false", "BOOL"),
+    OptionSpec("ablation-pca-centre", "project around the activation mean (mu + V^T V (x - mu))", "false", kind="bool"),
     OptionSpec("ablation-seed", "seed for drawing the inputs", "0", "SEED"),
     OptionSpec("ablation-device", "cpu or cuda", "cpu", "DEVICE"),
     OptionSpec("ablation-tau-in", "gate: every in-circuit node's effect must be >= this", "0.5", "X"),
@@ -51,8 +60,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", "0.99", "X"),
     OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted", "resample:1.0", "LIST"),
     OptionSpec("ablation-memory-mb", "memory budget of one engine micro-batch, in MiB", "512", "MB"),
-    OptionSpec("ablation-save-baseline", "save every effect with its counts to PATH (JSON)", None, "PATH"),
-    OptionSpec("ablation-baseline", "fail effect items that moved from the baseline at PATH by more than the tolerance", None, "PATH"),
+    OptionSpec("ablation-save-baseline", "save every effect with its counts to PATH (JSON)", None, "PATH", kind="path"),
+    OptionSpec("ablation-baseline", "fail effect items that moved from the baseline at PATH by more than the tolerance", None, "PATH", kind="path"),
     OptionSpec("ablation-baseline-tol", "allowed |effect - baseline effect|", "0.02", "X"),
 )
 
@@ -134,13 +143,27 @@ def _fraction(option: str, raw: str) -> float:
     return value
 
 
-def _bool(option: str, raw: str) -> bool:
+def _bool(option: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
     text = str(raw).strip().lower()
     if text in ("1", "true", "yes", "on"):
         return True
     if text in ("0", "false", "no", "off"):
         return False
     raise _fail(option, f"{raw!r} is not true or false")
+
+
+def _check_cuda(device: str) -> None:
+    """Refuse a CUDA device this machine does not have now, not in every item later (torch loads here
+    only when CUDA is asked for)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise _fail("ablation-device", f"{device}: CUDA is not available here (torch {torch.__version__})")
+    index = device.partition(":")[2]
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise _fail("ablation-device", f"{device}: no such CUDA device ({torch.cuda.device_count()} present)")
 
 
 def parse_checkpoints(raw: str) -> tuple[tuple[str, float], ...]:
@@ -168,19 +191,25 @@ def check_writable(option: str, folder: Path) -> None:
         raise _fail(option, f"cannot write to {folder} ({exc.strerror or exc})") from None
 
 
-def parse(get: Callable[[str], Any], rootdir: Path) -> Settings:
-    """Build Settings from ``get(dest)`` (command line value or ini fallback, already merged)."""
-    report = get("ablation_report")
+def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] | None = None) -> Settings:
+    """Build Settings from ``get(dest)`` (command line value or ini fallback, already merged). A relative
+    path is resolved against ``base(dest)``: the invocation directory for a command-line value, the rootdir
+    for an ini value (pytest's own convention)."""
+    base = base or (lambda dest: rootdir)
+
+    def path(dest: str) -> Path | None:
+        raw = get(dest)
+        if raw in (None, ""):
+            return None
+        value = Path(str(raw)).expanduser()
+        return value if value.is_absolute() else base(dest) / value
+
     report_dir = None
-    if report not in (None, False, ""):
-        report_dir = Path(report if isinstance(report, str) and report not in ("True", "true") else "reports")
-        if not report_dir.is_absolute():
-            report_dir = rootdir / report_dir
-        check_writable("ablation-report", report_dir)
-    models = get("ablation_models")
-    models_dir = None
-    if models:
-        models_dir = Path(models).expanduser()
+    if _bool("ablation-report", get("ablation_report")):
+        report_dir = path("ablation_report_dir") or rootdir / "reports"
+        check_writable("ablation-report-dir", report_dir)
+    models_dir = path("ablation_models")
+    if models_dir is not None:
         if not models_dir.is_dir():
             raise _fail("ablation-models", f"{models_dir} is not a folder")
     tasks_raw = get("ablation_tasks")
@@ -190,20 +219,20 @@ def parse(get: Callable[[str], Any], rootdir: Path) -> Settings:
     device = str(get("ablation_device")).strip()
     if device.split(":")[0] not in DEVICES:
         raise _fail("ablation-device", f"unknown device {device!r} (choose cpu or cuda)")
+    if device.startswith("cuda"):
+        _check_cuda(device)
     tau_in = _fraction("ablation-tau-in", get("ablation_tau_in"))
     tau_out = _fraction("ablation-tau-out", get("ablation_tau_out"))
     if tau_out >= tau_in:
         raise _fail("ablation-tau-out", f"{tau_out} must be below --ablation-tau-in ({tau_in})")
-    save_baseline = get("ablation_save_baseline")
-    if save_baseline:
-        save_baseline = Path(save_baseline)
-        check_writable("ablation-save-baseline", save_baseline.parent if str(save_baseline.parent) else Path("."))
-    baseline_path = get("ablation_baseline")
+    save_baseline = path("ablation_save_baseline")
+    if save_baseline is not None:
+        check_writable("ablation-save-baseline", save_baseline.parent)
+    baseline_path = path("ablation_baseline")
     baseline_doc = None
-    if baseline_path:
+    if baseline_path is not None:
         from .baseline import load
 
-        baseline_path = Path(baseline_path)
         baseline_doc = load(baseline_path)
     return Settings(
         save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,

@@ -13,10 +13,11 @@ from tests.helpers import case3
 
 
 def test_short_training_run_writes_interpbench_files(tmp_path):
-    out = tmp_path / "m"
-    rc = train_main(["3", "--name", "smoke", "--out", str(out), "--max-steps", "100", "--eval-every", "50",
-                     "--batch-size", "256", "--no-progress"])
-    assert rc in (0, 1)  # 1 = stopped before the early-stop accuracy, possible in 100 steps
+    hub = tmp_path / "hub"
+    rc = train_main(["3", "--name", "smoke", "--out", str(hub), "--max-steps", "100", "--eval-every", "50",
+                     "--batch-size", "256", "--no-progress", "--early-stop", "80"])
+    assert rc == 0
+    out = hub / "3"  # InterpBench's hub layout: the plugin gates it with --ablation-models hub
     assert {p.name for p in out.iterdir()} == {"ll_model.pth", "ll_model_cfg.pkl", "meta.json"}
     meta = json.loads((out / "meta.json").read_text())
     assert meta["strict_weight"] == 10.0 and meta["model_pair"] == "strict"
@@ -68,3 +69,33 @@ def test_every_builtin_model_records_its_training(case_id):
             missed = [k for k in ("iia", "strict_accuracy") if final[k] < 99.5]
             # a shortfall is allowed only when case.json states it with the measured number
             assert not missed or all(f"{final[k]:.2f}%" in entry.get("shortfall", "") for k in missed), missed
+
+
+def test_a_model_that_misses_its_targets_is_saved_aside_and_nothing_is_overwritten(tmp_path, capsys):
+    hub = tmp_path / "hub"
+    args = ["3", "--name", "x", "--out", str(hub), "--max-steps", "2", "--eval-every", "1", "--batch-size", "64",
+            "--eval-pairs", "256", "--no-progress"]
+    assert train_main(args) == 1
+    assert not (hub / "3").exists() and (hub / "3.rejected" / "ll_model.pth").exists()
+    assert "saved as" in capsys.readouterr().err
+    (hub / "3").mkdir()
+    (hub / "3" / "ll_model.pth").write_bytes(b"a model someone keeps")
+    assert train_main([*args, "--early-stop", "1"]) == 2
+    assert "already holds a model; choose another --name or pass --force" in capsys.readouterr().err
+    assert (hub / "3" / "ll_model.pth").read_bytes() == b"a model someone keeps"
+    assert train_main([*args, "--early-stop", "1", "--force"]) == 0
+    assert (hub / "3" / "ll_model.pth").read_bytes() != b"a model someone keeps"
+
+
+def test_a_trained_builtin_model_is_registered_for_the_gate(tmp_path):
+    import shutil
+
+    cases_dir = tmp_path / "cases"
+    shutil.copytree(case3().dir, cases_dir / "3", ignore=shutil.ignore_patterns("models"))
+    rc = train_main(["3", "--name", "mine", "--cases-dir", str(cases_dir), "--max-steps", "2", "--eval-every", "1",
+                     "--batch-size", "64", "--eval-pairs", "256", "--no-progress", "--early-stop", "1",
+                     "--role", "negative-control", "--why", "two steps of training"])
+    assert rc == 0
+    spec = json.loads((cases_dir / "3" / "case.json").read_text())
+    assert spec["models"]["mine"] == {"role": "negative-control", "why": "two steps of training"}
+    assert (cases_dir / "3" / "models" / "mine" / "ll_model.pth").exists()

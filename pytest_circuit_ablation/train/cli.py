@@ -1,12 +1,12 @@
 """``circuit-ablation-train``: train one LL model of a case with the SIIT trainer and write it in
 InterpBench's format (``ll_model.pth``, ``ll_model_cfg.pkl``, ``meta.json``).
 
-Examples (the commands that produced the committed models are in each model's meta.json)::
-
-    circuit-ablation-train 3 --name siit
-    circuit-ablation-train 3 --name iit --strict-weight 0
-    circuit-ablation-train 3 --name natural --iit-weight 0 --strict-weight 0
+A model is saved only when it reaches its targets (held-out accuracy, IIA and strict accuracy at
+``--early-stop``); one that misses them is saved beside it as ``<name>.rejected`` and the command exits 1.
+An existing model is never overwritten without ``--force``. The commands that produced the committed
+models are in each model's meta.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,32 +18,49 @@ from ..cases import load_case
 from ..errors import AblationError
 from .siit import LR_SCHEDULES, SIIT_SAMPLING, SIITTrainer, TrainArgs
 
+EXAMPLES = """examples:
+  circuit-ablation-train 3 --name siit2
+        train case 3 with SIIT into cases/3/models/siit2/ and register it in case.json (gated)
+  circuit-ablation-train 3 --name iit2 --strict-weight 0 --role negative-control --why "IIT without the strict loss"
+        a negative control: the gate must reject it
+  circuit-ablation-train 3 --name mine --out ./InterpBench
+        write ./InterpBench/3/ (InterpBench's hub layout); gate it with
+        pytest --pyargs pytest_circuit_ablation --ablation-models ./InterpBench
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="circuit-ablation-train", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="circuit-ablation-train", description=__doc__.split("\n\n")[0],
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("case", help="case id, e.g. 3")
-    p.add_argument("--name", required=True, help="model name: writes cases/<case>/models/<name>/")
-    p.add_argument("--out", type=Path, default=None, help="write here instead of the case's models folder")
-    p.add_argument("--cases-dir", type=Path, default=None)
-    p.add_argument("--iit-weight", type=float, default=None)
-    p.add_argument("--behavior-weight", type=float, default=None)
-    p.add_argument("--strict-weight", type=float, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--max-steps", type=int, default=4000)
-    p.add_argument("--clip-grad-norm", type=float, default=0.1)
-    p.add_argument("--eval-every", type=int, default=50)
-    p.add_argument("--eval-pairs", type=int, default=8192, help="held-out pairs per evaluation")
-    p.add_argument("--early-stop", type=float, default=99.5, help="stop when every active metric reaches this (percent)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", required=True, help="model name: writes cases/<case>/models/<name>/ and registers it in case.json")
+    p.add_argument("--out", type=Path, default=None,
+                   help="write DIR/<case>/ in InterpBench's hub layout instead (gate it with --ablation-models DIR)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing model of that name")
+    p.add_argument("--role", choices=("gated", "negative-control"), default="gated",
+                   help="what the gate expects of the model when registered in case.json (default: %(default)s)")
+    p.add_argument("--why", default=None, help="for a negative control: why its gate must fail")
+    p.add_argument("--cases-dir", type=Path, default=None, help="folder holding <case>/case.json (default: the built-in cases)")
+    p.add_argument("--iit-weight", type=float, default=None, help="IIT loss weight (default: case.json's train.iit_weight, else 1.0)")
+    p.add_argument("--behavior-weight", type=float, default=None, help="behaviour loss weight (default: case.json's, else 1.0)")
+    p.add_argument("--strict-weight", type=float, default=None, help="strict loss weight; 0 trains plain IIT (default: case.json's, else 0.4)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: case.json's, else 0.01)")
+    p.add_argument("--batch-size", type=int, default=512, help="pairs per step (default: %(default)s)")
+    p.add_argument("--max-steps", type=int, default=4000, help="steps at most (default: %(default)s)")
+    p.add_argument("--clip-grad-norm", type=float, default=0.1, help="gradient norm clip (default: %(default)s)")
+    p.add_argument("--eval-every", type=int, default=50, help="steps between held-out evaluations (default: %(default)s)")
+    p.add_argument("--eval-pairs", type=int, default=8192, help="held-out pairs per evaluation (default: %(default)s)")
+    p.add_argument("--early-stop", type=float, default=99.5,
+                   help="target: stop when every active metric reaches this percentage (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling (default: %(default)s)")
     p.add_argument("--single-loss", action="store_true", help="one update on the summed losses instead of three")
     p.add_argument("--siit-sampling", choices=SIIT_SAMPLING, default="individual",
                    help="out-of-circuit nodes per strict update: one at random, or each with probability 1/2")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                    help="linear: fall to --final-lr over --max-steps (InterpBench's LambdaLR)")
-    p.add_argument("--final-lr", type=float, default=2e-4)
-    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (0: plain Adam, as InterpBench)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--final-lr", type=float, default=2e-4, help="last learning rate of the linear schedule (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay; 0 is plain Adam, as InterpBench (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -57,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(max(1, torch.get_num_threads()))
         case = load_case(args.case, args.cases_dir)
+        out = (args.out / case.id) if args.out else case.dir / "models" / args.name
+        if (out / "ll_model.pth").exists() and not args.force:
+            raise AblationError(f"{out} already holds a model; choose another --name or pass --force")
         defaults = case.spec.get("train", {})
         pick = lambda given, key, fallback: given if given is not None else defaults.get(key, fallback)  # noqa: E731
         targs = TrainArgs(
@@ -84,17 +104,40 @@ def main(argv: list[str] | None = None) -> int:
         result = trainer.train(progress)
         if bar is not None:
             bar.close()
-        out = args.out or case.dir / "models" / args.name
-        save_ll_model(trainer.ll, out, trainer.meta(result, "circuit-ablation-train " + shlex.join(raw)))
-        print(f"wrote {out}: {result}")
+        meta = trainer.meta(result, "circuit-ablation-train " + shlex.join(raw))
         missed = [k for k in trainer.stop_metrics() if result.get(k, 0.0) < targs.early_stop]
         if missed:
-            print(f"warning: {', '.join(missed)} below {targs.early_stop}% after {result['steps']} steps", file=sys.stderr)
+            rejected = out.with_name(out.name + ".rejected")
+            save_ll_model(trainer.ll, rejected, meta)
+            print(f"error: {', '.join(missed)} below {targs.early_stop}% after {result['steps']} steps: {result}; "
+                  f"saved as {rejected}, not as {out}", file=sys.stderr)
             return 1
+        save_ll_model(trainer.ll, out, meta)
+        print(f"wrote {out}: {result}")
+        if args.out:
+            print(f"gate it with: pytest --pyargs pytest_circuit_ablation --ablation-models {args.out}")
+        else:
+            register_model(case, args.name, args.role, args.why)
+            print(f"registered in {case.dir / 'case.json'} as {args.role}; gate it with: "
+                  f"pytest --pyargs pytest_circuit_ablation --ablation-tasks {case.id}")
     except AblationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def register_model(case, name: str, role: str, why: str | None) -> None:
+    """Add (or update) the model's entry in case.json, so the plugin gates it."""
+    import json
+
+    path = case.dir / "case.json"
+    spec = json.loads(path.read_text())
+    entry = {"role": role}
+    if why:
+        entry["why"] = why
+    spec.setdefault("models", {})[name] = entry
+    spec["models"] = dict(sorted(spec["models"].items()))
+    path.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""--ablation-report[=DIR] and its ini fallback."""
+"""--ablation-report (a flag), --ablation-report-dir DIR, and their ini keys."""
 import json
 
 from tests.helpers import case3
@@ -27,11 +27,35 @@ def test_report_rows_and_columns(run_suite, pytester):
 
 
 def test_report_folder_and_ini_fallback(run_suite, pytester):
-    pytester.makeini("[pytest]\nablation_report = out/here\n")
+    pytester.makeini("[pytest]\nablation_report = true\nablation_report_dir = out/here\n")
     run_suite().assert_outcomes(passed=50, xfailed=12, xpassed=10)
     assert (pytester.path / "out" / "here" / "ablation.csv").exists()
-    run_suite("--ablation-report=cli")
+    run_suite("--ablation-report", "--ablation-report-dir=cli")
     assert (pytester.path / "cli" / "ablation.csv").exists()
+
+
+def test_report_flag_takes_no_value_and_false_in_the_ini_writes_nothing(run_suite, pytester):
+    """The flag never swallows the next argument (here a test path), and ``false`` is a bool, not a folder."""
+    pytester.makeini("[pytest]\nablation_report = false\n")
+    run_suite()
+    assert not (pytester.path / "false").exists() and not (pytester.path / "reports").exists()
+    suite = pytester.path / "suite"
+    suite.mkdir()
+    (suite / "test_other.py").write_text("def test_other():\n    pass\n")
+    result = pytester.runpytest("--ablation-report", str(suite), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert not (suite / "ablation.csv").exists()
+
+
+def test_command_line_report_dir_is_relative_to_the_invocation_directory(run_suite, pytester, monkeypatch):
+    """As pytest does for its own paths: a command-line path from the current directory, an ini path from
+    the rootdir."""
+    pytester.makeini("[pytest]\n")
+    sub = pytester.path / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    run_suite("--ablation-report", "--ablation-report-dir=here", f"--rootdir={pytester.path}")
+    assert (sub / "here" / "ablation.csv").exists() and not (pytester.path / "here").exists()
 
 
 def test_no_report_without_the_option(run_suite, pytester):
@@ -42,6 +66,7 @@ def test_no_report_without_the_option(run_suite, pytester):
 def test_unwritable_report_folder_fails_before_any_model_work(run_suite, pytester):
     blocker = pytester.path / "blocked"
     blocker.write_text("a file, not a folder")
-    result = run_suite(f"--ablation-report={blocker}/sub")
+    result = run_suite("--ablation-report", f"--ablation-report-dir={blocker}/sub")
     assert result.ret == 4
-    result.stderr.fnmatch_lines([f"ERROR: --ablation-report: cannot write to {blocker}/sub*"])
+    result.stderr.fnmatch_lines([f"ERROR: --ablation-report-dir: cannot write to {blocker}/sub*"])
+

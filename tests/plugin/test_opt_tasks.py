@@ -10,3 +10,34 @@ def test_unknown_task_is_one_line(run_suite):
 def test_selected_task_only(run_suite):
     result = run_suite("--collect-only", "-q")
     assert "case3-siit-L1H2-resample-1.0" in result.stdout.str()
+
+
+def test_nothing_planned_is_a_usage_error(run_suite, tmp_path, monkeypatch):
+    """No model to gate (here: a cases folder with a case but no models) exits 4 with one line, never a
+    green run that checked nothing."""
+    import json
+    import shutil
+
+    from pytest_circuit_ablation.cases import builtin_cases_dir
+
+    empty = tmp_path / "cases"
+    (empty / "3").mkdir(parents=True)
+    for name in ("case.json", "hl_model.pth", "hl_model_cfg.json"):
+        shutil.copy(builtin_cases_dir() / "3" / name, empty / "3" / name)
+    spec = json.loads((empty / "3" / "case.json").read_text())
+    spec["models"] = {}
+    (empty / "3" / "case.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("CIRCUIT_ABLATION_CASES", str(empty))
+    result = run_suite(fast=False)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: circuit ablation: no models planned: no built-in case has a model under *cases*"])
+
+
+def test_disabling_the_plugin_leaves_other_tests_alone(pytester):
+    """``-p no:circuit_ablation``: the suite module skips its four tests cleanly, other tests run."""
+    pytester.makepyfile(test_other="def test_other():\n    pass\n")
+    result = pytester.runpytest("-p", "no:circuit_ablation", "-p", "no:cacheprovider", "-rs", ".",
+                                "--pyargs", "pytest_circuit_ablation")
+    result.assert_outcomes(passed=1, skipped=4)
+    result.stdout.fnmatch_lines(["*the circuit_ablation plugin is disabled*"])
+    assert "fixture" not in result.stdout.str()

@@ -87,7 +87,7 @@ def test_killed_worker_keeps_the_previous_report(run_suite, pytester, monkeypatc
 def test_three_serial_runs_and_a_parallel_one_are_byte_identical(run_suite, pytester):
     outputs = []
     for i, extra in enumerate([(), (), (), ("-n", "2")]):
-        assert run_suite(f"--ablation-report=r{i}", *extra).ret == 0
+        assert run_suite("--ablation-report", f"--ablation-report-dir=r{i}", *extra).ret == 0
         outputs.append({n: (pytester.path / f"r{i}" / n).read_bytes() for n in ("ablation.csv", "separation.csv", "models.csv")})
     assert all(o == outputs[0] for o in outputs)
 

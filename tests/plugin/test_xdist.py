@@ -5,8 +5,8 @@ pytest.importorskip("xdist")
 
 
 def test_parallel_report_equals_serial(run_suite, pytester):
-    serial = run_suite("--ablation-report=serial")
-    parallel = run_suite("--ablation-report=parallel", "-n", "2")
+    serial = run_suite("--ablation-report", "--ablation-report-dir=serial")
+    parallel = run_suite("--ablation-report", "--ablation-report-dir=parallel", "-n", "2")
     assert serial.ret == parallel.ret == 0
     for name in ("ablation.csv", "separation.csv", "models.csv"):
         assert (pytester.path / "serial" / name).read_bytes() == (pytester.path / "parallel" / name).read_bytes(), name
