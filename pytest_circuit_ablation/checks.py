@@ -13,6 +13,7 @@ from typing import Any, Callable
 import pytest
 
 from . import baseline, metrics, modes
+from .gate import reject
 from .items import Item
 from .models import training_record
 from .store import AblationStore, Refused
@@ -100,8 +101,8 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
         _fail(f"{item.id}: identity ablation changed the output ({flipped} flipped, the clean model gives {ev.identity_flipped})")
     if status == "drift":
         _fail(f"{item.id}: effect moved from {old} in the baseline to {value:.4f} (tolerance {settings.baseline_tol})")
-    if not checkpoint:
-        return
+    if not checkpoint or store.plan(item.model).ref.role == "negative-control":
+        return  # a control is judged as a whole by its separation item
     _not_meaningful(store, item)
     if in_circuit and value < settings.tau_in:
         _fail(f"{item.id}: in-circuit node has effect {value:.4f} < tau_in {settings.tau_in}")
@@ -141,11 +142,11 @@ def check_separation(item: Item, store: AblationStore, record: Record) -> None:
         return
     _not_meaningful(store, item)
     if not inside or not outside:
-        _fail(f"{item.id}: cannot separate with {len(inside)} in-circuit and {len(outside)} out-of-circuit nodes")
+        reject(f"{item.id}: cannot separate with {len(inside)} in-circuit and {len(outside)} out-of-circuit nodes")
     if low or high:
         parts = []
         if low:
             parts.append(f"in-circuit below tau_in {settings.tau_in}: {', '.join(low)}")
         if high:
             parts.append(f"out-of-circuit above tau_out {settings.tau_out}: {', '.join(high)}")
-        _fail(f"{item.id}: gate fails; " + "; ".join(parts))
+        reject(f"{item.id}: gate fails; " + "; ".join(parts))

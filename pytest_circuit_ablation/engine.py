@@ -290,7 +290,7 @@ class Engine:
         corrupt = -torch.gather(lp, 2, lab.unsqueeze(1).expand(-1, self.n, -1))  # [P-1, source, base]
         denom = corrupt.permute(2, 1, 0) - kl_clean[:, None, 1:] + metrics.KL_EPS  # [base, source, P-1]
         self.kl_inv = torch.where(self.changed, 1.0 / denom, torch.zeros_like(denom))
-        self.kl_weight_pm = self.kl_inv.sum(dim=1).t().contiguous()  # [P-1, base]
+        self.kl_weight_pm = _fixed_order_sum(self.kl_inv, 1).t().contiguous()  # [P-1, base]
 
     @property
     def w(self) -> _Weights:
@@ -343,7 +343,7 @@ class Engine:
             if kl is not None:
                 nll = metrics.label_nll(ll, self.labels_pm[1:].unsqueeze(1).expand(-1, C, -1))  # [P-1, C, N]
                 excess = nll - self.kl_clean_pm[1:].unsqueeze(1)
-                kl[chunk] += (excess * self.kl_weight_pm.unsqueeze(1)).sum(dim=(0, 2))
+                kl[chunk] += _fixed_order_sum(excess * self.kl_weight_pm.unsqueeze(1), (0, 2))
 
     def _pairs(self, node: Node, configs: list[Config], projs: dict, flipped, kl, jobs) -> None:
         """Source-dependent modes on pair rows, fast precision with float64 verification."""
@@ -392,7 +392,7 @@ class Engine:
                     if kl is not None:
                         labels, clean, weight = kl_terms
                         nll = metrics.label_nll(ll.double(), labels.unsqueeze(0).expand(C, -1))  # [C, K]
-                        kl[chunk] += ((nll - clean) * weight).sum(dim=1)
+                        kl[chunk] += _fixed_order_sum((nll - clean) * weight, 1)
 
     def _verify(self, node, stage, terms, lams, b, s, row_cells, hl, ll, wrong) -> None:
         """Recompute in float64 the rows holding cells too close to the threshold to trust float32."""
@@ -485,3 +485,18 @@ def _by_config(ll, row_cells, C: int):
         parts.append(ll[start:start + C * n].view(C, n, ll.shape[-1]))
         start += C * n
     return torch.cat(parts, dim=1)
+
+
+def _fixed_order_sum(x, dim):
+    """``x.sum(dim)`` in one thread: a parallel float reduction splits the terms by thread count, so its
+    last bits (and the report's bytes) would depend on ``-n`` and the cores; one thread sums in a fixed order."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if threads == 1:
+        return x.sum(dim=dim)
+    torch.set_num_threads(1)
+    try:
+        return x.sum(dim=dim)
+    finally:
+        torch.set_num_threads(threads)

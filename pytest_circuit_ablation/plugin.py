@@ -93,6 +93,8 @@ class AblationSession:
         import platform
         from importlib import metadata as md
 
+        from .gate import describe
+
         def version(name: str) -> str | None:
             try:
                 return md.version(name)
@@ -102,8 +104,7 @@ class AblationSession:
         s = self.settings
         loads = [r for r in self.rows if r["kind"] == "load"]
         return {
-            "gate": f"in-circuit effect >= {s.tau_in}, out-of-circuit <= {s.tau_out} at "
-                    + ", ".join(f"{m} x {v}" for m, v in s.checkpoints),
+            "gate": describe(s),
             "versions": {n: version(n) for n in ("pytest-circuit-ablation", "torch", "transformer-lens", "numpy",
                                                  "scikit-learn", "plotly", "pytest", "pytest-xdist", "kaleido")},
             "python": platform.python_version(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .cases import case_sort_key
+from .gate import describe
 from .settings import Settings
 
 
@@ -37,8 +38,7 @@ def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
 
 def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
     models = model_entries(rows)
-    lines = [f"gate: in-circuit effect >= {settings.tau_in}, out-of-circuit <= {settings.tau_out} at "
-             + ", ".join(f"{m} x {s}" for m, s in settings.checkpoints)]
+    lines = [f"gate: {describe(settings)}"]
     for task, model in models:
         entry = models[(task, model)]
         name = f"case{task} {model}"

@@ -94,3 +94,48 @@ def test_interpbench_shaped_models_of_all_sixteen_cases_reach_their_accuracy_ite
         assert f"case{case_id}-InterpBench refused" not in out
         result.stdout.fnmatch_lines([f"case{case_id}-InterpBench: LL matches HL on *% of cells*"])
     result.stdout.fnmatch_lines(["case33-InterpBench refused: *33/ll_model_cfg.pkl: n_ctx is 6, but built-in case 33 (*) has 10;*"])
+
+
+def _as_control(tmp_path, monkeypatch, model):
+    """A copy of the built-in case 3 whose only model is ``model``, declared a negative control."""
+    import json
+    import shutil
+
+    from tests.helpers import CASE3
+
+    root = tmp_path / "cases"
+    shutil.copytree(CASE3, root / "3", ignore=shutil.ignore_patterns("models"))
+    shutil.copytree(CASE3 / "models" / model, root / "3" / "models" / "control")
+    spec = json.loads((root / "3" / "case.json").read_text())
+    spec["models"] = {"control": {"role": "negative-control", "why": "planted for a test"}}
+    (root / "3" / "case.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("CIRCUIT_ABLATION_CASES", str(root))
+    return root
+
+
+def test_a_negative_control_that_passes_its_gate_fails_the_run_as_accepted(run_suite, tmp_path, monkeypatch):
+    _as_control(tmp_path, monkeypatch, "siit")  # the SIIT model passes the gate: as a control it must not
+    result = run_suite()
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["case3 control * ACCEPTED (a negative control passed the gate!)*", "FAILED *case3-control-resample-1.0* - [[]XPASS*"])
+
+
+def test_a_negative_control_that_errors_is_not_counted_as_rejected(run_suite, monkeypatch):
+    """Only the gate's own rejection counts: an error inside a control's gate item fails the run."""
+    import pytest_circuit_ablation.checks as checks
+
+    def broken(*_):
+        raise RuntimeError("planted error")
+
+    monkeypatch.setattr(checks, "separation", broken)
+    result = run_suite("--ablation-tasks=3")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["FAILED test_circuits.py::test_separation[[]case3-iit-resample-1.0[]] - RuntimeErr*"])
+
+
+def test_a_rejected_control_leaves_no_xpass_noise(run_suite):
+    result = run_suite()
+    assert result.ret == 0
+    out = result.stdout.str()
+    assert "XPASS" not in out and "xpassed" not in out
+    result.stdout.fnmatch_lines(["case3 iit * REJECTED (as a negative control must be)*", "case3 natural * REJECTED (as a negative control must be)*"])

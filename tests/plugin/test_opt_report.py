@@ -7,7 +7,8 @@ from tests.plugin.conftest import read_csv
 
 def test_report_rows_and_columns(run_suite, pytester):
     result = run_suite("--ablation-report")
-    result.assert_outcomes(passed=50, xfailed=12, xpassed=10)
+    # the two negative controls are rejected by their gate items (xfail); their node items only record
+    result.assert_outcomes(passed=70, xfailed=2)
     rows = read_csv(pytester.path / "reports" / "ablation.csv")
     assert len(rows) == 3 * 10 * 2  # models x nodes x scales, one mode
     row = next(r for r in rows if r["model"] == "siit" and r["node"] == "L1H2" and r["scale"] == "1.0")
@@ -28,7 +29,7 @@ def test_report_rows_and_columns(run_suite, pytester):
 
 def test_report_folder_and_ini_fallback(run_suite, pytester):
     pytester.makeini("[pytest]\nablation_report = true\nablation_report_dir = out/here\n")
-    run_suite().assert_outcomes(passed=50, xfailed=12, xpassed=10)
+    assert run_suite().ret == 0
     assert (pytester.path / "out" / "here" / "ablation.csv").exists()
     run_suite("--ablation-report", "--ablation-report-dir=cli")
     assert (pytester.path / "cli" / "ablation.csv").exists()

@@ -5,8 +5,11 @@ pytest.importorskip("xdist")
 
 
 def test_parallel_report_equals_serial(run_suite, pytester):
-    serial = run_suite("--ablation-report", "--ablation-report-dir=serial")
-    parallel = run_suite("--ablation-report", "--ablation-report-dir=parallel", "-n", "2")
+    """A regression and a categorical case (whose normalised-KL sums are floats summed over many cells):
+    serial on every core against two workers of one thread each."""
+    both = ("--ablation-tasks=3,35", "--ablation-modes=resample,zero", "--ablation-scales=0.5,1.0,10.0", "--ablation-inputs=100")
+    serial = run_suite("--ablation-report", "--ablation-report-dir=serial", *both, fast=False)
+    parallel = run_suite("--ablation-report", "--ablation-report-dir=parallel", "-n", "2", *both, fast=False)
     assert serial.ret == parallel.ret == 0
     for name in ("ablation.csv", "separation.csv", "models.csv"):
         assert (pytester.path / "serial" / name).read_bytes() == (pytester.path / "parallel" / name).read_bytes(), name
