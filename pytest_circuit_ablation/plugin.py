@@ -183,26 +183,30 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+_OWN_SCHEDULER = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config):
-    """With -n and no --dist, keep each task on one worker (``--dist loadgroup``). A wrapper, so it runs
+    """With -n and no --dist, distribute whole cases (``scheduling.CaseScheduling``). A wrapper, so it runs
     before xdist's own hook turns an unset --dist into 'load'."""
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
-        config.option.dist = "loadgroup"
+        config.option.dist = "load"
+        config.stash[_OWN_SCHEDULER] = True
     return (yield)
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:
-    """xdist, controller side: workers re-parse the command line and would not know that --dist became
-    loadgroup here; tell them, so they tag their items' ids with the group."""
-    node.workerinput["circuit_ablation_loadgroup"] = node.config.option.dist == "loadgroup"
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.stash.get(_OWN_SCHEDULER, False):
+        from .scheduling import CaseScheduling
+
+        return CaseScheduling(config, log)
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "xdist_group(name): keep items of one task on one xdist worker")
-    if getattr(config, "workerinput", {}).get("circuit_ablation_loadgroup"):
-        config.option.loadgroup = True
+    config.addinivalue_line("markers", "xdist_group(name): keep items of one task on one xdist worker (--dist loadgroup)")
     try:
         settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)),
                                       lambda dest: _base(config, dest))
