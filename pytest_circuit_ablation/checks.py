@@ -1,4 +1,4 @@
-"""What each kind of item asserts, and the report row it records (design notes section 4).
+"""What each kind of item asserts, and the report row it records (the gate: see gate.py).
 
 Items away from the gate checkpoints are measurements: they pass unless an invariant breaks (cells
 counted, flipped within [0, counted], an exact no-op at identity settings). At a checkpoint, an

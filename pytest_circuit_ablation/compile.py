@@ -160,7 +160,7 @@ def check_against_tracr(case: Case, assembled, model, atol: float = 1e-4, sample
 
 
 def correspondence_from_layout(layout: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Spec section 6's identity rule: each residual direction a block writes is an HL node at that
+    """InterpBench's identity correspondence: each residual direction a block writes is an HL node at that
     block's hook, mapped to the LL node with the same layer and head index (extra LL heads stay out).
     A direction written twice (tracr's selector width: the head writes it, its MLP then cleans it up)
     belongs to its first writer in block order; the later block is in the circuit through its own
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             model, layout = compile_case(case, update_spec=args.update_case_json)
             print(f"case {case.id}: wrote {case.dir / HL_CFG_FILE} (d_model {model.cfg.d_model}, "
                   f"{model.cfg.n_layers} layers); writes: {json.dumps(layout['writes'])}")
-            print(f"case {case.id}: correspondence by spec section 6: "
+            print(f"case {case.id}: correspondence from the compiled layout: "
                   f"{json.dumps(correspondence_from_layout(layout), ensure_ascii=False)}")
     except AblationError as exc:
         print(f"error: {exc}", file=sys.stderr)

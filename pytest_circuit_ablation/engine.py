@@ -1,7 +1,7 @@
 """Batched ablation: every (node, mode, scale) of one model into (flipped, counted) cells and, for
 categorical tasks, the summed normalised KL (``metrics.kl_effect``).
 
-Why it is fast (design notes section 6), and why it still equals the plain loop in ``oracle.py``:
+Why it is fast, and why it still equals the plain loop in ``oracle.py``:
 
 * The clean activations of the N distinct inputs are computed once (TransformerLens ``run_with_cache``).
   A pair's source activation is a row of that cache; nothing is re-run for the source.

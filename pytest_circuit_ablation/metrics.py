@@ -1,4 +1,4 @@
-"""The effect metric and the statistics built on it (design notes sections 3 and 4).
+"""The effect metric and the statistics built on it (the README's "What is measured" and "The gate").
 
 A cell is (pair, position), BOS excluded. It *counts* when the HL label of the base differs from the
 HL label of the source; it is *flipped* when the ablated LL output disagrees with the HL output on the
@@ -48,7 +48,7 @@ def label_nll(logits, labels):
 
 
 def kl_effect(kl_sum: float | None, counted: int) -> float:
-    """Mean over counted cells of the normalised KL (spec section 1.3, KL_DIV): per cell
+    """Mean over counted cells of the normalised KL (iit's KL_DIV): per cell
     (kl - kl_clean) / (kl_corrupt - kl_clean + 1e-12), where kl_clean is the unablated LL on the base and
     kl_corrupt the unablated LL on the source, all against the base's HL label. 0 = no effect, 1 = as
     far from the label as the source's own output; it is not capped (zero or scaled ablations can push

@@ -1,4 +1,4 @@
-"""The ablation modes as pure functions on one node's activations (design notes section 2).
+"""The ablation modes as pure functions on one node's activations.
 
 For a node at each position: ``a`` is its activation on the base input, ``s`` on the source input,
 ``V`` the k x width PCA components fitted at that position (orthonormal rows), ``P(x) = V^T V x`` the

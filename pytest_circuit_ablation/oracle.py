@@ -1,10 +1,10 @@
-"""A deliberately plain ablation loop, written from the reference (spec section 1): the equivalence
+"""A deliberately plain ablation loop, written from iit's causal-effect loop: the equivalence
 oracle for the engine's tests and the baseline of the benchmark.
 
 For each batch of pairs: run the sources with a cache; then for each node and setting, run the bases
 with one TransformerLens hook that replaces the node's activation by the patched one, and compare the
 output with the HL output on the base. Cells are pooled exactly as in ``metrics`` (the reference's
-per-batch averaging is replaced by pooled counts, design notes section 3).
+per-batch averaging is replaced by pooled counts).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Strict Interchange Intervention Training (SIIT, spec section 3), written for this project.
+"""Strict Interchange Intervention Training (SIIT, as in InterpBench and the iit library), written for this project.
 
 Each step draws a batch of (base, source) pairs and applies, as separate Adam updates in the
 reference's order (``use_single_loss=False``):
@@ -52,18 +52,9 @@ SIIT_SAMPLING = ("individual", "sample_all")
 LR_SCHEDULES = ("constant", "linear")
 
 
-def spec_ll_shape(hl: dict[str, int]) -> dict[str, int]:
-    """Spec section 5's LL shape (InterpBench's make_ll_cfg) from the HL config: at least 4 heads and 2
-    layers, half the HL head width, d_model = heads x d_head, d_mlp = 4 x d_model. A case.json whose
-    ``ll_config`` differs must say why under ``departure``."""
-    n_heads = max(4, hl["n_heads"])
-    d_head = max(1, hl["d_head"] // 2)
-    return {"n_layers": max(2, hl["n_layers"]), "n_heads": n_heads, "d_head": d_head,
-            "d_model": n_heads * d_head, "d_mlp": 4 * n_heads * d_head}
-
-
 def ll_config(case: Case, hl_cfg, seed: int):
-    """The LL config of spec section 5: InterpBench's make_ll_cfg applied to the case's HL config."""
+    """The LL model's config: the shape in case.json (InterpBench's rule, ``interpbench.ll_shape``, unless a
+    departure is recorded there) with everything else inherited from the HL config, as InterpBench does."""
     from transformer_lens import HookedTransformerConfig
 
     spec = case.spec["ll_config"]
@@ -217,7 +208,7 @@ class SIITTrainer:
         return a.behavior_weight * self._loss(self.ll(base), self._hl_out(base))
 
     def _strict_nodes(self) -> list[Node]:
-        """The out-of-circuit nodes ablated in one strict update (spec section 3.2, ``siit_sampling``)."""
+        """The out-of-circuit nodes ablated in one strict update (iit's ``siit_sampling``)."""
         import torch
 
         nodes = self.out_of_circuit
