@@ -56,6 +56,11 @@ class ModelRef:
     def key(self) -> str:
         return f"case{self.case_id}-{self.name}"
 
+    @property
+    def uses_case_circuit(self) -> bool:
+        """True unless the folder's own edges.pkl defines the circuit (then no HL node maps to its nodes)."""
+        return not (self.path / model_files.EDGES_FILE).exists()
+
 
 @dataclass(frozen=True)
 class Case:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import pytest
 
 from . import baseline, metrics, modes
-from .gate import reject
+from .gate import offence, reject
 from .items import Item
 from .models import training_record
 from .store import AblationStore, Refused
@@ -86,6 +86,7 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
     row = _base_row(item, store)
     row.update(node=node.name, hook=node.hook, layer=node.layer, head="MLP" if node.is_mlp else node.head,
                status="in_circuit" if in_circuit else "not_in_circuit", mode=mode, scale=scale, effect=value,
+               hl_effect=ev.hl_effect(node, mode, scale),
                kl_effect=ev.kl_effect(node, mode, scale), cells_counted=counted, cells_flipped=flipped, ci_low=low, ci_high=high,
                gate_role=_gate_role(store, item))
     status, old = "", None
@@ -104,10 +105,9 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
     if not checkpoint or store.plan(item.model).ref.role == "negative-control":
         return  # a control is judged as a whole by its separation item
     _not_meaningful(store, item)
-    if in_circuit and value < settings.tau_in:
-        _fail(f"{item.id}: in-circuit node has effect {value:.4f} < tau_in {settings.tau_in}")
-    if not in_circuit and value > settings.tau_out:
-        _fail(f"{item.id}: out-of-circuit node has effect {value:.4f} > tau_out {settings.tau_out}")
+    why = offence(settings, in_circuit, value, high, ev.hl_effect(node, mode, scale))
+    if why:
+        _fail(f"{item.id}: {'in' if in_circuit else 'out-of'}-circuit node: {why}")
 
 
 def _gate_role(store: AblationStore, item: Item) -> str:
@@ -125,6 +125,18 @@ def separation(ev, mode: str, scale: float) -> tuple[list[tuple[str, float]], li
     return inside, outside
 
 
+def _offenders(ev, settings, mode: str, scale: float) -> tuple[list[str], list[str]]:
+    """(in-circuit, out-of-circuit) nodes failing their side of the gate, as ``name=effect``."""
+    low, high = [], []
+    for node in ev.nodes:
+        flipped, counted = ev.result.counts[(node, mode, scale)]
+        value = metrics.effect(flipped, counted)
+        inside = node in ev.circuit
+        if offence(settings, inside, value, metrics.wilson_interval(flipped, counted)[1], ev.hl_effect(node, mode, scale)):
+            (low if inside else high).append(f"{node.name}={value:.3f}")
+    return low, high
+
+
 def check_separation(item: Item, store: AblationStore, record: Record) -> None:
     ev = _evaluation(item, store)
     settings = store.settings
@@ -134,8 +146,7 @@ def check_separation(item: Item, store: AblationStore, record: Record) -> None:
     row.update(mode=item.mode, scale=item.scale, auroc=metrics.auroc(in_vals, out_vals),
                margin=metrics.margin(in_vals, out_vals), n_in=len(in_vals), n_out=len(out_vals),
                gate_role=_gate_role(store, item), accuracy=ev.result.accuracy)
-    low = [f"{n}={v:.3f}" for n, v in inside if not v >= settings.tau_in]
-    high = [f"{n}={v:.3f}" for n, v in outside if not v <= settings.tau_out]
+    low, high = _offenders(ev, settings, item.mode, item.scale)
     row["offenders"] = " ".join(low + high)
     record(row)
     if not settings.is_checkpoint(item.mode, item.scale):
@@ -146,7 +157,7 @@ def check_separation(item: Item, store: AblationStore, record: Record) -> None:
     if low or high:
         parts = []
         if low:
-            parts.append(f"in-circuit below tau_in {settings.tau_in}: {', '.join(low)}")
+            parts.append(f"in-circuit off its mark: {', '.join(low)}")
         if high:
             parts.append(f"out-of-circuit above tau_out {settings.tau_out}: {', '.join(high)}")
         reject(f"{item.id}: gate fails; " + "; ".join(parts))

@@ -64,6 +64,12 @@ class Evaluation:
     inputs_digest: str
     seconds: float
     projections: dict[Node, Projection] = field(default_factory=dict, repr=False)
+    #: (LL node, mode, scale) -> what interchanging its HL node(s) does inside the HL model itself, on the
+    #: same pairs and cells: the effect a perfect LL model has. In-circuit nodes at resample checkpoints only.
+    hl_effects: dict[tuple[Node, str, float], float] = field(default_factory=dict, repr=False)
+
+    def hl_effect(self, node: Node, mode: str, scale: float) -> float | None:
+        return self.hl_effects.get((node, mode, scale))
 
     def effect_table(self) -> list[dict]:
         """One dict per (node, mode, scale): counts and effect, in node, mode, scale order."""
@@ -164,5 +170,29 @@ def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], setting
             projections = projections_for(engine, nodes, settings, digest, inputs, cache_dir)
         result = engine.run(nodes, configs, projections)
         identity = int((engine.clean_wrong * engine.counted_per_base).sum())
+        hl_effects = hl_reference_effects(pair, inputs, circuit, configs, settings) if ref.uses_case_circuit else {}
     return Evaluation(pair, inputs, nodes, circuit, result, identity, digest, inputs.digest,
-                      time.perf_counter() - start, projections)
+                      time.perf_counter() - start, projections, hl_effects)
+
+
+def hl_reference_effects(pair: ModelPair, inputs: Inputs, circuit: set[Node], configs: list[Config],
+                         settings: Settings) -> dict[tuple[Node, str, float], float]:
+    """For every in-circuit LL node, the effect of interchanging its HL node(s) in the HL model at each
+    resample configuration: the same engine, run with the HL model as the model under test. An LL node
+    that several HL nodes map to takes the largest of their effects."""
+    from .nodes import parse_node
+
+    wanted = [c for c in configs if c.mode == "resample"]
+    mapping: dict[Node, set[Node]] = {}
+    for hl_hook, ll_nodes in pair.case.correspondence().values():
+        for ll_node in ll_nodes:
+            if ll_node in circuit:
+                mapping.setdefault(ll_node, set()).add(parse_node(hl_hook))
+    hl_nodes = sorted({n for ns in mapping.values() for n in ns}, key=Node.sort_key)
+    if not wanted or not hl_nodes:
+        return {}
+    engine = Engine(pair.hl, inputs.hl_outputs, inputs.tokens, categorical=pair.case.is_categorical,
+                    label_atol=pair.case.label_atol, device=settings.device, memory_budget_mb=settings.memory_mb)
+    counts = engine.run(hl_nodes, wanted).counts
+    return {(ll_node, c.mode, c.scale): max(effect(*counts[(h, c.mode, c.scale)]) for h in hls)
+            for ll_node, hls in mapping.items() for c in wanted}

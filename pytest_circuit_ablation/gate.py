@@ -26,5 +26,30 @@ def control_mark(why: str) -> pytest.MarkDecorator:
 
 
 def describe(settings: Settings) -> str:
-    return (f"in-circuit effect >= {settings.tau_in}, out-of-circuit <= {settings.tau_out} at "
-            + ", ".join(f"{m} x {s}" for m, s in settings.checkpoints))
+    where = " at " + ", ".join(f"{m} x {s}" for m, s in settings.checkpoints)
+    if settings.gate == "hl":
+        return (f"in-circuit effect within {settings.hl_tol} of its HL node's effect in the HL model (>= {settings.tau_in} "
+                f"where there is none), out-of-circuit Wilson upper bound <= {settings.tau_out}" + where)
+    return f"in-circuit effect >= {settings.tau_in}, out-of-circuit <= {settings.tau_out}" + where
+
+
+def offence(settings: Settings, in_circuit: bool, effect: float, ci_high: float, hl_effect: float | None) -> str | None:
+    """Why one node fails its side of the gate at a checkpoint, or None when it passes. The rule itself:
+
+    * in circuit, rule 'hl' with an HL reference: ``|effect - hl_effect| <= hl_tol``. A perfect LL model
+      scores what interchanging the HL node does inside the HL model, which is not 1: a cell counts when
+      the *output* label changes, whether or not this node's HL variable changed (and an HL variable that
+      never varies over the inputs, like the input length, has effect 0);
+    * in circuit otherwise: ``effect >= tau_in``;
+    * out of circuit: the Wilson 95% upper bound (rule 'hl') or the effect itself (rule 'absolute')
+      ``<= tau_out``.
+    """
+    if in_circuit:
+        if settings.gate == "hl" and hl_effect is not None:
+            if abs(effect - hl_effect) > settings.hl_tol:
+                return f"effect {effect:.4f} vs its HL node's {hl_effect:.4f} (|diff| > hl_tol {settings.hl_tol})"
+            return None
+        return f"effect {effect:.4f} < tau_in {settings.tau_in}" if not effect >= settings.tau_in else None
+    bound = ci_high if settings.gate == "hl" else effect
+    label = "Wilson upper bound" if settings.gate == "hl" else "effect"
+    return f"{label} {bound:.4f} > tau_out {settings.tau_out}" if not bound <= settings.tau_out else None

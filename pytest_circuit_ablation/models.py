@@ -151,7 +151,23 @@ def read_config(model_dir: Path) -> dict[str, Any]:
         raise AblationError(f"{path}: config key 'd_mlp' must be an integer for a model with MLPs")
     if cfg.get("normalization_type") not in (None, "LN", "LNPre", "RMS", "RMSPre"):
         raise AblationError(f"{path}: unsupported normalization_type {cfg.get('normalization_type')!r}")
+    for key, unsupported, what in _UNSUPPORTED:
+        if key in cfg and unsupported(cfg[key]):
+            raise AblationError(f"{path}: {key} = {cfg[key]!r} is not supported: {what}")
     return cfg
+
+
+#: Config fields whose effect the engine does not compute: a model using one is refused in one line rather
+#: than given silently wrong counts (InterpBench's models use none of them).
+_UNSUPPORTED: tuple[tuple[str, Any, str], ...] = (
+    ("gated_mlp", bool, "the engine computes plain (ungated) MLPs"),
+    ("parallel_attn_mlp", bool, "the engine runs attention then the MLP in each block"),
+    ("attn_only", bool, "the engine expects an MLP in every block"),
+    ("use_attn_result", lambda v: v is False, "per-head ablation needs hook_result (use_attn_result=True)"),
+    ("attn_scores_soft_cap", lambda v: isinstance(v, (int, float)) and v > 0, "the engine applies no attention soft cap"),
+    ("output_logits_soft_cap", lambda v: isinstance(v, (int, float)) and v > 0, "the engine applies no logit soft cap"),
+    ("positional_embedding_type", lambda v: v not in (None, "standard"), "the engine supports standard positional embeddings only"),
+)
 
 
 def read_edges(model_dir: Path) -> list[tuple[str, str]] | None:

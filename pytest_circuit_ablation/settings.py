@@ -20,6 +20,7 @@ from .modes import MODES
 DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 0.7, 0.8, 1.0, 1.2, 1.4, 2.0, 5.0, 10.0)  # the notebook's
 DEFAULT_CHECKPOINTS = (("resample", 1.0),)
 DEVICES = ("cpu", "cuda")
+GATE_RULES = ("hl", "absolute")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,11 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-pca-centre", "project around the activation mean (mu + V^T V (x - mu))", "false", kind="bool"),
     OptionSpec("ablation-seed", "seed for drawing the inputs", "0", "SEED"),
     OptionSpec("ablation-device", "cpu or cuda", "cpu", "DEVICE"),
-    OptionSpec("ablation-tau-in", "gate: every in-circuit node's effect must be >= this", "0.5", "X"),
+    OptionSpec("ablation-gate", "gate rule for in-circuit nodes: 'hl' (effect within --ablation-hl-tol of its HL node's "
+               "effect in the HL model; out-of-circuit judged on the Wilson upper bound) or 'absolute' (effect >= tau_in; "
+               "out-of-circuit on the point estimate)", "hl", "RULE"),
+    OptionSpec("ablation-hl-tol", "gate 'hl': allowed |LL effect - HL effect| of an in-circuit node", "0.05", "X"),
+    OptionSpec("ablation-tau-in", "gate 'absolute' (and nodes without an HL reference): every in-circuit node's effect must be >= this", "0.5", "X"),
     OptionSpec("ablation-tau-out", "gate: every out-of-circuit node's effect must be <= this", "0.1", "X"),
     OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", "0.99", "X"),
     OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted", "resample:1.0", "LIST"),
@@ -87,6 +92,8 @@ class Settings:
     baseline: dict | None = field(default=None, compare=False, repr=False)
     baseline_path: Path | None = None
     baseline_tol: float = 0.02
+    gate: str = "hl"
+    hl_tol: float = 0.05
 
     def is_checkpoint(self, mode: str, scale: float) -> bool:
         return (mode, scale) in self.checkpoints
@@ -221,6 +228,10 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         raise _fail("ablation-device", f"unknown device {device!r} (choose cpu or cuda)")
     if device.startswith("cuda"):
         _check_cuda(device)
+    gate = str(get("ablation_gate")).strip()
+    if gate not in GATE_RULES:
+        raise _fail("ablation-gate", f"unknown rule {gate!r} (choose {' or '.join(GATE_RULES)})")
+    hl_tol = _fraction("ablation-hl-tol", get("ablation_hl_tol"))
     tau_in = _fraction("ablation-tau-in", get("ablation_tau_in"))
     tau_out = _fraction("ablation-tau-out", get("ablation_tau_out"))
     if tau_out >= tau_in:
@@ -242,7 +253,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         pca_components=_int("ablation-pca-components", get("ablation_pca_components"), 1),
         pca_centre=_bool("ablation-pca-centre", get("ablation_pca_centre")),
         seed=_int("ablation-seed", get("ablation_seed"), 0),
-        device=device, tau_in=tau_in, tau_out=tau_out,
+        device=device, tau_in=tau_in, tau_out=tau_out, gate=gate, hl_tol=hl_tol,
         min_accuracy=_fraction("ablation-min-accuracy", get("ablation_min_accuracy")),
         checkpoints=parse_checkpoints(get("ablation_checkpoints")),
         memory_mb=_int("ablation-memory-mb", get("ablation_memory_mb"), 16),

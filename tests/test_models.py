@@ -137,7 +137,8 @@ def test_config_object_pickle_is_read_as_dict(tmp_path):
     """Some InterpBench cases pickle the HookedTransformerConfig object itself."""
     from transformer_lens import HookedTransformerConfig
 
-    cfg = HookedTransformerConfig(n_layers=1, d_model=4, n_ctx=3, d_head=2, n_heads=2, d_vocab=5, act_fn="relu", d_mlp=8)
+    cfg = HookedTransformerConfig(n_layers=1, d_model=4, n_ctx=3, d_head=2, n_heads=2, d_vocab=5, act_fn="relu", d_mlp=8,
+                                   use_attn_result=True)
     (tmp_path / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
     read = read_config(tmp_path)
     assert read["d_model"] == 4 and read["n_heads"] == 2
@@ -159,3 +160,28 @@ def test_training_record_reads_this_trainers_meta_and_ignores_others(tmp_path):
     (tmp_path / "meta.json").write_text("{not json")
     assert training_record(tmp_path) == {}
     assert training_record(tmp_path / "missing") == {}
+
+
+import pytest as _pytest
+
+
+@_pytest.mark.parametrize("field, value", [("gated_mlp", True), ("parallel_attn_mlp", True), ("attn_only", True),
+                                           ("use_attn_result", False), ("attn_scores_soft_cap", 50.0),
+                                           ("output_logits_soft_cap", 30.0), ("positional_embedding_type", "rotary")])
+def test_config_fields_the_engine_does_not_compute_are_refused_in_one_line(tmp_path, field, value):
+    import pickle
+    import shutil
+
+    from pytest_circuit_ablation.errors import AblationError
+    from pytest_circuit_ablation.models import read_config
+    from tests.helpers import model_dir
+
+    folder = tmp_path / "m"
+    shutil.copytree(model_dir("siit"), folder)
+    cfg = pickle.loads((folder / "ll_model_cfg.pkl").read_bytes())
+    assert field in cfg or field == "attn_only"
+    read_config(folder)  # the original loads
+    cfg[field] = value
+    (folder / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
+    with _pytest.raises(AblationError, match=rf"ll_model_cfg.pkl: {field} = .* is not supported: "):
+        read_config(folder)

@@ -23,7 +23,7 @@ from ..cases import case_sort_key
 from ..modes import MODES
 from ..nodes import parse_node
 
-EFFECT_COLUMNS = ["task", "model", "node", "hook", "layer", "head", "status", "mode", "scale", "effect", "kl_effect",
+EFFECT_COLUMNS = ["task", "model", "node", "hook", "layer", "head", "status", "mode", "scale", "effect", "hl_effect", "kl_effect",
                   "cells_counted", "cells_flipped", "ci_low", "ci_high", "gate_role", "outcome", "item"]
 SEPARATION_COLUMNS = ["task", "model", "role", "mode", "scale", "auroc", "margin", "n_in", "n_out", "gate_role",
                       "outcome", "offenders", "item"]

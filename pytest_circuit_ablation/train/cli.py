@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: case.json's, else 0.01)")
     p.add_argument("--batch-size", type=int, default=512, help="pairs per step (default: %(default)s)")
     p.add_argument("--max-steps", type=int, default=4000, help="steps at most (default: %(default)s)")
+    p.add_argument("--max-seconds", type=float, default=0.0,
+                   help="stop at the first evaluation after this much training time; 0: no limit (default: %(default)s)")
     p.add_argument("--clip-grad-norm", type=float, default=0.1, help="gradient norm clip (default: %(default)s)")
     p.add_argument("--eval-every", type=int, default=50, help="steps between held-out evaluations (default: %(default)s)")
     p.add_argument("--eval-pairs", type=int, default=8192, help="held-out pairs per evaluation (default: %(default)s)")
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             clip_grad_norm=args.clip_grad_norm, eval_every=args.eval_every, eval_pairs=args.eval_pairs, early_stop=args.early_stop,
             seed=args.seed, single_loss=args.single_loss, siit_sampling=args.siit_sampling,
             lr_schedule=args.lr_schedule, final_lr=args.final_lr, weight_decay=args.weight_decay,
+            max_seconds=args.max_seconds,
         )
         hl = load_hl_model(case.dir, dtype="float32")
         trainer = SIITTrainer(case, hl, targs)

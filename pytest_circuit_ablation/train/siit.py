@@ -46,6 +46,7 @@ class TrainArgs:
     lr_schedule: str = "constant"
     final_lr: float = 2e-4
     weight_decay: float = 0.0
+    max_seconds: float = 0.0  # > 0: stop at the first evaluation after this much training time
 
 
 SIIT_SAMPLING = ("individual", "sample_all")
@@ -301,6 +302,8 @@ class SIITTrainer:
                     progress(step, {**losses, **evals})
                 if score >= self.args.early_stop:
                     break
+                if self.args.max_seconds and time.perf_counter() - start > self.args.max_seconds:
+                    break
             elif progress:
                 progress(step, losses)
         if best is not None:
@@ -317,6 +320,7 @@ class SIITTrainer:
         return {
             "case": self.case.id,
             "torch_threads": torch.get_num_threads(),  # results are bit-identical for a given thread count
+            "torch_version": torch.__version__,
             "model_pair": "strict" if a.strict_weight > 0 else "iit" if a.iit_weight > 0 else "natural",
             "iit_weight": a.iit_weight, "behavior_weight": a.behavior_weight, "strict_weight": a.strict_weight,
             "lr": a.lr, "batch_size": a.batch_size, "clip_grad_norm": a.clip_grad_norm, "atol": metrics.REGRESSION_ATOL,

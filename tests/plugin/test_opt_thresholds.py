@@ -1,10 +1,31 @@
-"""--ablation-tau-in, --ablation-tau-out, --ablation-min-accuracy (and their ini keys)."""
+"""--ablation-gate, --ablation-hl-tol, --ablation-tau-in, --ablation-tau-out, --ablation-min-accuracy (and ini keys)."""
+
+CASE18 = ("--ablation-tasks=18", "--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=40")
 
 
-def test_strict_thresholds_fail_the_trained_model(run_suite):
-    result = run_suite("--ablation-tau-out=0.0", "--ablation-tau-in=0.9999")
-    # the negative controls are still rejected; whether siit fails depends on exact zeros, so look at the line
-    result.stdout.fnmatch_lines(["*gate: in-circuit effect >= 0.9999, out-of-circuit <= 0.0*"])
+def test_hl_gate_passes_a_perfect_model_the_absolute_gate_fails(run_suite):
+    """Case 18's length head never changes over full-length inputs, so its interchange does nothing in the
+    HL model either: the HL gate expects 0 there, the absolute gate demands 0.5 and fails the model."""
+    result = run_suite(*CASE18, fast=False)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["gate: in-circuit effect within 0.05 of its HL node's effect in the HL model*",
+                                 "case18 siit * PASS *"])
+    result = run_suite("--ablation-gate=absolute", *CASE18, fast=False)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["case18-siit-L0H1-resample-1.0: in-circuit node: effect 0.0* < tau_in 0.5",
+                                 "case18 siit * FAIL *offenders: L0H1=0.00*"])
+
+
+def test_hl_tolerance_is_the_allowed_distance_from_the_hl_effect(run_suite):
+    result = run_suite("--ablation-hl-tol=0.0", *CASE18, fast=False)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["case18-siit-L0H0-resample-1.0: in-circuit node: effect 0.99* vs its HL node's 1.0000 (|diff| > hl_tol 0.0)"])
+
+
+def test_unknown_gate_rule_is_one_line(run_suite):
+    result = run_suite("--ablation-gate=loose")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-gate: unknown rule 'loose' (choose hl or absolute)"])
 
 
 def test_ini_thresholds(run_suite, pytester):

@@ -1,0 +1,54 @@
+"""The gate's HL reference: what interchanging an HL node does inside the HL model itself, and why the
+gate needs it (a perfect LL model does not score 1 on every in-circuit node)."""
+import pytest
+import torch
+
+from pytest_circuit_ablation.cases import load_case, model_nodes
+from pytest_circuit_ablation.engine import Config
+from pytest_circuit_ablation.evaluate import evaluate_model
+from pytest_circuit_ablation.metrics import effect
+from pytest_circuit_ablation.nodes import parse_node
+from pytest_circuit_ablation.oracle import oracle_counts
+from pytest_circuit_ablation.settings import parse
+
+OPTIONS = {"ablation_report": False, "ablation_modes": "resample", "ablation_scales": "1.0", "ablation_inputs": "40",
+           "ablation_pca_components": "2", "ablation_pca_centre": "false", "ablation_seed": "0", "ablation_device": "cpu",
+           "ablation_gate": "hl", "ablation_hl_tol": "0.05", "ablation_tau_in": "0.5", "ablation_tau_out": "0.1",
+           "ablation_min_accuracy": "0.99", "ablation_checkpoints": "resample:1.0", "ablation_memory_mb": "512",
+           "ablation_baseline_tol": "0.02"}
+
+
+def _evaluate(case_id, **options):
+    settings = parse(lambda d: {**OPTIONS, **options}.get(d), __import__("pathlib").Path("."))
+    case = load_case(case_id)
+    ref = case.builtin_models[0]
+    return evaluate_model(ref, model_nodes(ref), case.circuit(), settings), case
+
+
+@pytest.mark.parametrize("case_id, hl_hook", [("13", "blocks.0.attn.hook_result[0]"), ("18", "blocks.0.attn.hook_result[1]")])
+def test_hl_reference_equals_a_plain_transformerlens_interchange_in_the_hl_model(case_id, hl_hook):
+    ev, case = _evaluate(case_id)
+    hl_node = parse_node(hl_hook)
+    ll_node = next(n for n in ev.circuit if n.hook == hl_node.hook and n.head == hl_node.head)
+    counts = oracle_counts(ev.pair.hl, ev.inputs.hl_outputs, ev.inputs.tokens, [hl_node], [Config("resample", 1.0)],
+                           categorical=case.is_categorical, label_atol=case.label_atol)
+    assert ev.hl_effect(ll_node, "resample", 1.0) == effect(*counts[(hl_node, "resample", 1.0)])
+
+
+def test_an_hl_variable_that_never_varies_has_no_effect_and_the_gate_expects_none():
+    """Case 18's length head: every input has the same length, so the HL node never changes and its
+    interchange does nothing; the absolute gate would fail a perfect model on it, the HL gate does not."""
+    ev, _ = _evaluate("18")
+    length_head = parse_node("blocks.0.attn.hook_result[1]")
+    assert ev.hl_effect(length_head, "resample", 1.0) == 0.0
+    assert effect(*ev.result.counts[(length_head, "resample", 1.0)]) < 0.01
+
+
+def test_in_circuit_nodes_of_perfect_models_score_below_one_as_their_hl_nodes_do():
+    """Case 13: comparing with the next token matters only where the label depends on it, so the head
+    that fetches it scores what the HL head scores (about 0.6), far from 1, in the LL and the HL alike."""
+    ev, _ = _evaluate("13")
+    head = parse_node("blocks.0.attn.hook_result[0]")
+    hl = ev.hl_effect(head, "resample", 1.0)
+    assert 0.4 < hl < 0.8
+    assert abs(effect(*ev.result.counts[(head, "resample", 1.0)]) - hl) <= 0.05
