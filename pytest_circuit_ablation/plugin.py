@@ -167,7 +167,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _get(config: pytest.Config, dest: str) -> Any:
     value = config.getoption(dest)
     if value is None or value is False:
-        value = config.getini(dest)
+        try:
+            value = config.getini(dest)
+        except ValueError as exc:  # a typed ini key (true/false) with another value
+            raise AblationError(f"--{dest.replace('_', '-')}: ini key {dest} is not true or false ({exc})") from None
     return value
 
 

@@ -37,7 +37,7 @@ def test_perturbed_out_of_circuit_head_fails_the_gate_by_name(run_suite, interpb
     result = run_suite(f"--ablation-models={interpbench_dir}")
     assert result.ret == 1
     result.stdout.fnmatch_lines([
-        "case3-InterpBench-L1H3-resample-1.0: out-of-circuit node has effect * > tau_out 0.1",
+        "case3-InterpBench-L1H3-resample-1.0: out-of-circuit node: Wilson upper bound * > tau_out 0.1",
         "case3-InterpBench-resample-1.0: gate fails; out-of-circuit above tau_out 0.1: L1H3=*",
         "case3 InterpBench * FAIL *offenders: L1H3=*",
     ])
@@ -51,7 +51,7 @@ def test_edges_pkl_defines_the_circuit(run_suite, interpbench_dir):
     (interpbench_dir / "3" / "edges.pkl").write_bytes(pickle.dumps(edges))
     result = run_suite(f"--ablation-models={interpbench_dir}")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*case3-InterpBench-resample-1.0*in-circuit below tau_in 0.5: L1H1=*out-of-circuit above tau_out 0.1: L1H2=*"])
+    result.stdout.fnmatch_lines(["*case3-InterpBench-resample-1.0*in-circuit off its mark: L1H1=*out-of-circuit above tau_out 0.1: L1H2=*"])
 
 
 def test_folder_without_any_loadable_case(run_suite, tmp_path):
