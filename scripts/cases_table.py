@@ -36,16 +36,19 @@ def main(report: Path) -> None:
             shape += " (departure: see case.json)"
         first = True
         for name, spec in sorted(case.spec.get("models", {}).items(), key=lambda kv: (kv[1].get("role") != "gated", kv[0])):
-            meta = json.loads((case.dir / "models" / name / "meta.json").read_text())["final_metrics"]
             role = spec.get("role", "gated")
+            head = (f"| {case_id} | {task} | {case.max_seq_len}, {'causal' if case.causal else 'bidirectional'} | {shape} "
+                    if first else "| | | | ")
+            first = False
+            if spec.get("status") == "not-trained":
+                print(f"{head}| `{name}` ({role}) | not trained: {spec['why']} | | |")
+                continue
+            meta = json.loads((case.dir / "models" / name / "meta.json").read_text())["final_metrics"]
             train = f"{meta['accuracy']:.2f} / {meta['iia']:.2f} / {meta['strict_accuracy']:.2f}"
             gate = gates.get((case_id, name))
             judged = (f"{verdict(role, gate['outcome'])}, margin {float(gate['margin']):+.3f}"
-                      + (f" ({gate['offenders'].split()[0]} ...)" if role != "gated" and gate["offenders"] else "")) if gate else "not run"
-            head = (f"| {case_id} | {task} | {case.max_seq_len}, {'causal' if case.causal else 'bidirectional'} | {shape} "
-                    if first else "| | | | ")
+                      + (f" (e.g. {gate['offenders'].split()[0]})" if role != "gated" and gate["offenders"] else "")) if gate else "not run"
             print(f"{head}| `{name}` ({role}) | {train} | {meta['seconds']:.0f} | {judged} |")
-            first = False
         if first:
             print(f"| {case_id} | {task} | {case.max_seq_len}, {'causal' if case.causal else 'bidirectional'} | {shape} | none | | | |")
 
