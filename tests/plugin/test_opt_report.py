@@ -71,3 +71,19 @@ def test_unwritable_report_folder_fails_before_any_model_work(run_suite, pyteste
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"ERROR: --ablation-report-dir: cannot write to {blocker}/sub*"])
 
+
+
+def test_results_read_round_trips_every_table_and_the_readme_analysis_runs(run_suite, pytester):
+    from pytest_circuit_ablation import results
+
+    assert run_suite("--ablation-report", "--ablation-tasks=3,35", "--ablation-modes=resample,zero",
+                     "--ablation-scales=0.5,1.0", "--ablation-inputs=30", fast=False).ret == 0
+    folder = pytester.path / "reports"
+    tables = results.read(folder)
+    for name, frame in tables.items():
+        assert results.to_csv(frame, name) == (folder / f"{name}.csv").read_text(), name
+    effects = tables["ablation"]
+    assert str(effects["cells_counted"].dtype) == "Int64" and str(effects["effect"].dtype) == "float64"
+    assert effects["kl_effect"].isna().any() and effects["kl_effect"].notna().any()  # regression and categorical
+    worst = effects.query("gate_role == 'gate'").groupby("status").effect.max()  # the README's example
+    assert worst["not_in_circuit"] < 0.1 < worst["in_circuit"]
