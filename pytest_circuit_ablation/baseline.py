@@ -15,6 +15,24 @@ from .errors import AblationError
 FORMAT = "pytest-circuit-ablation baseline v1"
 
 
+#: The settings an effect depends on: a baseline saved with other values is refused, not compared.
+COMPARED_SETTINGS = ("inputs", "seed", "pca_components", "pca_centre")
+
+
+def check_settings(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse, naming the setting, a baseline whose numbers were measured under other settings."""
+    for key in COMPARED_SETTINGS:
+        if key in saved and saved[key] != current[key]:
+            raise AblationError(f"--ablation-baseline {path}: saved with {key} = {saved[key]!r}, this run has "
+                                f"{current[key]!r}; compare runs made with the same settings")
+
+
+def saved_settings(path: Path) -> dict[str, Any]:
+    """The settings block of a baseline file (read after ``load`` has validated it)."""
+    settings = json.loads(Path(path).read_text()).get("settings", {})
+    return settings if isinstance(settings, dict) else {}
+
+
 def load(path: Path) -> dict[str, dict[str, Any]]:
     try:
         doc = json.loads(Path(path).read_text())

@@ -120,8 +120,7 @@ class AblationSession:
         }
 
     def baseline_settings(self) -> dict[str, Any]:
-        s = self.settings
-        return {"inputs": s.inputs, "seed": s.seed, "pca_components": s.pca_components, "pca_centre": s.pca_centre}
+        return settings_mod.baseline_settings(self.settings)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config) or not self.rows:

@@ -245,7 +245,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         from .baseline import load
 
         baseline_doc = load(baseline_path)
-    return Settings(
+    settings = Settings(
         save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,
         baseline_tol=_fraction("ablation-baseline-tol", get("ablation_baseline_tol")),
         report_dir=report_dir, models_dir=models_dir, tasks=tasks, modes=modes, scales=scales,
@@ -258,3 +258,14 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         checkpoints=parse_checkpoints(get("ablation_checkpoints")),
         memory_mb=_int("ablation-memory-mb", get("ablation_memory_mb"), 16),
     )
+    if baseline_path is not None:
+        from .baseline import check_settings, saved_settings
+
+        check_settings(baseline_path, saved_settings(baseline_path), baseline_settings(settings))
+    return settings
+
+
+def baseline_settings(settings: Settings) -> dict[str, Any]:
+    """The settings a saved baseline records (its numbers depend on them)."""
+    return {"inputs": settings.inputs, "seed": settings.seed, "pca_components": settings.pca_components,
+            "pca_centre": settings.pca_centre}

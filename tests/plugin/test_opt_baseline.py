@@ -39,3 +39,15 @@ def test_unreadable_baseline(run_suite, pytester):
     result = run_suite("--ablation-baseline=b.json")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: --ablation-baseline *b.json: not a baseline file*"])
+
+
+def test_a_baseline_saved_with_other_settings_is_refused_naming_the_setting(run_suite, pytester, interpbench_dir):
+    base = pytester.path / "baseline.json"
+    models = f"--ablation-models={interpbench_dir}"
+    assert run_suite(models, f"--ablation-save-baseline={base}").ret == 0
+    result = run_suite(models, f"--ablation-baseline={base}", "--ablation-inputs=31")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --ablation-baseline {base}: saved with inputs = 30, this run has 31; compare runs made with the same settings"])
+    result = run_suite(models, f"--ablation-baseline={base}", "--ablation-seed=3")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-baseline *: saved with seed = 0, this run has 3;*"])
