@@ -65,7 +65,7 @@ class Evaluation:
     seconds: float
     projections: dict[Node, Projection] = field(default_factory=dict, repr=False)
     #: (LL node, mode, scale) -> what interchanging its HL node(s) does inside the HL model itself, on the
-    #: same pairs and cells: the effect a perfect LL model has. In-circuit nodes at resample checkpoints only.
+    #: same pairs and cells: the effect a perfect LL model has. In-circuit nodes, resample settings only.
     hl_effects: dict[tuple[Node, str, float], float] = field(default_factory=dict, repr=False)
 
     def hl_effect(self, node: Node, mode: str, scale: float) -> float | None:
@@ -92,18 +92,7 @@ def load_pair(ref: ModelRef, device: str, dtype: str = "float64") -> ModelPair:
     check_model_fits_case(ref, case)
     hl = load_hl_model(case.dir, device, dtype)
     ll = load_ll_model(ref.path, device, dtype)
-    _check_compatible(case, ref, hl, ll)
     return ModelPair(case, ref, hl, ll)
-
-
-def _check_compatible(case: Case, ref: ModelRef, hl, ll) -> None:
-    where = Path(ref.path) / "ll_model_cfg.pkl"
-    if ll.cfg.d_vocab != hl.cfg.d_vocab:
-        raise AblationError(f"{where}: d_vocab {ll.cfg.d_vocab} does not match case {case.id}'s {hl.cfg.d_vocab} tokens")
-    if ll.cfg.d_vocab_out != hl.cfg.d_vocab_out:
-        raise AblationError(f"{where}: d_vocab_out {ll.cfg.d_vocab_out} does not match case {case.id}'s {hl.cfg.d_vocab_out}")
-    if ll.cfg.n_ctx != case.max_seq_len:
-        raise AblationError(f"{where}: n_ctx {ll.cfg.n_ctx} does not match case {case.id}'s max_seq_len {case.max_seq_len}")
 
 
 def make_inputs(case: Case, hl, count: int, seed: int, device: str) -> Inputs:

@@ -45,7 +45,6 @@ def _plan_model(ref: ModelRef, case: Case | None, settings: Settings) -> ModelPl
         if not ref.path.is_dir():
             raise AblationError(f"{ref.path}: model folder not found")
         cfg = cases.model_files.read_config(ref.path)
-        cases.check_model_fits_case(ref, case)
         if not (ref.path / cases.model_files.WEIGHTS_FILE).is_file():
             raise AblationError(f"{ref.path / cases.model_files.WEIGHTS_FILE}: file not found")
         plan.nodes = sorted(cases.model_nodes(ref), key=Node.sort_key)
