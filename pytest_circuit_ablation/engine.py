@@ -62,10 +62,11 @@ class ModelResult:
 class _Weights:
     """The LL model's parameters as plain tensors, laid out for batched matmuls."""
 
-    def __init__(self, model, device, dtype) -> None:
+    def __init__(self, model, device, dtype, snap: bool = False) -> None:
         import torch
 
         cfg = model.cfg
+        self.snap = snap  # the model is an HL model: its logits are read as labels are
         if cfg.normalization_type is not None:
             raise AblationError(f"the ablation engine supports models without LayerNorm only (normalization_type={cfg.normalization_type!r})")
         if cfg.positional_embedding_type != "standard":
@@ -133,6 +134,10 @@ class _Weights:
         return torch.addmm(w["b_out"], post, w["W_out"]).view(P, B, d)
 
     def logits_at(self, x, layer: int, stage: str, cells):
+        out = self._logits_at(x, layer, stage, cells)
+        return metrics.hl_labels_output(out, True) if self.snap else out
+
+    def _logits_at(self, x, layer: int, stage: str, cells):
         """Logits [K, V] at the K cells selected by the bool mask ``cells`` [P, B] (in its nonzero
         order), for runs resumed at ``layer`` with x [P, B, d]: ``stage`` 'mlp' means x is that layer's
         resid_mid, 'next' its resid_post. The last layer's MLP and the unembedding act per position,
@@ -190,9 +195,9 @@ def clean_cache(model, tokens):
 class _Precision:
     """Weights and clean activations in one dtype."""
 
-    def __init__(self, model, cache, device, dtype) -> None:
+    def __init__(self, model, cache, device, dtype, snap: bool = False) -> None:
         self.dtype = dtype
-        self.w = _Weights(model, device, dtype)
+        self.w = _Weights(model, device, dtype, snap)
         self._cache = {k: v.to(device, dtype) for k, v in cache.items()}
 
     def activation(self, node: Node):
@@ -242,22 +247,25 @@ class Engine:
     the pairs in float32 (2-7x faster on a CPU); every cell whose float32 decision lies within a band
     of ``VERIFY_ABS + VERIFY_REL * |output|`` around the agreement threshold is recomputed in float64,
     so each count is the float64 count. With ``fast=False`` everything runs in float64.
+
+    ``is_hl``: the model under test is the HL model itself (the HL reference effects); its logits are
+    then read as its labels are (``metrics.hl_labels_output``), so an unablated HL scores 0.
     """
 
     VERIFY_ABS = 1e-3
     VERIFY_REL = 1e-3
 
     def __init__(self, model, hl_outputs, tokens, *, categorical: bool, label_atol: float,
-                 device: str = "cpu", memory_budget_mb: int = 512, fast: bool = True) -> None:
+                 device: str = "cpu", memory_budget_mb: int = 512, fast: bool = True, is_hl: bool = False) -> None:
         import torch
 
         self.device = torch.device(device)
         self.categorical = categorical
         self.tokens = tokens.to(self.device)
         logits, cache = clean_cache(model, self.tokens)
-        self.exact = _Precision(model, cache, self.device, torch.float64)
-        self.fast = _Precision(model, cache, self.device, torch.float32) if fast else self.exact
-        self.clean_logits = logits.to(self.device, torch.float64)
+        self.exact = _Precision(model, cache, self.device, torch.float64, is_hl and categorical)
+        self.fast = _Precision(model, cache, self.device, torch.float32, is_hl and categorical) if fast else self.exact
+        self.clean_logits = metrics.hl_labels_output(logits.to(self.device, torch.float64), is_hl and categorical)
         self.hl = hl_outputs.to(self.device, torch.float64)
         n, P = self.tokens.shape
         self.n, self.P = n, P

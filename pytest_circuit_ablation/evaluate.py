@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import data, modes
+from . import data, metrics, modes
 from .cases import Case, ModelRef, check_model_fits_case, load_case
 from .engine import Config, Engine, ModelResult, estimate_bytes
 from .errors import AblationError
@@ -101,7 +101,7 @@ def make_inputs(case: Case, hl, count: int, seed: int, device: str) -> Inputs:
     bodies = data.distinct_bodies(case, count, seed)
     tokens = data.encode_inputs(case, bodies).to(device)
     with torch.no_grad():
-        hl_out = hl(tokens)
+        hl_out = metrics.hl_labels_output(hl(tokens), case.is_categorical)
     return Inputs(bodies, tokens, hl_out)
 
 
@@ -181,7 +181,8 @@ def hl_reference_effects(pair: ModelPair, inputs: Inputs, circuit: set[Node], co
     if not wanted or not hl_nodes:
         return {}
     engine = Engine(pair.hl, inputs.hl_outputs, inputs.tokens, categorical=pair.case.is_categorical,
-                    label_atol=pair.case.label_atol, device=settings.device, memory_budget_mb=settings.memory_mb)
+                    label_atol=pair.case.label_atol, device=settings.device, memory_budget_mb=settings.memory_mb,
+                    is_hl=True)
     counts = engine.run(hl_nodes, wanted).counts
     return {(ll_node, c.mode, c.scale): max(effect(*counts[(h, c.mode, c.scale)]) for h in hls)
             for ll_node, hls in mapping.items() for c in wanted}

@@ -169,7 +169,7 @@ class SIITTrainer:
         import torch
 
         with torch.no_grad():
-            return self.hl(tokens)
+            return metrics.hl_labels_output(self.hl(tokens), self.categorical)
 
     # -- losses -----------------------------------------------------------------------------------
     def _loss(self, out, target):
@@ -185,7 +185,8 @@ class SIITTrainer:
 
         with torch.no_grad():
             _, cache = self.hl.run_with_cache(source, names_filter=hl_node.hook)
-            return self.hl.run_with_hooks(base, fwd_hooks=[(hl_node.hook, _patch_hook(hl_node, cache))])
+            out = self.hl.run_with_hooks(base, fwd_hooks=[(hl_node.hook, _patch_hook(hl_node, cache))])
+            return metrics.hl_labels_output(out, self.categorical)
 
     def _ll_patched(self, nodes: list[Node], base, source, cache=None):
         import torch
