@@ -35,12 +35,12 @@ def main() -> int:
 
     import torch
 
-    from pytest_circuit_ablation import data, engine, modes, oracle
-    from pytest_circuit_ablation.cases import load_case
-    from pytest_circuit_ablation.models import load_hl_model, load_ll_model
-    from pytest_circuit_ablation.nodes import all_nodes
-    from pytest_circuit_ablation.pca import fit_projection
-    from pytest_circuit_ablation.settings import DEFAULT_SCALES
+    from pytest_circuit_ablation.core import data, engine, modes, oracle
+    from pytest_circuit_ablation.core.cases import load_case
+    from pytest_circuit_ablation.core.hubfiles import load_hl_model, load_ll_model
+    from pytest_circuit_ablation.core.nodes import all_nodes
+    from pytest_circuit_ablation.core.pca import fit_projection
+    from pytest_circuit_ablation.suite.settings import DEFAULT_SCALES
 
     torch.set_grad_enabled(False)
     case = load_case(args.case)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from . import settings as settings_mod
+from .suite import settings as settings_mod
 from .errors import AblationError
 
 _ROWS_KEY = "ablation"
@@ -44,8 +44,8 @@ class AblationSession:
 
     def build_items(self) -> dict[str, list]:
         if self.items is None:
-            from .items import build_items
-            from .plan import build_plan
+            from .suite.items import build_items
+            from .suite.plan import build_plan
 
             try:
                 self.plans = build_plan(self.settings)
@@ -81,7 +81,7 @@ class AblationSession:
         if self.settings.report_dir is not None:
             self.report_files, self.image_notice = write_report(self.settings.report_dir, self.rows, self.metadata())
         if self.settings.save_baseline is not None:
-            from .baseline import to_text
+            from .report.baseline import to_text
             from .report import write_files
 
             path = self.settings.save_baseline
@@ -93,7 +93,7 @@ class AblationSession:
         import platform
         from importlib import metadata as md
 
-        from .gate import describe
+        from .suite.gate import describe
 
         def version(name: str) -> str | None:
             try:
@@ -125,7 +125,7 @@ class AblationSession:
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config) or not self.rows:
             return
-        from .summary import summary_lines
+        from .report.terminal import summary_lines
 
         terminalreporter.section("circuit ablation")
         for line in summary_lines(self.rows, self.settings):
@@ -201,7 +201,7 @@ def pytest_cmdline_main(config: pytest.Config):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     if config.stash.get(_OWN_SCHEDULER, False):
-        from .scheduling import CaseScheduling
+        from .suite.scheduling import CaseScheduling
 
         return CaseScheduling(config, log)
     return None
@@ -246,7 +246,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if s.tasks:
             why = f"the cases named by --ablation-tasks ({', '.join(s.tasks)}) have no models"
         else:
-            from .cases import builtin_cases_dir
+            from .core.cases import builtin_cases_dir
 
             why = f"no built-in case has a model under {builtin_cases_dir()}"
         raise pytest.UsageError(f"circuit ablation: no models planned: {why}; give --ablation-models DIR or --ablation-tasks")
@@ -283,7 +283,7 @@ def _share_cores(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def ablation_store(pytestconfig: pytest.Config):
     """Evaluations of every planned model, computed once per worker on first use."""
-    from .store import AblationStore
+    from .suite.store import AblationStore
 
     _share_cores(pytestconfig)
     session = _session(pytestconfig)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_circuit_ablation import checks
+from pytest_circuit_ablation.suite import checks
 
 
 def _plugin_disabled():

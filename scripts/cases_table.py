@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from pytest_circuit_ablation.cases import available_case_ids, load_case
-from pytest_circuit_ablation.summary import verdict
+from pytest_circuit_ablation.core.cases import available_case_ids, load_case
+from pytest_circuit_ablation.report.terminal import verdict
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

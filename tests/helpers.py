@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_circuit_ablation.cases import builtin_cases_dir, load_case
+from pytest_circuit_ablation.core.cases import builtin_cases_dir, load_case
 
 CASE3 = builtin_cases_dir() / "3"
 MODEL_NAMES = ("iit", "natural", "siit")
@@ -28,7 +28,7 @@ def interpbench_shaped_folder(root: Path, case_ids, seed: int = 0) -> Path:
     import torch
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-    from pytest_circuit_ablation.interpbench import ll_shape
+    from pytest_circuit_ablation.core.interpbench import ll_shape
 
     root.mkdir(parents=True, exist_ok=True)
     entries = []

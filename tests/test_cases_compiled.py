@@ -9,10 +9,10 @@ import os
 import pytest
 import torch
 
-from pytest_circuit_ablation.cases import available_case_ids, load_case
-from pytest_circuit_ablation.compile import correspondence_from_layout
-from pytest_circuit_ablation.interpbench import ll_shape
-from pytest_circuit_ablation.models import load_hl_model
+from pytest_circuit_ablation.core.cases import available_case_ids, load_case
+from pytest_circuit_ablation.tools.compile import correspondence_from_layout
+from pytest_circuit_ablation.core.interpbench import ll_shape
+from pytest_circuit_ablation.core.hubfiles import load_hl_model
 
 CASE_IDS = available_case_ids()
 MAX_INPUTS = 2000
@@ -128,7 +128,7 @@ def test_recompiling_the_program_gives_the_stored_case(case_id):
     order, output classes and correspondence are the compiled model's own (compile_case refuses a
     difference, naming the field)."""
     _tracr_or_skip()
-    from pytest_circuit_ablation.compile import compile_program, derived_spec, spec_differences, to_hooked_transformer
+    from pytest_circuit_ablation.tools.compile import compile_program, derived_spec, spec_differences, to_hooked_transformer
 
     case = load_case(case_id)
     program, assembled = compile_program(case)

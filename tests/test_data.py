@@ -1,6 +1,6 @@
 import pytest
 
-from pytest_circuit_ablation import data
+from pytest_circuit_ablation.core import data
 from pytest_circuit_ablation.errors import AblationError
 from tests.helpers import case3
 

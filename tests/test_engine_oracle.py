@@ -4,12 +4,12 @@ on the full 100 inputs = 10,000 pairs)."""
 import pytest
 import torch
 
-from pytest_circuit_ablation import data, engine, metrics, modes, oracle
-from pytest_circuit_ablation.cases import load_case
-from pytest_circuit_ablation.models import load_hl_model, load_ll_model
-from pytest_circuit_ablation.nodes import all_nodes
-from pytest_circuit_ablation.pca import fit_projection
-from pytest_circuit_ablation.settings import DEFAULT_SCALES
+from pytest_circuit_ablation.core import data, engine, metrics, modes, oracle
+from pytest_circuit_ablation.core.cases import load_case
+from pytest_circuit_ablation.core.hubfiles import load_hl_model, load_ll_model
+from pytest_circuit_ablation.core.nodes import all_nodes
+from pytest_circuit_ablation.core.pca import fit_projection
+from pytest_circuit_ablation.suite.settings import DEFAULT_SCALES
 from tests.helpers import MODEL_NAMES, case3, model_dir
 
 N_INPUTS = 40

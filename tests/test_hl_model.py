@@ -5,7 +5,7 @@ from itertools import product
 import pytest
 import torch
 
-from pytest_circuit_ablation.models import load_hl_model
+from pytest_circuit_ablation.core.hubfiles import load_hl_model
 from tests.helpers import case3
 
 
@@ -21,7 +21,7 @@ def test_stored_hl_model_matches_the_reference_on_every_input():
 
 @pytest.mark.skipif(importlib.util.find_spec("tracr") is None, reason="tracr not installed: pip install -e '.[compile]' (CI installs it)")
 def test_recompiled_model_matches_the_stored_one():
-    from pytest_circuit_ablation.compile import compile_case
+    from pytest_circuit_ablation.tools.compile import compile_case
 
     case = case3()
     model, layout = compile_case(case, write=False)
@@ -37,8 +37,8 @@ def test_float64_labels_are_the_float32_hl_labels(case_id):
     """Labels are read in float64 but must be InterpBench's (float32) ones: case 19's None positions are
     ~1e-10 of float64 noise, whose raw argmax differs from float32's on about half of them; cases 13 and
     21 have real leaks (2e-6, 7e-4) that the labels must keep following."""
-    from pytest_circuit_ablation.cases import load_case
-    from pytest_circuit_ablation.evaluate import make_inputs
+    from pytest_circuit_ablation.core.cases import load_case
+    from pytest_circuit_ablation.core.evaluate import make_inputs
 
     case = load_case(case_id)
     inputs = make_inputs(case, load_hl_model(case.dir, dtype="float64"), 300, 0, "cpu")

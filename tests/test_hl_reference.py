@@ -3,13 +3,13 @@ gate needs it (a perfect LL model does not score 1 on every in-circuit node)."""
 import pytest
 import torch
 
-from pytest_circuit_ablation.cases import load_case, model_nodes
-from pytest_circuit_ablation.engine import Config
-from pytest_circuit_ablation.evaluate import evaluate_model
-from pytest_circuit_ablation.metrics import effect
-from pytest_circuit_ablation.nodes import parse_node
-from pytest_circuit_ablation.oracle import oracle_counts
-from pytest_circuit_ablation.settings import parse
+from pytest_circuit_ablation.core.cases import load_case, model_nodes
+from pytest_circuit_ablation.core.engine import Config
+from pytest_circuit_ablation.core.evaluate import evaluate_model
+from pytest_circuit_ablation.core.metrics import effect
+from pytest_circuit_ablation.core.nodes import parse_node
+from pytest_circuit_ablation.core.oracle import oracle_counts
+from pytest_circuit_ablation.suite.settings import parse
 
 OPTIONS = {"ablation_report": False, "ablation_modes": "resample", "ablation_scales": "1.0", "ablation_inputs": "40",
            "ablation_pca_components": "2", "ablation_pca_centre": "false", "ablation_seed": "0", "ablation_device": "cpu",

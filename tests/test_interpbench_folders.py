@@ -6,9 +6,9 @@ import pickle
 
 import pytest
 
-from pytest_circuit_ablation.cases import ModelRef, check_model_fits_case, load_case
+from pytest_circuit_ablation.core.cases import ModelRef, check_model_fits_case, load_case
 from pytest_circuit_ablation.errors import AblationError
-from pytest_circuit_ablation.evaluate import load_pair
+from pytest_circuit_ablation.core.evaluate import load_pair
 from tests.helpers import interpbench_shaped_folder
 from tests.test_cases_compiled import INTERPBENCH
 

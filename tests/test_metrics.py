@@ -5,8 +5,8 @@ from itertools import product
 
 import torch
 
-from pytest_circuit_ablation import metrics
-from pytest_circuit_ablation.models import load_hl_model
+from pytest_circuit_ablation.core import metrics
+from pytest_circuit_ablation.core.hubfiles import load_hl_model
 from tests.helpers import case3
 
 

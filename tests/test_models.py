@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pytest_circuit_ablation.errors import AblationError
-from pytest_circuit_ablation.models import load_ll_model, read_config, safe_unpickle
+from pytest_circuit_ablation.core.hubfiles import load_ll_model, read_config, safe_unpickle
 from tests.helpers import model_dir
 
 
@@ -151,7 +151,7 @@ def test_safe_unpickle_plain_values(tmp_path):
 
 
 def test_training_record_reads_this_trainers_meta_and_ignores_others(tmp_path):
-    from pytest_circuit_ablation.models import training_record
+    from pytest_circuit_ablation.core.hubfiles import training_record
 
     record = training_record(model_dir("siit"))
     assert set(record) == {"train_accuracy", "train_iia", "train_strict_accuracy", "train_steps", "train_seconds"}
@@ -173,7 +173,7 @@ def test_config_fields_the_engine_does_not_compute_are_refused_in_one_line(tmp_p
     import shutil
 
     from pytest_circuit_ablation.errors import AblationError
-    from pytest_circuit_ablation.models import read_config
+    from pytest_circuit_ablation.core.hubfiles import read_config
     from tests.helpers import model_dir
 
     folder = tmp_path / "m"

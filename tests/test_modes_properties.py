@@ -5,9 +5,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_circuit_ablation import modes
-from pytest_circuit_ablation.modes import Projection, project, reject
-from pytest_circuit_ablation.pca import fit_projection
+from pytest_circuit_ablation.core import modes
+from pytest_circuit_ablation.core.modes import Projection, project, reject
+from pytest_circuit_ablation.core.pca import fit_projection
 
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

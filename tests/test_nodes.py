@@ -1,7 +1,7 @@
 import pytest
 
-from pytest_circuit_ablation.models import read_edges
-from pytest_circuit_ablation.nodes import Node, all_nodes, nodes_from_edges, parse_node
+from pytest_circuit_ablation.core.hubfiles import read_edges
+from pytest_circuit_ablation.core.nodes import Node, all_nodes, nodes_from_edges, parse_node
 from tests.helpers import case3
 
 # InterpBench's published edges.pkl for case 3 (spec section 8): hook-level ACDC edges.

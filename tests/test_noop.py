@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from pytest_circuit_ablation import data, engine, modes, oracle
-from pytest_circuit_ablation.models import load_ll_model
-from pytest_circuit_ablation.nodes import all_nodes
-from pytest_circuit_ablation.pca import fit_projection
+from pytest_circuit_ablation.core import data, engine, modes, oracle
+from pytest_circuit_ablation.core.hubfiles import load_ll_model
+from pytest_circuit_ablation.core.nodes import all_nodes
+from pytest_circuit_ablation.core.pca import fit_projection
 from tests.helpers import case3, model_dir
 
 

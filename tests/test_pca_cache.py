@@ -1,8 +1,8 @@
 """PCA directions are cached on disk, keyed by what changes them; a corrupt entry is refitted, not used."""
 import torch
 
-from pytest_circuit_ablation.nodes import Node
-from pytest_circuit_ablation.pca import cache_key, get_projection
+from pytest_circuit_ablation.core.nodes import Node
+from pytest_circuit_ablation.core.pca import cache_key, get_projection
 
 
 def _acts(seed=0):

@@ -5,10 +5,10 @@ import pickle
 import pytest
 import torch
 
-from pytest_circuit_ablation.cases import available_case_ids, load_case
-from pytest_circuit_ablation.models import load_ll_model
-from pytest_circuit_ablation.train.cli import main as train_main
-from pytest_circuit_ablation.train.siit import InputSpace, is_held_out
+from pytest_circuit_ablation.core.cases import available_case_ids, load_case
+from pytest_circuit_ablation.core.hubfiles import load_ll_model
+from pytest_circuit_ablation.tools.train.cli import main as train_main
+from pytest_circuit_ablation.tools.train.siit import InputSpace, is_held_out
 from tests.helpers import case3
 
 

@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..cases import case_sort_key
-from ..modes import MODES
-from ..nodes import parse_node
+from ..core.cases import case_sort_key
+from ..core.modes import MODES
+from ..core.nodes import parse_node
 
 EFFECT_COLUMNS = ["task", "model", "node", "hook", "layer", "head", "status", "mode", "scale", "effect", "hl_effect", "kl_effect",
                   "cells_counted", "cells_flipped", "ci_low", "ci_high", "gate_role", "outcome", "item"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..modes import MODES
-from ..nodes import parse_node
+from ..core.modes import MODES
+from ..core.nodes import parse_node
 
 IN_COLOUR, OUT_COLOUR = "green", "orange"
 HOVER = ("node %{customdata[0]} (%{customdata[1]})<br>mode %{customdata[2]}<br>scale %{x}<br>"

@@ -11,7 +11,7 @@ import html
 import json
 from typing import Any
 
-from ..summary import model_entries, verdict
+from .terminal import model_entries, verdict
 from . import figures
 
 _CSS = """

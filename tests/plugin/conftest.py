@@ -11,11 +11,11 @@ import transformer_lens  # noqa: F401
 
 # ...and this package's own modules, so that every inner run sees the same classes (an exception class
 # imported twice would no longer match its own except clauses).
-import pytest_circuit_ablation.checks  # noqa: F401
-import pytest_circuit_ablation.evaluate  # noqa: F401
+import pytest_circuit_ablation.suite.checks  # noqa: F401
+import pytest_circuit_ablation.core.evaluate  # noqa: F401
 import pytest_circuit_ablation.report  # noqa: F401
-import pytest_circuit_ablation.store  # noqa: F401
-import pytest_circuit_ablation.summary  # noqa: F401
+import pytest_circuit_ablation.suite.store  # noqa: F401
+import pytest_circuit_ablation.report.terminal  # noqa: F401
 
 from tests.helpers import model_dir
 

@@ -4,7 +4,7 @@ from itertools import product
 
 import torch
 
-from pytest_circuit_ablation.models import load_ll_model
+from pytest_circuit_ablation.core.hubfiles import load_ll_model
 from tests.helpers import case3
 
 from tests.plugin.conftest import read_csv
@@ -122,7 +122,7 @@ def test_a_negative_control_that_passes_its_gate_fails_the_run_as_accepted(run_s
 
 def test_a_negative_control_that_errors_is_not_counted_as_rejected(run_suite, monkeypatch):
     """Only the gate's own rejection counts: an error inside a control's gate item fails the run."""
-    import pytest_circuit_ablation.checks as checks
+    import pytest_circuit_ablation.suite.checks as checks
 
     def broken(*_):
         raise RuntimeError("planted error")

@@ -21,7 +21,7 @@ def test_nothing_planned_is_a_usage_error(run_suite, tmp_path, monkeypatch):
     import json
     import shutil
 
-    from pytest_circuit_ablation.cases import builtin_cases_dir
+    from pytest_circuit_ablation.core.cases import builtin_cases_dir
 
     empty = tmp_path / "cases"
     (empty / "3").mkdir(parents=True)

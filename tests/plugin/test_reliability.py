@@ -3,7 +3,7 @@ import shutil
 
 import torch
 
-from pytest_circuit_ablation.models import save_ll_model
+from pytest_circuit_ablation.core.hubfiles import save_ll_model
 from tests.helpers import CASE3
 from tests.plugin.conftest import read_csv
 
@@ -33,7 +33,7 @@ def test_refused_model_does_not_stop_the_others(run_suite, pytester, tmp_path, m
 def test_untrained_model_fails_accuracy_and_its_gate_is_not_meaningful(run_suite, tmp_path):
     from transformer_lens import HookedTransformer
 
-    from pytest_circuit_ablation.models import load_ll_model
+    from pytest_circuit_ablation.core.hubfiles import load_ll_model
 
     trained = load_ll_model(CASE3 / "models" / "siit", dtype="float32")
     torch.manual_seed(1)
@@ -102,7 +102,7 @@ def test_edges_naming_missing_nodes(run_suite, interpbench_dir):
 
 
 def test_huge_sweep_is_refused_up_front_with_the_memory_it_needs(run_suite, interpbench_dir, monkeypatch):
-    import pytest_circuit_ablation.evaluate as evaluate
+    import pytest_circuit_ablation.core.evaluate as evaluate
 
     monkeypatch.setattr(evaluate, "available_bytes", lambda: 100 * 2**20)
     result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-inputs=250", fast=False,

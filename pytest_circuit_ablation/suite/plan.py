@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import cases
-from .cases import Case, ModelRef
-from .errors import AblationError
-from .nodes import Node
+from ..core import cases
+from ..core.cases import Case, ModelRef
+from ..errors import AblationError
+from ..core.nodes import Node
 from .settings import Settings
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import metrics, modes
-from .errors import AblationError
+from ..errors import AblationError
 from .modes import Projection
 from .nodes import Node
 

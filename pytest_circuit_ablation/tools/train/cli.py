@@ -14,8 +14,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..cases import load_case
-from ..errors import AblationError
+from ...core.cases import load_case
+from ...errors import AblationError
 from .siit import LR_SCHEDULES, SIIT_SAMPLING, SIITTrainer, TrainArgs
 
 EXAMPLES = """examples:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torch
 
-        from ..models import load_hl_model, save_ll_model
+        from ...core.hubfiles import load_hl_model, save_ll_model
 
         torch.set_num_threads(max(1, torch.get_num_threads()))
         case = load_case(args.case, args.cases_dir)

@@ -13,13 +13,13 @@ from pathlib import Path
 from . import data, metrics, modes
 from .cases import Case, ModelRef, check_model_fits_case, load_case
 from .engine import Config, Engine, ModelResult, estimate_bytes
-from .errors import AblationError
+from ..errors import AblationError
 from .metrics import effect, kl_effect
 from .modes import Projection
-from .models import load_hl_model, load_ll_model, model_hash
+from .hubfiles import load_hl_model, load_ll_model, model_hash
 from .nodes import Node
 from .pca import get_projection
-from .settings import Settings
+from ..suite.settings import Settings
 
 
 @dataclass

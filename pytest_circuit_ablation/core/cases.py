@@ -17,8 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import models as model_files
-from .errors import AblationError
+from . import hubfiles as model_files
+from ..errors import AblationError
 from .nodes import Node, all_nodes, nodes_from_edges, parse_node
 
 CASES_ENV = "CIRCUIT_ABLATION_CASES"
@@ -37,7 +37,7 @@ def builtin_cases_dir() -> Path:
     env = os.environ.get(CASES_ENV)
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the package
     installed = here / "builtin_cases"
     return installed if installed.is_dir() else here.parent / "cases"
 

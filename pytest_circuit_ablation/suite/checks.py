@@ -12,10 +12,11 @@ from typing import Any, Callable
 
 import pytest
 
-from . import baseline, metrics, modes
+from ..report import baseline
+from ..core import metrics, modes
 from .gate import offence, reject
 from .items import Item
-from .models import training_record
+from ..core.hubfiles import training_record
 from .store import AblationStore, Refused
 
 Record = Callable[[dict[str, Any]], None]

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .errors import AblationError
+from ..errors import AblationError
 
 FORMAT = "pytest-circuit-ablation baseline v1"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from .cases import Case
-from .errors import AblationError
+from ..errors import AblationError
 
 
 def n_possible_inputs(case: Case) -> int:

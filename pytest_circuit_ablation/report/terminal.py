@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cases import case_sort_key
-from .gate import describe
-from .settings import Settings
+from ..core.cases import case_sort_key
+from ..suite.gate import describe
+from ..suite.settings import Settings
 
 
 def verdict(role: str, outcome: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import AblationError
+from ..errors import AblationError
 from .plan import ModelPlan
 from .settings import Settings
 
@@ -35,7 +35,7 @@ class AblationStore:
             if plan.error:
                 self._refused[key] = plan.error
                 raise Refused(plan.error)
-            from .evaluate import evaluate_model
+            from ..core.evaluate import evaluate_model
 
             try:
                 self._done[key] = evaluate_model(plan.ref, plan.nodes, set(plan.circuit), self.settings, self.cache_dir)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import AblationError
+from ..errors import AblationError
 
 CFG_FILE = "ll_model_cfg.pkl"
 WEIGHTS_FILE = "ll_model.pth"

@@ -1,6 +1,6 @@
 """RASP -> tracr -> TransformerLens: compile a case's high-level model (needs the ``compile`` extra).
 
-``circuit-ablation-compile 3`` (or ``python -m pytest_circuit_ablation.compile 3``) compiles
+``circuit-ablation-compile 3`` (or ``python -m pytest_circuit_ablation.tools.compile 3``) compiles
 ``cases/3/program.py`` with tracr, converts the weights to a ``HookedTransformer`` with the case's pinned
 token encoding, checks it against tracr on every input, and writes ``hl_model.pth``,
 ``hl_model_cfg.json`` and ``tracr_layout.json`` (which block writes which residual direction: the
@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cases import Case, load_case
-from .errors import AblationError
-from .models import HL_CFG_FILE, save_hl_model
+from ..core.cases import Case, load_case
+from ..errors import AblationError
+from ..core.hubfiles import HL_CFG_FILE, save_hl_model
 
 LAYOUT_FILE = "tracr_layout.json"
 

@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import AblationError
+from ..errors import AblationError
 from .modes import Projection
 from .nodes import Node
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from .cases import case_sort_key
+from ..core.cases import case_sort_key
 from .gate import control_mark
-from .modes import MODES
-from .nodes import Node
+from ..core.modes import MODES
+from ..core.nodes import Node
 from .plan import ModelPlan
 from .settings import Settings
 

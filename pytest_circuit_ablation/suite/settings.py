@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import AblationError
-from .modes import MODES
+from ..errors import AblationError
+from ..core.modes import MODES
 
 DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 0.7, 0.8, 1.0, 1.2, 1.4, 2.0, 5.0, 10.0)  # the notebook's
 DEFAULT_CHECKPOINTS = (("resample", 1.0),)
@@ -242,7 +242,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     baseline_path = path("ablation_baseline")
     baseline_doc = None
     if baseline_path is not None:
-        from .baseline import load
+        from ..report.baseline import load
 
         baseline_doc = load(baseline_path)
     settings = Settings(
@@ -259,7 +259,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         memory_mb=_int("ablation-memory-mb", get("ablation_memory_mb"), 16),
     )
     if baseline_path is not None:
-        from .baseline import check_settings, saved_settings
+        from ..report.baseline import check_settings, saved_settings
 
         check_settings(baseline_path, saved_settings(baseline_path), baseline_settings(settings))
     return settings

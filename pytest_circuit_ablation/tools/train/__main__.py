@@ -1,4 +1,4 @@
-"""python -m pytest_circuit_ablation.train"""
+"""python -m pytest_circuit_ablation.tools.train"""
 import sys
 
 from .cli import main

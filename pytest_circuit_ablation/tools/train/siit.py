@@ -23,9 +23,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from .. import metrics
-from ..cases import Case
-from ..nodes import Node, all_nodes, parse_node
+from ...core import metrics
+from ...core.cases import Case
+from ...core.nodes import Node, all_nodes, parse_node
 
 
 @dataclass
@@ -327,7 +327,7 @@ class SIITTrainer:
             "lr": a.lr, "batch_size": a.batch_size, "clip_grad_norm": a.clip_grad_norm, "atol": metrics.REGRESSION_ATOL,
             "use_single_loss": a.single_loss, "act_fn": self.ll.cfg.act_fn, "seed": a.seed,
             "max_steps": a.max_steps, "early_stop_accuracy_threshold": a.early_stop,
-            "trainer": "pytest_circuit_ablation.train.siit", "command": command,
+            "trainer": "pytest_circuit_ablation.tools.train.siit", "command": command,
             "held_out": "20% of all (base, source) pairs, chosen by a fixed hash of their input ids",
             "final_metrics": result, "args": asdict(a),
         }
