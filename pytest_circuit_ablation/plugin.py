@@ -93,25 +93,23 @@ class AblationSession:
         import platform
         from importlib import metadata as md
 
-        from .suite.gate import describe
-
         def version(name: str) -> str | None:
             try:
                 return md.version(name)
             except md.PackageNotFoundError:
                 return None
 
-        s = self.settings
+        s, sweep = self.settings, self.settings.sweep
         loads = [r for r in self.rows if r["kind"] == "load"]
         return {
-            "gate": describe(s),
+            "gate": s.gate.describe(),
             "versions": {n: version(n) for n in ("pytest-circuit-ablation", "torch", "transformer-lens", "numpy",
                                                  "scikit-learn", "plotly", "pytest", "pytest-xdist", "kaleido")},
             "python": platform.python_version(),
-            "settings": {"modes": list(s.modes), "scales": list(s.scales), "inputs": s.inputs, "seed": s.seed,
-                         "pca_components": s.pca_components, "pca_centre": s.pca_centre, "device": s.device,
-                         "tau_in": s.tau_in, "tau_out": s.tau_out, "min_accuracy": s.min_accuracy,
-                         "checkpoints": [list(c) for c in s.checkpoints]},
+            "settings": {"modes": list(sweep.modes), "scales": list(sweep.scales), "inputs": sweep.inputs, "seed": sweep.seed,
+                         "pca_components": sweep.pca_components, "pca_centre": sweep.pca_centre, "device": sweep.device,
+                         "tau_in": s.gate.tau_in, "tau_out": s.gate.tau_out, "min_accuracy": s.gate.min_accuracy,
+                         "checkpoints": [list(c) for c in s.gate.checkpoints]},
             "models": {f"case{r['task']}-{r['model']}": {"hash": r.get("model_hash"), "seconds": r.get("seconds"),
                                                           "outcome": r["outcome"], "message": r.get("message", "")}
                        for r in loads},

@@ -13,7 +13,7 @@ from pytest_circuit_ablation.suite.settings import DEFAULT_SCALES
 from tests.helpers import MODEL_NAMES, case3, model_dir
 
 N_INPUTS = 40
-CONFIGS = [engine.Config(m, s) for m in modes.MODES for s in DEFAULT_SCALES]
+CONFIGS = [modes.Ablation(m, s) for m in modes.MODES for s in DEFAULT_SCALES]
 
 
 @pytest.fixture(scope="module", params=MODEL_NAMES)
@@ -54,7 +54,7 @@ def test_counts_do_not_depend_on_batching(setup):
     assert runs[0] == runs[1]
 
 
-CAT_CONFIGS = [engine.Config(m, s) for m in modes.MODES for s in (0.0, 1.0, 2.0)]
+CAT_CONFIGS = [modes.Ablation(m, s) for m in modes.MODES for s in (0.0, 1.0, 2.0)]
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,18 @@ import pytest
 import torch
 
 from pytest_circuit_ablation.core.cases import load_case, model_nodes
-from pytest_circuit_ablation.core.engine import Config
+from pytest_circuit_ablation.core.modes import Ablation
 from pytest_circuit_ablation.core.evaluate import evaluate_model
 from pytest_circuit_ablation.core.metrics import effect
 from pytest_circuit_ablation.core.nodes import parse_node
 from pytest_circuit_ablation.core.oracle import oracle_counts
-from pytest_circuit_ablation.suite.settings import parse
-
-OPTIONS = {"ablation_report": False, "ablation_modes": "resample", "ablation_scales": "1.0", "ablation_inputs": "40",
-           "ablation_pca_components": "2", "ablation_pca_centre": "false", "ablation_seed": "0", "ablation_device": "cpu",
-           "ablation_gate": "hl", "ablation_hl_tol": "0.05", "ablation_tau_in": "0.5", "ablation_tau_out": "0.1",
-           "ablation_min_accuracy": "0.99", "ablation_checkpoints": "resample:1.0", "ablation_memory_mb": "512",
-           "ablation_baseline_tol": "0.02"}
+from pytest_circuit_ablation.core.sweep import Sweep
 
 
-def _evaluate(case_id, **options):
-    settings = parse(lambda d: {**OPTIONS, **options}.get(d), __import__("pathlib").Path("."))
+def _evaluate(case_id):
     case = load_case(case_id)
     ref = case.builtin_models[0]
-    return evaluate_model(ref, model_nodes(ref), case.circuit(), settings), case
+    return evaluate_model(ref, model_nodes(ref), case.circuit(), Sweep(modes=("resample",), scales=(1.0,), inputs=40)), case
 
 
 @pytest.mark.parametrize("case_id, hl_hook", [("13", "blocks.0.attn.hook_result[0]"), ("18", "blocks.0.attn.hook_result[1]")])
@@ -30,7 +23,7 @@ def test_hl_reference_equals_a_plain_transformerlens_interchange_in_the_hl_model
     ev, case = _evaluate(case_id)
     hl_node = parse_node(hl_hook)
     ll_node = next(n for n in ev.circuit if n.hook == hl_node.hook and n.head == hl_node.head)
-    counts = oracle_counts(ev.pair.hl, ev.inputs.hl_outputs, ev.inputs.tokens, [hl_node], [Config("resample", 1.0)],
+    counts = oracle_counts(ev.pair.hl, ev.inputs.hl_outputs, ev.inputs.tokens, [hl_node], [Ablation("resample", 1.0)],
                            categorical=case.is_categorical, label_atol=case.label_atol)
     assert ev.hl_effect(ll_node, "resample", 1.0) == effect(*counts[(hl_node, "resample", 1.0)])
 

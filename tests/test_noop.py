@@ -21,6 +21,6 @@ def test_identity_ablation_is_bit_identical(mode, dtype):
             act = oracle.node_act(cache, node)
             proj = fit_projection(act, 2, centre=False)
             proj = modes.Projection(proj.components.to(act.dtype))
-            hook = oracle.make_hook(node, engine.Config(mode, 1.0), None, None, proj)
+            hook = oracle.make_hook(node, modes.Ablation(mode, 1.0), None, None, proj)
             out = model.run_with_hooks(tokens, fwd_hooks=[(node.hook, hook)])
             assert torch.equal(out, clean), node.name

@@ -17,8 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import hubfiles as model_files
-from ..errors import AblationError
+from . import hubfiles
+from ..errors import AblationError, SettingError
 from .nodes import Node, all_nodes, nodes_from_edges, parse_node
 
 CASES_ENV = "CIRCUIT_ABLATION_CASES"
@@ -42,6 +42,11 @@ def builtin_cases_dir() -> Path:
     return installed if installed.is_dir() else here.parent / "cases"
 
 
+GATED = "gated"  # case.json's roles: a model the gate must pass,
+CONTROL = "negative-control"  # and one it must reject
+ROLES = (GATED, CONTROL)
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """One LL model to evaluate: where its files are and what the gate expects of it."""
@@ -49,7 +54,7 @@ class ModelRef:
     case_id: str
     name: str
     path: Path
-    role: str = "gated"  # or "negative-control": its gate must fail
+    role: str = GATED  # or CONTROL: its gate must fail
     source: str = "builtin"
 
     @property
@@ -59,7 +64,7 @@ class ModelRef:
     @property
     def uses_case_circuit(self) -> bool:
         """True unless the folder's own edges.pkl defines the circuit (then no HL node maps to its nodes)."""
-        return not (self.path / model_files.EDGES_FILE).exists()
+        return not (self.path / hubfiles.EDGES_FILE).exists()
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,7 @@ class Case:
         roles = self.spec.get("models", {})
         refs = []
         for name in sorted(roles):
-            refs.append(ModelRef(self.id, name, self.dir / "models" / name, roles[name].get("role", "gated")))
+            refs.append(ModelRef(self.id, name, self.dir / "models" / name, roles[name].get("role", GATED)))
         return refs
 
 
@@ -176,7 +181,7 @@ def _validate(spec: Any, path: Path) -> None:
         except (KeyError, TypeError, ValueError) as exc:
             raise AblationError(f"{path}: correspondence entry {hl_name!r} is invalid ({exc})") from None
     for name, model in spec.get("models", {}).items():
-        if model.get("role", "gated") not in ("gated", "negative-control"):
+        if model.get("role", GATED) not in ROLES:
             raise AblationError(f"{path}: model {name!r} has unknown role {model.get('role')!r}")
 
 
@@ -206,14 +211,14 @@ def user_models(root: Path) -> list[ModelRef]:
     """Models in InterpBench's hub layout: ``<root>/<case>/ll_model.pth`` (+ cfg pickle)."""
     root = Path(root)
     if not root.is_dir():
-        raise AblationError(f"--ablation-models {root}: folder not found")
+        raise SettingError("models", root, "folder not found")
     name = re.sub(r"[^A-Za-z0-9_.]+", "_", root.resolve().name) or "user"
     refs = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        if (sub / model_files.WEIGHTS_FILE).exists() or (sub / model_files.CFG_FILE).exists():
-            refs.append(ModelRef(sub.name, name, sub, "gated", "user"))
+        if (sub / hubfiles.WEIGHTS_FILE).exists() or (sub / hubfiles.CFG_FILE).exists():
+            refs.append(ModelRef(sub.name, name, sub, GATED, "user"))
     if not refs:
-        raise AblationError(f"--ablation-models {root}: no <case>/{model_files.WEIGHTS_FILE} inside (expected InterpBench's layout, e.g. {root}/3/{model_files.WEIGHTS_FILE})")
+        raise SettingError("models", root, f"no <case>/{hubfiles.WEIGHTS_FILE} inside (expected InterpBench's layout, e.g. {root}/3/{hubfiles.WEIGHTS_FILE})")
     return refs
 
 
@@ -229,8 +234,8 @@ def check_model_fits_case(ref: ModelRef, case: Case) -> None:
     """Refuse, in one line naming the field and both values, a model whose shape or declared task is not
     the built-in case's: judging it against another task would call a good model bad. Reads the config
     and InterpBench's metadata (a case's ``meta.json``, a hub root's ``benchmark_metadata.json``) only."""
-    cfg = model_files.read_config(ref.path)
-    where = ref.path / model_files.CFG_FILE
+    cfg = hubfiles.read_config(ref.path)
+    where = ref.path / hubfiles.CFG_FILE
     d_vocab_out = len(case.output_classes or []) if case.is_categorical else 1
     for field_name, ours in (("n_ctx", case.max_seq_len), ("d_vocab", len(case.encoding)), ("d_vocab_out", d_vocab_out)):
         if cfg.get(field_name) != ours:
@@ -247,7 +252,7 @@ def _declared_tasks(ref: ModelRef) -> list[tuple[dict[str, Any], Path]]:
     """What InterpBench's metadata beside a model says about its task: the model folder's ``meta.json``
     and the hub root's ``benchmark_metadata.json`` entry for this case, where present."""
     found = []
-    meta = ref.path / model_files.META_FILE
+    meta = ref.path / hubfiles.META_FILE
     if meta.is_file():
         found.append((_read_json(meta), meta))
     hub = ref.path.parent / HUB_METADATA_FILE
@@ -275,16 +280,16 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def model_nodes(ref: ModelRef) -> list[Node]:
     """Every node of an LL model, read from its config (no torch)."""
-    cfg = model_files.read_config(ref.path)
+    cfg = hubfiles.read_config(ref.path)
     return all_nodes(cfg["n_layers"], cfg["n_heads"], bool(cfg.get("attn_only")))
 
 
 def model_circuit(ref: ModelRef, case: Case, nodes: list[Node]) -> set[Node]:
     """In-circuit nodes: the folder's ``edges.pkl`` when it has one, else the case's correspondence."""
-    edges = model_files.read_edges(ref.path)
+    edges = hubfiles.read_edges(ref.path)
     circuit = nodes_from_edges(edges) if edges is not None else case.circuit()
     unknown = sorted(n.full_name for n in circuit - set(nodes))
     if unknown:
-        where = ref.path / model_files.EDGES_FILE if edges is not None else case.dir / "case.json"
+        where = ref.path / hubfiles.EDGES_FILE if edges is not None else case.dir / "case.json"
         raise AblationError(f"{where}: circuit names nodes the model does not have: {', '.join(unknown)}")
     return circuit

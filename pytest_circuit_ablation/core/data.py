@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from .cases import Case
-from ..errors import AblationError
+from ..errors import SettingError
 
 
 def n_possible_inputs(case: Case) -> int:
@@ -23,9 +23,9 @@ def distinct_bodies(case: Case, count: int, seed: int) -> list[tuple[str, ...]]:
     length = case.max_seq_len - 1
     total = n_possible_inputs(case)
     if count < 2:
-        raise AblationError(f"--ablation-inputs must be at least 2, got {count}")
+        raise SettingError("inputs", count, "must be at least 2")
     if count > total:
-        raise AblationError(f"--ablation-inputs {count}: case {case.id} has only {total} distinct inputs")
+        raise SettingError("inputs", count, f"case {case.id} has only {total} distinct inputs")
     rng = random.Random(f"circuit-ablation/{case.id}/{seed}")
     picks = rng.sample(range(total), count)  # an index is a body written in base len(vocab)
     bodies = []

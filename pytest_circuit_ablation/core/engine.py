@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from . import metrics, modes
 from ..errors import AblationError
-from .modes import Projection
+from .modes import Ablation, Projection
 from .nodes import Node
 
 _ACTS = {
@@ -34,14 +34,6 @@ _ACTS = {
     "gelu_pytorch_tanh": lambda F, x: F.gelu(x, approximate="tanh"),
     "silu": lambda F, x: F.silu(x),
 }
-
-
-@dataclass(frozen=True)
-class Config:
-    """One ablation setting of a node."""
-
-    mode: str
-    scale: float
 
 
 @dataclass
@@ -327,7 +319,7 @@ class Engine:
         margin = ((ll - hl).abs() - (metrics.REGRESSION_ATOL + metrics.REGRESSION_RTOL * hl.abs())).abs()
         return (margin <= self.VERIFY_ABS + self.VERIFY_REL * ll.abs()).any(-1) | ~torch.isfinite(ll).all(-1)
 
-    def _base_only(self, node: Node, configs: list[Config], proj: Projection | None, flipped, kl, jobs) -> None:
+    def _base_only(self, node: Node, configs: list[Ablation], proj: Projection | None, flipped, kl, jobs) -> None:
         """Modes that depend on the base alone: N rows in float64, each base cell weighted by how many
         sources change its label."""
         import torch
@@ -353,7 +345,7 @@ class Engine:
                 excess = nll - self.kl_clean_pm[1:].unsqueeze(1)
                 kl[chunk] += _fixed_order_sum(excess * self.kl_weight_pm.unsqueeze(1), (0, 2))
 
-    def _pairs(self, node: Node, configs: list[Config], projs: dict, flipped, kl, jobs) -> None:
+    def _pairs(self, node: Node, configs: list[Ablation], projs: dict, flipped, kl, jobs) -> None:
         """Source-dependent modes on pair rows, fast precision with float64 verification."""
         import torch
 
@@ -422,7 +414,7 @@ class Engine:
             picked = keep[cell_rows]  # the recomputed rows' cells, in the same (position, row) order
             wrong[c, picked] = torch.where(unsure[c, picked], redo_wrong, wrong[c, picked])
 
-    def run_node(self, node: Node, configs: list[Config], projection: Projection | None = None):
+    def run_node(self, node: Node, configs: list[Ablation], projection: Projection | None = None):
         """int64 tensor [len(configs)] of flipped cells and, for categorical tasks, float64 tensor of
         summed normalised KL (else None), on the device."""
         import torch
@@ -450,7 +442,7 @@ class Engine:
                     kl[i] = kl[first[key]]
         return flipped, kl
 
-    def run(self, nodes: list[Node], configs: list[Config], projections: dict[Node, Projection] | None = None) -> ModelResult:
+    def run(self, nodes: list[Node], configs: list[Ablation], projections: dict[Node, Projection] | None = None) -> ModelResult:
         """All nodes x configs; a single device-to-host copy at the end."""
         import torch
 

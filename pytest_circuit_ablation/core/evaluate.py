@@ -12,14 +12,14 @@ from pathlib import Path
 
 from . import data, metrics, modes
 from .cases import Case, ModelRef, check_model_fits_case, load_case
-from .engine import Config, Engine, ModelResult, estimate_bytes
-from ..errors import AblationError
+from ..errors import SettingError
+from .engine import Engine, ModelResult, estimate_bytes
 from .metrics import effect, kl_effect
-from .modes import Projection
+from .modes import Ablation, Projection
 from .hubfiles import load_hl_model, load_ll_model, model_hash
 from .nodes import Node
 from .pca import get_projection
-from ..suite.settings import Settings
+from .sweep import Sweep
 
 
 @dataclass
@@ -105,17 +105,10 @@ def make_inputs(case: Case, hl, count: int, seed: int, device: str) -> Inputs:
     return Inputs(bodies, tokens, hl_out)
 
 
-def configs_for(settings: Settings) -> list[Config]:
-    """Every (mode, scale) asked for, plus the gate checkpoints."""
-    wanted = [Config(m, s) for m in settings.modes for s in settings.scales]
-    wanted += [Config(m, s) for m, s in settings.checkpoints]
-    return list(dict.fromkeys(wanted))
-
-
-def projections_for(engine: Engine, nodes: list[Node], settings: Settings, model_id: str, inputs: Inputs,
+def projections_for(engine: Engine, nodes: list[Node], sweep: Sweep, model_id: str, inputs: Inputs,
                     cache_dir: Path | None) -> dict[Node, Projection]:
     return {
-        node: get_projection(engine.activation(node), node, settings.pca_components, settings.pca_centre,
+        node: get_projection(engine.activation(node), node, sweep.pca_components, sweep.pca_centre,
                              cache_dir=cache_dir, model_hash=model_id, inputs_hash=inputs.digest)
         for node in nodes
     }
@@ -131,47 +124,48 @@ def available_bytes() -> int:
         return 1 << 62
 
 
-def check_memory(settings: Settings, pair: ModelPair) -> None:
+def check_memory(sweep: Sweep, pair: ModelPair) -> None:
     """Refuse up front a sweep that cannot fit, saying how much it would need."""
-    need = estimate_bytes(settings.inputs, pair.case.max_seq_len, pair.ll.cfg.d_model, settings.memory_mb)
+    need = estimate_bytes(sweep.inputs, pair.case.max_seq_len, pair.ll.cfg.d_model, sweep.memory_mb)
     have = available_bytes()
     if need > have:
-        raise AblationError(f"--ablation-inputs {settings.inputs}: the sweep of {pair.ref.key} needs about "
-                            f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available")
+        raise SettingError("inputs", sweep.inputs, f"the sweep of {pair.ref.key} needs about "
+                           f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available")
 
 
-def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], settings: Settings,
+def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], sweep: Sweep,
                    cache_dir: Path | None = None) -> Evaluation:
-    """Load, run every configuration of every node, and return the counts."""
+    """Load, run every ablation of the sweep on every node, and return the counts. ``cache_dir`` keeps
+    fitted PCA directions between runs (None: fit them every time)."""
     import torch
 
     start = time.perf_counter()
     with torch.no_grad():
-        pair = load_pair(ref, settings.device)
-        check_memory(settings, pair)
-        inputs = make_inputs(pair.case, pair.hl, settings.inputs, settings.seed, settings.device)
+        pair = load_pair(ref, sweep.device)
+        check_memory(sweep, pair)
+        inputs = make_inputs(pair.case, pair.hl, sweep.inputs, sweep.seed, sweep.device)
         engine = Engine(pair.ll, inputs.hl_outputs, inputs.tokens, categorical=pair.case.is_categorical,
-                        label_atol=pair.case.label_atol, device=settings.device, memory_budget_mb=settings.memory_mb)
-        configs = configs_for(settings)
+                        label_atol=pair.case.label_atol, device=sweep.device, memory_budget_mb=sweep.memory_mb)
+        ablations = sweep.ablations()
         digest = model_hash(ref.path)
         projections = {}
-        if any(c.mode in modes.PCA_MODES for c in configs):
-            projections = projections_for(engine, nodes, settings, digest, inputs, cache_dir)
-        result = engine.run(nodes, configs, projections)
+        if sweep.uses_pca:
+            projections = projections_for(engine, nodes, sweep, digest, inputs, cache_dir)
+        result = engine.run(nodes, ablations, projections)
         identity = int((engine.clean_wrong * engine.counted_per_base).sum())
-        hl_effects = hl_reference_effects(pair, inputs, circuit, configs, settings) if ref.uses_case_circuit else {}
+        hl_effects = hl_reference_effects(pair, inputs, circuit, ablations, sweep) if ref.uses_case_circuit else {}
     return Evaluation(pair, inputs, nodes, circuit, result, identity, digest, inputs.digest,
                       time.perf_counter() - start, projections, hl_effects)
 
 
-def hl_reference_effects(pair: ModelPair, inputs: Inputs, circuit: set[Node], configs: list[Config],
-                         settings: Settings) -> dict[tuple[Node, str, float], float]:
+def hl_reference_effects(pair: ModelPair, inputs: Inputs, circuit: set[Node], ablations: list[Ablation],
+                         sweep: Sweep) -> dict[tuple[Node, str, float], float]:
     """For every in-circuit LL node, the effect of interchanging its HL node(s) in the HL model at each
     resample configuration: the same engine, run with the HL model as the model under test. An LL node
     that several HL nodes map to takes the largest of their effects."""
     from .nodes import parse_node
 
-    wanted = [c for c in configs if c.mode == "resample"]
+    wanted = [a for a in ablations if a.mode == "resample"]
     mapping: dict[Node, set[Node]] = {}
     for hl_hook, ll_nodes in pair.case.correspondence().values():
         for ll_node in ll_nodes:
@@ -181,7 +175,7 @@ def hl_reference_effects(pair: ModelPair, inputs: Inputs, circuit: set[Node], co
     if not wanted or not hl_nodes:
         return {}
     engine = Engine(pair.hl, inputs.hl_outputs, inputs.tokens, categorical=pair.case.is_categorical,
-                    label_atol=pair.case.label_atol, device=settings.device, memory_budget_mb=settings.memory_mb,
+                    label_atol=pair.case.label_atol, device=sweep.device, memory_budget_mb=sweep.memory_mb,
                     is_hl=True)
     counts = engine.run(hl_nodes, wanted).counts
     return {(ll_node, c.mode, c.scale): max(effect(*counts[(h, c.mode, c.scale)]) for h in hls)

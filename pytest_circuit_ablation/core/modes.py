@@ -9,7 +9,7 @@ For a node at each position: ``a`` is its activation on the base input, ``s`` on
 mode                   patched activation             lam = 1
 =====================  ============================  =========================================
 resample               lam * s (every position)       plain resample ablation (lam 0 = zero)
-mean                   lam * mean over inputs         plain mean ablation (spec 1.6)
+mean                   lam * mean over inputs         plain mean ablation (iit's)
 zero                   0                              zero ablation (scale has no effect)
 pca-self-var           Q(a) + lam * P(a)              identity
 pca-self-orth          P(a) + lam * Q(a)              identity
@@ -35,6 +35,14 @@ MODES = ("resample", "mean", "zero", "pca-self-var", "pca-self-orth", "pca-resam
 PCA_MODES = frozenset(m for m in MODES if m.startswith("pca-"))
 SOURCE_MODES = frozenset({"resample", "pca-resample-var", "pca-resample-orth"})  # depend on the source input
 IDENTITY_AT_ONE = frozenset({"pca-self-var", "pca-self-orth"})
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """One ablation setting of a node: a mode at a scale."""
+
+    mode: str
+    scale: float
 
 
 @dataclass(frozen=True)

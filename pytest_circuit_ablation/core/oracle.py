@@ -9,12 +9,12 @@ per-batch averaging is replaced by pooled counts).
 from __future__ import annotations
 
 from . import metrics, modes
-from .engine import Config
+from .modes import Ablation
 from .modes import Projection
 from .nodes import Node
 
 
-def make_hook(node: Node, cfg: Config, source_act, mean, proj: Projection | None):
+def make_hook(node: Node, cfg: Ablation, source_act, mean, proj: Projection | None):
     """A TransformerLens hook patching ``node`` by ``cfg`` given the source's activation."""
 
     def hook(act, hook):  # noqa: ARG001 - TransformerLens passes the HookPoint
@@ -34,7 +34,7 @@ def node_act(cache, node: Node):
     return act if node.is_mlp else act[:, :, node.head]
 
 
-def oracle_counts(model, hl_outputs, tokens, nodes: list[Node], configs: list[Config], *, categorical: bool,
+def oracle_counts(model, hl_outputs, tokens, nodes: list[Node], configs: list[Ablation], *, categorical: bool,
                   label_atol: float, projections: dict[Node, Projection] | None = None, batch_size: int = 256,
                   progress: bool = False, kl_sums: dict | None = None):
     """{(node, mode, scale): (flipped, counted)} by brute force over every ordered pair. For a categorical

@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import AblationError
+from ..errors import AblationError, SettingError
 from .modes import Projection
 from .nodes import Node
 
@@ -32,7 +32,7 @@ def fit_projection(acts, n_components: int, centre: bool) -> Projection:
     x = acts.detach().to("cpu", torch.float64).numpy()
     n, n_pos, width = x.shape
     if not 1 <= n_components <= min(width, n):
-        raise AblationError(f"--ablation-pca-components {n_components}: must be between 1 and {min(width, n)} for this node")
+        raise SettingError("pca_components", n_components, f"must be between 1 and {min(width, n)} for this node")
     comps = np.zeros((n_pos, n_components, width))
     means = np.zeros((n_pos, width))
     for p in range(1, n_pos):

@@ -11,7 +11,8 @@ import html
 import json
 from typing import Any
 
-from .terminal import model_entries, verdict
+from ..suite.gate import upheld, verdict
+from .terminal import model_entries
 from . import figures
 
 _CSS = """
@@ -59,7 +60,7 @@ def _num(value: Any, fmt: str = "{:.3f}") -> str:
 
 def _verdict_html(role: str, outcome: str) -> str:
     text = verdict(role, outcome)
-    ok = outcome == "passed" or (role == "negative-control" and outcome == "xfailed")
+    ok = upheld(role, outcome)
     return f"<span class={'pass' if ok else 'fail'}>{_esc(text)}</span>"
 
 

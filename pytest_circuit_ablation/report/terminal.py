@@ -5,16 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.cases import case_sort_key
-from ..suite.gate import describe
+from ..suite.gate import GATED, verdict
 from ..suite.settings import Settings
-
-
-def verdict(role: str, outcome: str) -> str:
-    """The gate's verdict on a model, in words, from its checkpoint separation item's outcome."""
-    if role == "negative-control":
-        return {"xfailed": "REJECTED (as a negative control must be)", "failed": "ACCEPTED (a negative control passed the gate!)",
-                "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
-    return {"passed": "PASS", "failed": "FAIL", "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
 
 
 def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -22,7 +14,7 @@ def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
     in report order."""
     models: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        entry = models.setdefault((row["task"], row["model"]), {"role": row.get("role", "gated"), "gates": []})
+        entry = models.setdefault((row["task"], row["model"]), {"role": row.get("role", GATED), "gates": []})
         if row["kind"] == "load":
             entry["training"] = {k[len("train_"):]: v for k, v in row.items() if k.startswith("train_")}
             if row["outcome"] != "passed":
@@ -38,7 +30,7 @@ def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
 
 def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
     models = model_entries(rows)
-    lines = [f"gate: {describe(settings)}"]
+    lines = [f"gate: {settings.gate.describe()}"]
     for task, model in models:
         entry = models[(task, model)]
         name = f"case{task} {model}"

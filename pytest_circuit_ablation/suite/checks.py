@@ -14,7 +14,7 @@ import pytest
 
 from ..report import baseline
 from ..core import metrics, modes
-from .gate import offence, reject
+from .gate import CONTROL, not_meaningful, reject
 from .items import Item
 from ..core.hubfiles import training_record
 from .store import AblationStore, Refused
@@ -60,8 +60,8 @@ def check_load(item: Item, store: AblationStore, record: Record) -> None:
 
 def _not_meaningful(store: AblationStore, item: Item) -> None:
     ev = store.evaluation(item.model)
-    if ev.result.accuracy < store.settings.min_accuracy:
-        pytest.skip(f"not meaningful: {item.model} matches its HL model on only {ev.result.accuracy:.1%} of cells")
+    if ev.result.accuracy < store.settings.gate.min_accuracy:
+        pytest.skip(not_meaningful(item.model, ev.result.accuracy))
 
 
 def check_accuracy(item: Item, store: AblationStore, record: Record) -> None:
@@ -70,9 +70,9 @@ def check_accuracy(item: Item, store: AblationStore, record: Record) -> None:
     res = ev.result
     row.update(accuracy=res.accuracy, cells=res.clean_cells, wrong=res.clean_wrong)
     record(row)
-    if res.accuracy < store.settings.min_accuracy:
+    if res.accuracy < store.settings.gate.min_accuracy:
         _fail(f"{item.model}: LL matches HL on {res.accuracy:.2%} of cells ({res.clean_wrong} of {res.clean_cells} wrong), "
-              f"needs {store.settings.min_accuracy:.0%}")
+              f"needs {store.settings.gate.min_accuracy:.0%}")
 
 
 def check_effect(item: Item, store: AblationStore, record: Record) -> None:
@@ -81,7 +81,7 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
     flipped, counted = ev.result.counts[(node, mode, scale)]
     in_circuit = node in ev.circuit
     settings = store.settings
-    checkpoint = settings.is_checkpoint(mode, scale)
+    checkpoint = settings.gate.is_checkpoint(mode, scale)
     value = metrics.effect(flipped, counted)
     low, high = metrics.wilson_interval(flipped, counted)
     row = _base_row(item, store)
@@ -103,18 +103,16 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
         _fail(f"{item.id}: identity ablation changed the output ({flipped} flipped, the clean model gives {ev.identity_flipped})")
     if status == "drift":
         _fail(f"{item.id}: effect moved from {old} in the baseline to {value:.4f} (tolerance {settings.baseline_tol})")
-    if not checkpoint or store.plan(item.model).ref.role == "negative-control":
+    if not checkpoint or store.plan(item.model).ref.role == CONTROL:
         return  # a control is judged as a whole by its separation item
     _not_meaningful(store, item)
-    why = offence(settings, in_circuit, value, high, ev.hl_effect(node, mode, scale))
+    why = settings.gate.offence(in_circuit, value, high, ev.hl_effect(node, mode, scale))
     if why:
         _fail(f"{item.id}: {'in' if in_circuit else 'out-of'}-circuit node: {why}")
 
 
 def _gate_role(store: AblationStore, item: Item) -> str:
-    if not store.settings.is_checkpoint(item.mode, item.scale):
-        return "measure"
-    return "control" if store.plan(item.model).ref.role == "negative-control" else "gate"
+    return store.settings.gate.item_role(store.plan(item.model).ref.role, item.mode, item.scale)
 
 
 def separation(ev, mode: str, scale: float) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -126,14 +124,14 @@ def separation(ev, mode: str, scale: float) -> tuple[list[tuple[str, float]], li
     return inside, outside
 
 
-def _offenders(ev, settings, mode: str, scale: float) -> tuple[list[str], list[str]]:
+def _offenders(ev, gate, mode: str, scale: float) -> tuple[list[str], list[str]]:
     """(in-circuit, out-of-circuit) nodes failing their side of the gate, as ``name=effect``."""
     low, high = [], []
     for node in ev.nodes:
         flipped, counted = ev.result.counts[(node, mode, scale)]
         value = metrics.effect(flipped, counted)
         inside = node in ev.circuit
-        if offence(settings, inside, value, metrics.wilson_interval(flipped, counted)[1], ev.hl_effect(node, mode, scale)):
+        if gate.offence(inside, value, metrics.wilson_interval(flipped, counted)[1], ev.hl_effect(node, mode, scale)):
             (low if inside else high).append(f"{node.name}={value:.3f}")
     return low, high
 
@@ -147,10 +145,10 @@ def check_separation(item: Item, store: AblationStore, record: Record) -> None:
     row.update(mode=item.mode, scale=item.scale, auroc=metrics.auroc(in_vals, out_vals),
                margin=metrics.margin(in_vals, out_vals), n_in=len(in_vals), n_out=len(out_vals),
                gate_role=_gate_role(store, item), accuracy=ev.result.accuracy)
-    low, high = _offenders(ev, settings, item.mode, item.scale)
+    low, high = _offenders(ev, settings.gate, item.mode, item.scale)
     row["offenders"] = " ".join(low + high)
     record(row)
-    if not settings.is_checkpoint(item.mode, item.scale):
+    if not settings.gate.is_checkpoint(item.mode, item.scale):
         return
     _not_meaningful(store, item)
     if not inside or not outside:
@@ -160,5 +158,5 @@ def check_separation(item: Item, store: AblationStore, record: Record) -> None:
         if low:
             parts.append(f"in-circuit off its mark: {', '.join(low)}")
         if high:
-            parts.append(f"out-of-circuit above tau_out {settings.tau_out}: {', '.join(high)}")
+            parts.append(f"out-of-circuit above tau_out {settings.gate.tau_out}: {', '.join(high)}")
         reject(f"{item.id}: gate fails; " + "; ".join(parts))

@@ -1,5 +1,7 @@
-"""The gate's policy on the pytest side: how a failed gate is raised, what a negative control's items
-expect, and the one sentence that describes the gate (terminal summary and ablation.json).
+"""The gate, in one place: its thresholds and their defaults, the roles a model can have, the rule that
+judges one node, the verdict on a model, the xfail policy for negative controls, and the one sentence
+that describes it (terminal summary, ablation.json, report page). Changing the gate means editing this
+module only (tests/test_gate_home.py pins it).
 
 A negative control's model-level checkpoint item is ``xfail(strict=True, raises=GateRejected)``: only the
 gate's own rejection counts as the control being rejected; any other error fails the run, and a control
@@ -8,9 +10,70 @@ their numbers.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from .settings import Settings
+from ..core.cases import CONTROL, GATED, ROLES  # noqa: F401  (a model's role is part of case.json's format)
+
+RULES = ("hl", "absolute")
+
+TAU_IN = 0.5
+TAU_OUT = 0.1
+HL_TOL = 0.05  # the largest |LL - HL| of an in-circuit node over the trained models is 0.0068
+MIN_ACCURACY = 0.99
+CHECKPOINTS = (("resample", 1.0),)
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """What a model must show at each checkpoint (mode, scale) to pass."""
+
+    rule: str = "hl"  # "hl": in-circuit nodes against the HL model's own effect; "absolute": against tau_in
+    tau_in: float = TAU_IN
+    tau_out: float = TAU_OUT
+    hl_tol: float = HL_TOL
+    min_accuracy: float = MIN_ACCURACY
+    checkpoints: tuple[tuple[str, float], ...] = CHECKPOINTS
+
+    def is_checkpoint(self, mode: str | None, scale: float | None) -> bool:
+        return (mode, scale) in self.checkpoints
+
+    def describe(self) -> str:
+        """The gate in one sentence."""
+        where = " at " + ", ".join(f"{m} x {s}" for m, s in self.checkpoints)
+        if self.rule == "hl":
+            return (f"in-circuit effect within {self.hl_tol} of its HL node's effect in the HL model (>= {self.tau_in} "
+                    f"where there is none), out-of-circuit Wilson upper bound <= {self.tau_out}" + where)
+        return f"in-circuit effect >= {self.tau_in}, out-of-circuit <= {self.tau_out}" + where
+
+    def offence(self, in_circuit: bool, effect: float, ci_high: float, hl_effect: float | None) -> str | None:
+        """Why one node fails its side of the gate at a checkpoint, or None when it passes:
+
+        * in circuit, rule 'hl' with an HL reference: ``|effect - hl_effect| <= hl_tol``. A perfect LL model
+          scores what interchanging the HL node does inside the HL model, which is not 1: a cell counts
+          when the *output* label changes, whether or not this node's HL variable changed (and an HL
+          variable that never varies over the inputs, like the input length, has effect 0);
+        * in circuit otherwise: ``effect >= tau_in``;
+        * out of circuit: the Wilson 95% upper bound (rule 'hl') or the effect itself (rule 'absolute')
+          ``<= tau_out``.
+        """
+        if in_circuit:
+            if self.rule == "hl" and hl_effect is not None:
+                if abs(effect - hl_effect) > self.hl_tol:
+                    return f"effect {effect:.4f} vs its HL node's {hl_effect:.4f} (|diff| > hl_tol {self.hl_tol})"
+                return None
+            return f"effect {effect:.4f} < tau_in {self.tau_in}" if not effect >= self.tau_in else None
+        bound = ci_high if self.rule == "hl" else effect
+        label = "Wilson upper bound" if self.rule == "hl" else "effect"
+        return f"{label} {bound:.4f} > tau_out {self.tau_out}" if not bound <= self.tau_out else None
+
+    def item_role(self, model_role: str, mode: str | None, scale: float | None) -> str:
+        """What an item at (mode, scale) is for: 'gate' (asserts the gate), 'control' (a negative control's
+        checkpoint, which must be rejected) or 'measure' (records numbers only)."""
+        if not self.is_checkpoint(mode, scale):
+            return "measure"
+        return "control" if model_role == CONTROL else "gate"
 
 
 class GateRejected(pytest.fail.Exception):  # type: ignore[misc,name-defined]
@@ -25,31 +88,19 @@ def control_mark(why: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, raises=GateRejected, reason=f"negative control, its gate must reject it: {why}")
 
 
-def describe(settings: Settings) -> str:
-    where = " at " + ", ".join(f"{m} x {s}" for m, s in settings.checkpoints)
-    if settings.gate == "hl":
-        return (f"in-circuit effect within {settings.hl_tol} of its HL node's effect in the HL model (>= {settings.tau_in} "
-                f"where there is none), out-of-circuit Wilson upper bound <= {settings.tau_out}" + where)
-    return f"in-circuit effect >= {settings.tau_in}, out-of-circuit <= {settings.tau_out}" + where
+def verdict(role: str, outcome: str) -> str:
+    """The gate's verdict on a model, in words, from its checkpoint separation item's outcome."""
+    if role == CONTROL:
+        return {"xfailed": "REJECTED (as a negative control must be)", "failed": "ACCEPTED (a negative control passed the gate!)",
+                "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
+    return {"passed": "PASS", "failed": "FAIL", "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
 
 
-def offence(settings: Settings, in_circuit: bool, effect: float, ci_high: float, hl_effect: float | None) -> str | None:
-    """Why one node fails its side of the gate at a checkpoint, or None when it passes. The rule itself:
+def upheld(role: str, outcome: str) -> bool:
+    """Did the model get the verdict its role asks for (a gated model passed, a control was rejected)?"""
+    return outcome == "passed" or (role == CONTROL and outcome == "xfailed")
 
-    * in circuit, rule 'hl' with an HL reference: ``|effect - hl_effect| <= hl_tol``. A perfect LL model
-      scores what interchanging the HL node does inside the HL model, which is not 1: a cell counts when
-      the *output* label changes, whether or not this node's HL variable changed (and an HL variable that
-      never varies over the inputs, like the input length, has effect 0);
-    * in circuit otherwise: ``effect >= tau_in``;
-    * out of circuit: the Wilson 95% upper bound (rule 'hl') or the effect itself (rule 'absolute')
-      ``<= tau_out``.
-    """
-    if in_circuit:
-        if settings.gate == "hl" and hl_effect is not None:
-            if abs(effect - hl_effect) > settings.hl_tol:
-                return f"effect {effect:.4f} vs its HL node's {hl_effect:.4f} (|diff| > hl_tol {settings.hl_tol})"
-            return None
-        return f"effect {effect:.4f} < tau_in {settings.tau_in}" if not effect >= settings.tau_in else None
-    bound = ci_high if settings.gate == "hl" else effect
-    label = "Wilson upper bound" if settings.gate == "hl" else "effect"
-    return f"{label} {bound:.4f} > tau_out {settings.tau_out}" if not bound <= settings.tau_out else None
+
+def not_meaningful(model: str, accuracy: float) -> str:
+    """Why a model's checkpoint items are skipped: it does not do its task, so its ablations say nothing."""
+    return f"not meaningful: {model} matches its HL model on only {accuracy:.1%} of cells"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from ..core.cases import case_sort_key
-from .gate import control_mark
+from .gate import CONTROL, control_mark
 from ..core.modes import MODES
 from ..core.nodes import Node
 from .plan import ModelPlan
@@ -41,7 +41,7 @@ def _mode_order(mode: str) -> int:
 
 
 def _configs(settings: Settings) -> list[tuple[str, float]]:
-    pairs = {(m, s) for m in settings.modes for s in settings.scales} | set(settings.checkpoints)
+    pairs = {(a.mode, a.scale) for a in settings.sweep.ablations()}
     return sorted(pairs, key=lambda ms: (_mode_order(ms[0]), ms[1]))
 
 
@@ -51,7 +51,7 @@ def _group(plan: ModelPlan) -> pytest.MarkDecorator:
 
 def _marks(plan: ModelPlan, settings: Settings, mode: str | None, scale: float | None, model_level: bool) -> list:
     marks = [_group(plan)]
-    if model_level and plan.ref.role == "negative-control" and mode is not None and settings.is_checkpoint(mode, scale):
+    if model_level and plan.ref.role == CONTROL and settings.gate.is_checkpoint(mode, scale):
         why = (plan.case.spec.get("models", {}).get(plan.ref.name, {}).get("why") if plan.case else None) or "negative control"
         marks.append(control_mark(why))  # the model-level gate must reject it; its nodes only record numbers
     return marks

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..core import cases
+from ..core import cases, hubfiles
 from ..core.cases import Case, ModelRef
 from ..errors import AblationError
 from ..core.nodes import Node
-from .settings import Settings
+from .settings import Settings, in_option_terms
 
 
 @dataclass
@@ -44,18 +44,19 @@ def _plan_model(ref: ModelRef, case: Case | None, settings: Settings) -> ModelPl
             plan.case = case
         if not ref.path.is_dir():
             raise AblationError(f"{ref.path}: model folder not found")
-        cfg = cases.model_files.read_config(ref.path)
-        if not (ref.path / cases.model_files.WEIGHTS_FILE).is_file():
-            raise AblationError(f"{ref.path / cases.model_files.WEIGHTS_FILE}: file not found")
+        cfg = hubfiles.read_config(ref.path)
+        if not (ref.path / hubfiles.WEIGHTS_FILE).is_file():
+            raise AblationError(f"{ref.path / hubfiles.WEIGHTS_FILE}: file not found")
         plan.nodes = sorted(cases.model_nodes(ref), key=Node.sort_key)
         plan.circuit = frozenset(cases.model_circuit(ref, case, plan.nodes))
         plan.widths = {n: (cfg["d_mlp"] if n.is_mlp else cfg["d_model"]) for n in plan.nodes}
-        if any(m.startswith("pca-") for m in settings.modes):
-            limit = min([settings.inputs, *plan.widths.values()])
-            if settings.pca_components > limit:
-                raise AblationError(f"--ablation-pca-components {settings.pca_components}: more than the narrowest node of {ref.key} allows ({limit})")
+        sweep = settings.sweep
+        if sweep.uses_pca:
+            limit = min([sweep.inputs, *plan.widths.values()])
+            if sweep.pca_components > limit:
+                raise AblationError(f"--ablation-pca-components {sweep.pca_components}: more than the narrowest node of {ref.key} allows ({limit})")
     except AblationError as exc:
-        plan.error = str(exc)
+        plan.error = in_option_terms(exc)
     return plan
 
 
@@ -68,7 +69,10 @@ def build_plan(settings: Settings) -> list[ModelPlan]:
             raise AblationError(f"--ablation-tasks: unknown task {unknown[0]!r} (built-in cases: {', '.join(available) or 'none'})")
     plans: list[ModelPlan] = []
     if settings.models_dir is not None:
-        refs = cases.user_models(settings.models_dir)
+        try:
+            refs = cases.user_models(settings.models_dir)
+        except AblationError as exc:
+            raise AblationError(in_option_terms(exc)) from None
         if settings.tasks:
             refs = [r for r in refs if r.case_id in settings.tasks]
         plans = [_plan_model(r, None, settings) for r in refs]

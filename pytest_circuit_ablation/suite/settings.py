@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import AblationError
 from ..core.modes import MODES
+from ..core.sweep import DEFAULT_SCALES, Sweep
+from ..errors import AblationError, SettingError
+from . import gate as gate_mod
+from .gate import GateRule
 
-DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 0.7, 0.8, 1.0, 1.2, 1.4, 2.0, 5.0, 10.0)  # the notebook's
-DEFAULT_CHECKPOINTS = (("resample", 1.0),)
 DEVICES = ("cpu", "cuda")
-GATE_RULES = ("hl", "absolute")
+_SWEEP = Sweep()  # the science's defaults, shown as the options' defaults
 
 
 @dataclass(frozen=True)
@@ -51,20 +52,22 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-tasks", "comma-separated case ids to run (default: every built-in case)", None, "IDS"),
     OptionSpec("ablation-modes", f"comma-separated ablation modes (default: all of {', '.join(MODES)})", ",".join(MODES), "MODES"),
     OptionSpec("ablation-scales", "comma-separated scales (default: the notebook's 12)", ",".join(map(str, DEFAULT_SCALES)), "SCALES"),
-    OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", "100", "N"),
-    OptionSpec("ablation-pca-components", "PCA components per node and position", "2", "K"),
+    OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", str(_SWEEP.inputs), "N"),
+    OptionSpec("ablation-pca-components", "PCA components per node and position", str(_SWEEP.pca_components), "K"),
     OptionSpec("ablation-pca-centre", "project around the activation mean (mu + V^T V (x - mu))", "false", kind="bool"),
-    OptionSpec("ablation-seed", "seed for drawing the inputs", "0", "SEED"),
+    OptionSpec("ablation-seed", "seed for drawing the inputs", str(_SWEEP.seed), "SEED"),
     OptionSpec("ablation-device", "cpu or cuda", "cpu", "DEVICE"),
     OptionSpec("ablation-gate", "gate rule for in-circuit nodes: 'hl' (effect within --ablation-hl-tol of its HL node's "
                "effect in the HL model; out-of-circuit judged on the Wilson upper bound) or 'absolute' (effect >= tau_in; "
-               "out-of-circuit on the point estimate)", "hl", "RULE"),
-    OptionSpec("ablation-hl-tol", "gate 'hl': allowed |LL effect - HL effect| of an in-circuit node", "0.05", "X"),
-    OptionSpec("ablation-tau-in", "gate 'absolute' (and nodes without an HL reference): every in-circuit node's effect must be >= this", "0.5", "X"),
-    OptionSpec("ablation-tau-out", "gate: every out-of-circuit node's effect must be <= this", "0.1", "X"),
-    OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", "0.99", "X"),
-    OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted", "resample:1.0", "LIST"),
-    OptionSpec("ablation-memory-mb", "memory budget of one engine micro-batch, in MiB", "512", "MB"),
+               "out-of-circuit on the point estimate)", GateRule.rule, "RULE"),
+    OptionSpec("ablation-hl-tol", "gate 'hl': allowed |LL effect - HL effect| of an in-circuit node", str(gate_mod.HL_TOL), "X"),
+    OptionSpec("ablation-tau-in", "gate 'absolute' (and nodes without an HL reference): every in-circuit node's effect must be >= this",
+               str(gate_mod.TAU_IN), "X"),
+    OptionSpec("ablation-tau-out", "gate: every out-of-circuit node's effect must be <= this", str(gate_mod.TAU_OUT), "X"),
+    OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", str(gate_mod.MIN_ACCURACY), "X"),
+    OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted",
+               ",".join(f"{m}:{s}" for m, s in gate_mod.CHECKPOINTS), "LIST"),
+    OptionSpec("ablation-memory-mb", "memory budget of one engine micro-batch, in MiB", str(_SWEEP.memory_mb), "MB"),
     OptionSpec("ablation-save-baseline", "save every effect with its counts to PATH (JSON)", None, "PATH", kind="path"),
     OptionSpec("ablation-baseline", "fail effect items that moved from the baseline at PATH by more than the tolerance", None, "PATH", kind="path"),
     OptionSpec("ablation-baseline-tol", "allowed |effect - baseline effect|", "0.02", "X"),
@@ -73,30 +76,25 @@ OPTIONS: tuple[OptionSpec, ...] = (
 
 @dataclass(frozen=True)
 class Settings:
-    report_dir: Path | None
-    models_dir: Path | None
-    tasks: tuple[str, ...] | None
-    modes: tuple[str, ...]
-    scales: tuple[float, ...]
-    inputs: int
-    pca_components: int
-    pca_centre: bool
-    seed: int
-    device: str
-    tau_in: float
-    tau_out: float
-    min_accuracy: float
-    checkpoints: tuple[tuple[str, float], ...]
-    memory_mb: int
+    """One run: what each model's evaluation computes (``sweep``), what the gate asks of it (``gate``), and
+    the suite's own business (which models, where the report and baselines go)."""
+
+    sweep: Sweep
+    gate: GateRule
+    report_dir: Path | None = None
+    models_dir: Path | None = None
+    tasks: tuple[str, ...] | None = None
     save_baseline: Path | None = None
     baseline: dict | None = field(default=None, compare=False, repr=False)
     baseline_path: Path | None = None
     baseline_tol: float = 0.02
-    gate: str = "hl"
-    hl_tol: float = 0.05
 
-    def is_checkpoint(self, mode: str, scale: float) -> bool:
-        return (mode, scale) in self.checkpoints
+
+def in_option_terms(exc: AblationError) -> str:
+    """The message of an error from the science core, with a sweep setting named by its option."""
+    if isinstance(exc, SettingError):
+        return exc.in_terms_of(f"--ablation-{exc.setting.replace('_', '-')}")
+    return str(exc)
 
 
 def _fail(option: str, message: str) -> AblationError:
@@ -228,9 +226,9 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         raise _fail("ablation-device", f"unknown device {device!r} (choose cpu or cuda)")
     if device.startswith("cuda"):
         _check_cuda(device)
-    gate = str(get("ablation_gate")).strip()
-    if gate not in GATE_RULES:
-        raise _fail("ablation-gate", f"unknown rule {gate!r} (choose {' or '.join(GATE_RULES)})")
+    rule = str(get("ablation_gate")).strip()
+    if rule not in gate_mod.RULES:
+        raise _fail("ablation-gate", f"unknown rule {rule!r} (choose {' or '.join(gate_mod.RULES)})")
     hl_tol = _fraction("ablation-hl-tol", get("ablation_hl_tol"))
     tau_in = _fraction("ablation-tau-in", get("ablation_tau_in"))
     tau_out = _fraction("ablation-tau-out", get("ablation_tau_out"))
@@ -245,18 +243,21 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         from ..report.baseline import load
 
         baseline_doc = load(baseline_path)
-    settings = Settings(
-        save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,
-        baseline_tol=_fraction("ablation-baseline-tol", get("ablation_baseline_tol")),
-        report_dir=report_dir, models_dir=models_dir, tasks=tasks, modes=modes, scales=scales,
+    checkpoints = parse_checkpoints(get("ablation_checkpoints"))
+    sweep = Sweep(
+        modes=modes, scales=scales, extra=checkpoints,
         inputs=_int("ablation-inputs", get("ablation_inputs"), 2),
         pca_components=_int("ablation-pca-components", get("ablation_pca_components"), 1),
         pca_centre=_bool("ablation-pca-centre", get("ablation_pca_centre")),
         seed=_int("ablation-seed", get("ablation_seed"), 0),
-        device=device, tau_in=tau_in, tau_out=tau_out, gate=gate, hl_tol=hl_tol,
-        min_accuracy=_fraction("ablation-min-accuracy", get("ablation_min_accuracy")),
-        checkpoints=parse_checkpoints(get("ablation_checkpoints")),
-        memory_mb=_int("ablation-memory-mb", get("ablation_memory_mb"), 16),
+        device=device, memory_mb=_int("ablation-memory-mb", get("ablation_memory_mb"), 16),
+    )
+    gate = GateRule(rule=rule, tau_in=tau_in, tau_out=tau_out, hl_tol=hl_tol, checkpoints=checkpoints,
+                    min_accuracy=_fraction("ablation-min-accuracy", get("ablation_min_accuracy")))
+    settings = Settings(
+        sweep=sweep, gate=gate, report_dir=report_dir, models_dir=models_dir, tasks=tasks,
+        save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,
+        baseline_tol=_fraction("ablation-baseline-tol", get("ablation_baseline_tol")),
     )
     if baseline_path is not None:
         from ..report.baseline import check_settings, saved_settings
@@ -267,5 +268,6 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
 
 def baseline_settings(settings: Settings) -> dict[str, Any]:
     """The settings a saved baseline records (its numbers depend on them)."""
-    return {"inputs": settings.inputs, "seed": settings.seed, "pca_components": settings.pca_components,
-            "pca_centre": settings.pca_centre}
+    sweep = settings.sweep
+    return {"inputs": sweep.inputs, "seed": sweep.seed, "pca_components": sweep.pca_components,
+            "pca_centre": sweep.pca_centre}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import AblationError
 from .plan import ModelPlan
-from .settings import Settings
+from .settings import Settings, in_option_terms
 
 
 class Refused(Exception):
@@ -38,8 +38,8 @@ class AblationStore:
             from ..core.evaluate import evaluate_model
 
             try:
-                self._done[key] = evaluate_model(plan.ref, plan.nodes, set(plan.circuit), self.settings, self.cache_dir)
+                self._done[key] = evaluate_model(plan.ref, plan.nodes, set(plan.circuit), self.settings.sweep, self.cache_dir)
             except AblationError as exc:
-                self._refused[key] = str(exc)
-                raise Refused(str(exc)) from None
+                self._refused[key] = in_option_terms(exc)
+                raise Refused(self._refused[key]) from None
         return self._done[key]

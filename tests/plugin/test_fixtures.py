@@ -15,7 +15,7 @@ def test_user_check_with_the_fixtures(pytester):
             table = ablation_effects["case3-siit"]
             row = next(r for r in table if r["node"] == "L1H2" and r["mode"] == "resample" and r["scale"] == 1.0)
             assert row["in_circuit"] and row["effect"] > 0.9
-            assert ablation_settings.inputs == 30
+            assert ablation_settings.sweep.inputs == 30
     ''')
     args = [a.replace("--ablation-modes=resample", "--ablation-modes=resample,pca-self-var") for a in FAST]
     result = pytester.runpytest("-p", "no:cacheprovider", *args, "test_mine.py")

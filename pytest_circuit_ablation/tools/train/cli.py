@@ -14,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ...core.cases import load_case
+from ...core.cases import GATED, ROLES, load_case
 from ...errors import AblationError
 from .siit import LR_SCHEDULES, SIIT_SAMPLING, SIITTrainer, TrainArgs
 
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="write DIR/<case>/ in InterpBench's hub layout instead (gate it with --ablation-models DIR)")
     p.add_argument("--force", action="store_true", help="overwrite an existing model of that name")
-    p.add_argument("--role", choices=("gated", "negative-control"), default="gated",
+    p.add_argument("--role", choices=ROLES, default=GATED,
                    help="what the gate expects of the model when registered in case.json (default: %(default)s)")
     p.add_argument("--why", default=None, help="for a negative control: why its gate must fail")
     p.add_argument("--cases-dir", type=Path, default=None, help="folder holding <case>/case.json (default: the built-in cases)")
