@@ -297,7 +297,7 @@ def ablation_store(pytestconfig: pytest.Config):
 def record_ablation(request: pytest.FixtureRequest):
     """Attach an item's numbers to its report (they travel to the xdist controller with it)."""
 
-    def record(row: dict[str, Any]) -> None:
+    def record(row) -> None:  # a report/rows.py Row
         request.node.user_properties.append((_ROWS_KEY, row))
 
     return record
@@ -361,9 +361,10 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         from pytest_html import extras
 
         from .report.figures import effect_figure
+        from .report.rows import effect_columns
 
         ev = store.evaluation(f"case{row['task']}-{row['model']}")
-        rows = [{**r, "status": "in_circuit" if r["in_circuit"] else "not_in_circuit"} for r in ev.effect_table()]
+        rows = [effect_columns(ev, node, mode, scale) for node, mode, scale in ev.result.counts]
         fig = effect_figure(rows, f"case {row['task']} / {row['model']}")
         report.extras = [*getattr(report, "extras", []), extras.html(fig.to_html(full_html=False, include_plotlyjs="cdn"))]
     except Exception as exc:  # an extra must never break the run

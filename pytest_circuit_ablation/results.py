@@ -13,17 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .report import EFFECT_COLUMNS, MODEL_COLUMNS, SEPARATION_COLUMNS
-
-TABLES = {"ablation": EFFECT_COLUMNS, "separation": SEPARATION_COLUMNS, "models": MODEL_COLUMNS}
-_INTS = {"layer", "cells_counted", "cells_flipped", "n_in", "n_out", "cells", "wrong", "train_steps"}
-_FLOATS = {"scale", "effect", "hl_effect", "kl_effect", "ci_low", "ci_high", "auroc", "margin", "accuracy",
-           "train_accuracy", "train_iia", "train_strict_accuracy", "train_seconds"}
-
-
-def dtype(column: str) -> str:
-    """pandas dtype of a report column: nullable ints, floats, else strings (case ids and heads included)."""
-    return "Int64" if column in _INTS else "float64" if column in _FLOATS else "string"
+from .report.rows import TABLES, columns, dtype
 
 
 def read(folder: str | Path) -> dict[str, Any]:
@@ -32,16 +22,19 @@ def read(folder: str | Path) -> dict[str, Any]:
 
     folder = Path(folder)
     frames = {}
-    for name, columns in TABLES.items():
+    for name, table in TABLES.items():
         path = folder / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not a report folder (run pytest with --ablation-report)")
-        frame = pd.read_csv(path, dtype={c: ("float64" if c in _FLOATS else "string") for c in columns},
-                            keep_default_na=False, na_values={c: [""] for c in columns}, float_precision="round_trip")
-        for column in columns:
-            if column in _INTS:
+        names = columns(table)
+        types = {c: dtype(table, c) for c in names}
+        # ints are read as floats first (a missing value is an empty cell), then made nullable ints
+        frame = pd.read_csv(path, dtype={c: ("float64" if t == "Int64" else t) for c, t in types.items()},
+                            keep_default_na=False, na_values={c: [""] for c in names})
+        for column, kind in types.items():
+            if kind == "Int64":
                 frame[column] = frame[column].astype("Int64")
-        frames[name] = frame[columns]
+        frames[name] = frame[names]
     return frames
 
 
@@ -57,8 +50,9 @@ def _value(value: Any) -> Any:
 
 def to_csv(frame, name: str) -> str:
     """The CSV text of one table, through the report's writer (so ``to_csv(read(f)[n], n)`` is the file)."""
-    from .report import to_csv as write
+    from .report.rows import to_csv as write
 
-    columns = TABLES[name]
-    records = [{c: _value(v) for c, v in zip(columns, row)} for row in frame[columns].itertuples(index=False)]
-    return write(records, columns)
+    table = TABLES[name]
+    names = columns(table)
+    records = [{c: _value(v) for c, v in zip(names, row)} for row in frame[names].itertuples(index=False)]
+    return write(records, table)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import data, metrics, modes
-from .cases import Case, ModelRef, check_model_fits_case, load_case
-from ..errors import SettingError
+from .cases import Case, ModelRef, check_model_fits_case, load_case, model_circuit, model_nodes
+from ..errors import AblationError, SettingError
 from .engine import Engine, ModelResult, estimate_bytes
 from .metrics import effect, kl_effect
 from .modes import Ablation, Projection
@@ -80,6 +80,10 @@ class Evaluation:
                  "cells_counted": self.result.counts[(node, mode, scale)][1],
                  "effect": effect(*self.result.counts[(node, mode, scale)]),
                  "kl_effect": self.kl_effect(node, mode, scale)} for node, mode, scale in keys]
+
+    def effects(self, mode: str, scale: float) -> dict[str, float]:
+        """node name -> effect at one setting, in node order."""
+        return {node.name: effect(*self.result.counts[(node, mode, scale)]) for node in self.nodes}
 
     def kl_effect(self, node: Node, mode: str, scale: float) -> float | None:
         """The normalised-KL effect of a setting (``metrics.kl_effect``); None for regression tasks."""
@@ -156,6 +160,17 @@ def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], sweep: 
         hl_effects = hl_reference_effects(pair, inputs, circuit, ablations, sweep) if ref.uses_case_circuit else {}
     return Evaluation(pair, inputs, nodes, circuit, result, identity, digest, inputs.digest,
                       time.perf_counter() - start, projections, hl_effects)
+
+
+def evaluate_case(case_id: str, model: str, sweep: Sweep = Sweep(), cache_dir: Path | None = None) -> Evaluation:
+    """One built-in model (``cases/<case_id>/models/<model>/``) against its case's circuit: the shortest
+    way in from a notebook."""
+    case = load_case(case_id)
+    refs = {r.name: r for r in case.builtin_models}
+    if model not in refs:
+        raise AblationError(f"case {case_id} has no model {model!r} (it has: {', '.join(refs) or 'none'})")
+    nodes = sorted(model_nodes(refs[model]), key=Node.sort_key)
+    return evaluate_model(refs[model], nodes, model_circuit(refs[model], case, nodes), sweep, cache_dir)
 
 
 def hl_reference_effects(pair: ModelPair, inputs: Inputs, circuit: set[Node], ablations: list[Ablation],

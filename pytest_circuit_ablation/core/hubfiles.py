@@ -13,15 +13,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import AblationError
+from .files import write_atomic
 
 CFG_FILE = "ll_model_cfg.pkl"
 WEIGHTS_FILE = "ll_model.pth"
@@ -287,19 +286,6 @@ def config_to_plain(cfg_dict: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_ll_model(model, model_dir: Path, meta: dict[str, Any] | None = None) -> None:
     """Write the InterpBench layout: float32 weights, the pickled config dict, meta.json."""
     import torch
@@ -310,10 +296,10 @@ def save_ll_model(model, model_dir: Path, meta: dict[str, Any] | None = None) ->
     buf = io.BytesIO()
     torch.save({k: v.detach().to("cpu", torch.float32) if v.is_floating_point() else v.cpu()
                 for k, v in model.state_dict().items()}, buf)
-    _atomic_write(model_dir / WEIGHTS_FILE, buf.getvalue())
-    _atomic_write(model_dir / CFG_FILE, pickle.dumps(cfg))
+    write_atomic(model_dir / WEIGHTS_FILE, buf.getvalue())
+    write_atomic(model_dir / CFG_FILE, pickle.dumps(cfg))
     if meta is not None:
-        _atomic_write(model_dir / META_FILE, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(model_dir / META_FILE, (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
 
 
 TRAINING_FIELDS = ("accuracy", "iia", "strict_accuracy", "steps", "seconds")
@@ -336,9 +322,9 @@ def save_hl_model(model, case_dir: Path) -> None:
 
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
-    _atomic_write(Path(case_dir) / HL_WEIGHTS_FILE, buf.getvalue())
+    write_atomic(Path(case_dir) / HL_WEIGHTS_FILE, buf.getvalue())
     cfg = config_to_plain(model.cfg.to_dict())
-    _atomic_write(Path(case_dir) / HL_CFG_FILE, (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode())
+    write_atomic(Path(case_dir) / HL_CFG_FILE, (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode())
 
 
 def files_hash(*paths: Path) -> str:

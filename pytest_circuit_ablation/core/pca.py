@@ -12,11 +12,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import AblationError, SettingError
+from .files import write_atomic
 from .modes import Projection
 from .nodes import Node
 
@@ -86,15 +85,7 @@ def _write(path: Path, proj: Projection) -> None:
         arrays["mean"] = mean
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".pca-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, buf.getvalue())
 
 
 def get_projection(acts, node: Node, n_components: int, centre: bool, *, cache_dir: Path | None,

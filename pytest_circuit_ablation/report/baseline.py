@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AblationError
+from .rows import Row
 
 FORMAT = "pytest-circuit-ablation baseline v1"
 
@@ -45,7 +46,7 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
     return doc["effects"]
 
 
-def to_text(rows: list[dict[str, Any]], settings: dict[str, Any]) -> str:
+def to_text(rows: list[Row], settings: dict[str, Any]) -> str:
     effects = {
         r["item"]: {"effect": None if _nan(r["effect"]) else r["effect"], "cells_flipped": r["cells_flipped"],
                     "cells_counted": r["cells_counted"]}

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..core.modes import MODES
 from ..core.nodes import parse_node
+from .rows import EffectRow
 
 IN_COLOUR, OUT_COLOUR = "green", "orange"
 HOVER = ("node %{customdata[0]} (%{customdata[1]})<br>mode %{customdata[2]}<br>scale %{x}<br>"
@@ -25,16 +26,16 @@ def _kl_text(value: Any) -> str:
     return "" if _y(value) is None else f"normalised KL {value:.4f}"
 
 
-def _modes(rows: list[dict[str, Any]]) -> list[str]:
+def _modes(rows: list[EffectRow]) -> list[str]:
     present = {r["mode"] for r in rows}
     return [m for m in MODES if m in present]
 
 
-def _nodes(rows: list[dict[str, Any]]) -> list[str]:
+def _nodes(rows: list[EffectRow]) -> list[str]:
     return sorted({r["node"] for r in rows}, key=lambda n: parse_node(n).sort_key())
 
 
-def _series(rows: list[dict[str, Any]], node: str, mode: str) -> list[dict[str, Any]]:
+def _series(rows: list[EffectRow], node: str, mode: str) -> list[EffectRow]:
     return sorted((r for r in rows if r["node"] == node and r["mode"] == mode), key=lambda r: r["scale"])
 
 
@@ -71,7 +72,7 @@ def _style(fig, height: int, width: int | None = None) -> None:
     fig.update_yaxes(showgrid=False, range=[-0.03, 1.03])
 
 
-def effect_figure(rows: list[dict[str, Any]], title: str):
+def effect_figure(rows: list[EffectRow], title: str):
     """All modes, one panel each (up to four per row)."""
     from plotly.subplots import make_subplots
 
@@ -88,7 +89,7 @@ def effect_figure(rows: list[dict[str, Any]], title: str):
     return fig
 
 
-def mode_figure(rows: list[dict[str, Any]], mode: str, title: str):
+def mode_figure(rows: list[EffectRow], mode: str, title: str):
     """One mode, as the notebook drew it (1000 x 400)."""
     import plotly.graph_objects as go
 
@@ -99,7 +100,7 @@ def mode_figure(rows: list[dict[str, Any]], mode: str, title: str):
     return fig
 
 
-def heatmap_figure(rows: list[dict[str, Any]], title: str):
+def heatmap_figure(rows: list[EffectRow], title: str):
     """Node x scale effect, one heatmap per mode."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots

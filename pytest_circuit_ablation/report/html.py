@@ -14,6 +14,7 @@ from typing import Any
 from ..suite.gate import upheld, verdict
 from .terminal import model_entries
 from . import figures
+from .rows import Row, SeparationRow
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1500px}
@@ -64,7 +65,7 @@ def _verdict_html(role: str, outcome: str) -> str:
     return f"<span class={'pass' if ok else 'fail'}>{_esc(text)}</span>"
 
 
-def _separation_table(rows: list[dict[str, Any]]) -> str:
+def _separation_table(rows: list[SeparationRow]) -> str:
     modes = [m for m in figures.MODES if any(r["mode"] == m for r in rows)]
     scales = sorted({r["scale"] for r in rows})
     grid = {(r["mode"], r["scale"]): r for r in rows}
@@ -96,7 +97,7 @@ def _training_html(record: dict[str, Any]) -> str:
     return f"<p class=muted>training record (meta.json, held-out pairs): {_esc(', '.join(parts))}</p>"
 
 
-def build_page(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
     """The whole page as a string."""
     from plotly.offline import get_plotlyjs
 

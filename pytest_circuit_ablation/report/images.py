@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core.cases import case_sort_key
 from . import figures
+from .rows import Row
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
@@ -22,7 +23,7 @@ def find_browser() -> str | None:
     return None
 
 
-def render(rows: list[dict[str, Any]]) -> tuple[dict[str, bytes], str | None]:
+def render(rows: list[Row]) -> tuple[dict[str, bytes], str | None]:
     """{relative file name: bytes} of every (task, model, mode) figure as PNG and PDF, or ({}, why not)."""
     browser = find_browser()
     if browser is None:

@@ -7,9 +7,10 @@ from typing import Any
 from ..core.cases import case_sort_key
 from ..suite.gate import GATED, verdict
 from ..suite.settings import Settings
+from .rows import Row
 
 
-def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+def model_entries(rows: list[Row]) -> dict[tuple[str, str], dict[str, Any]]:
     """(task, model) -> role, accuracy, training record, refusal message and checkpoint separation rows,
     in report order."""
     models: dict[tuple[str, str], dict[str, Any]] = {}
@@ -28,7 +29,7 @@ def model_entries(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str,
     return {k: models[k] for k in order}
 
 
-def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
+def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
     models = model_entries(rows)
     lines = [f"gate: {settings.gate.describe()}"]
     for task, model in models:
@@ -53,7 +54,7 @@ def summary_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
     return lines
 
 
-def _baseline_lines(rows: list[dict[str, Any]], settings: Settings) -> list[str]:
+def _baseline_lines(rows: list[Row], settings: Settings) -> list[str]:
     drifted = [r for r in rows if r.get("baseline") == "drift"]
     absent = [r for r in rows if r.get("baseline") == "absent"]
     lines = [f"baseline {settings.baseline_path}: {len(drifted)} items drifted from the baseline by more than "

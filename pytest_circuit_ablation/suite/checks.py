@@ -8,18 +8,19 @@ fails), never passed.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 
-from ..report import baseline
 from ..core import metrics, modes
+from ..core.hubfiles import training_record
+from ..report import baseline
+from ..report.rows import AccuracyRow, EffectRow, LoadRow, Row, SeparationRow, effect_columns
 from .gate import CONTROL, not_meaningful, reject
 from .items import Item
-from ..core.hubfiles import training_record
 from .store import AblationStore, Refused
 
-Record = Callable[[dict[str, Any]], None]
+Record = Callable[[Row], None]
 
 
 def _fail(message: str) -> None:
@@ -33,16 +34,16 @@ def _evaluation(item: Item, store: AblationStore):
         pytest.skip(f"model refused ({exc}); see test_model_loads[{item.model}]")
 
 
-def _base_row(item: Item, store: AblationStore) -> dict[str, Any]:
+def _common(item: Item, store: AblationStore) -> dict[str, str]:
+    """The fields every row carries (report/rows.py ``_Common``)."""
     plan = store.plan(item.model)
     return {"kind": item.kind, "item": item.id, "task": plan.ref.case_id, "model": plan.ref.name,
             "role": plan.ref.role, "source": plan.ref.source}
 
 
 def check_load(item: Item, store: AblationStore, record: Record) -> None:
-    row = _base_row(item, store)
     plan = store.plan(item.model)
-    row.update(training_record(plan.ref.path))
+    row = LoadRow(**_common(item, store), **training_record(plan.ref.path))
     error = plan.error
     if error is None:
         try:
@@ -66,9 +67,8 @@ def _not_meaningful(store: AblationStore, item: Item) -> None:
 
 def check_accuracy(item: Item, store: AblationStore, record: Record) -> None:
     ev = _evaluation(item, store)
-    row = _base_row(item, store)
     res = ev.result
-    row.update(accuracy=res.accuracy, cells=res.clean_cells, wrong=res.clean_wrong)
+    row = AccuracyRow(**_common(item, store), accuracy=res.accuracy, cells=res.clean_cells, wrong=res.clean_wrong)
     record(row)
     if res.accuracy < store.settings.gate.min_accuracy:
         _fail(f"{item.model}: LL matches HL on {res.accuracy:.2%} of cells ({res.clean_wrong} of {res.clean_cells} wrong), "
@@ -78,18 +78,11 @@ def check_accuracy(item: Item, store: AblationStore, record: Record) -> None:
 def check_effect(item: Item, store: AblationStore, record: Record) -> None:
     ev = _evaluation(item, store)
     node, mode, scale = item.node, item.mode, item.scale
-    flipped, counted = ev.result.counts[(node, mode, scale)]
+    row = EffectRow(**_common(item, store), **effect_columns(ev, node, mode, scale), gate_role=_gate_role(store, item))
+    flipped, counted, value, high = row["cells_flipped"], row["cells_counted"], row["effect"], row["ci_high"]
     in_circuit = node in ev.circuit
     settings = store.settings
     checkpoint = settings.gate.is_checkpoint(mode, scale)
-    value = metrics.effect(flipped, counted)
-    low, high = metrics.wilson_interval(flipped, counted)
-    row = _base_row(item, store)
-    row.update(node=node.name, hook=node.hook, layer=node.layer, head="MLP" if node.is_mlp else node.head,
-               status="in_circuit" if in_circuit else "not_in_circuit", mode=mode, scale=scale, effect=value,
-               hl_effect=ev.hl_effect(node, mode, scale),
-               kl_effect=ev.kl_effect(node, mode, scale), cells_counted=counted, cells_flipped=flipped, ci_low=low, ci_high=high,
-               gate_role=_gate_role(store, item))
     status, old = "", None
     if settings.baseline is not None:
         status, old = baseline.drift(item.id, value, settings.baseline, settings.baseline_tol)
@@ -141,10 +134,9 @@ def check_separation(item: Item, store: AblationStore, record: Record) -> None:
     settings = store.settings
     inside, outside = separation(ev, item.mode, item.scale)
     in_vals, out_vals = [v for _, v in inside], [v for _, v in outside]
-    row = _base_row(item, store)
-    row.update(mode=item.mode, scale=item.scale, auroc=metrics.auroc(in_vals, out_vals),
-               margin=metrics.margin(in_vals, out_vals), n_in=len(in_vals), n_out=len(out_vals),
-               gate_role=_gate_role(store, item), accuracy=ev.result.accuracy)
+    row = SeparationRow(**_common(item, store), mode=item.mode, scale=item.scale, auroc=metrics.auroc(in_vals, out_vals),
+                        margin=metrics.margin(in_vals, out_vals), n_in=len(in_vals), n_out=len(out_vals),
+                        gate_role=_gate_role(store, item), accuracy=ev.result.accuracy)
     low, high = _offenders(ev, settings.gate, item.mode, item.scale)
     row["offenders"] = " ".join(low + high)
     record(row)

@@ -1,0 +1,34 @@
+"""Writing files so that a reader never sees half of one: models, PCA cache entries and report folders."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_all(folder: Path, files: dict[str, bytes]) -> None:
+    """Write every file to a temporary name beside its target first, then move them all into place: an
+    interrupted or failing write leaves the previous files whole. Names may contain subfolders."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = []
+    try:
+        for name, data in files.items():
+            final = folder / name
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o644)
+            staged.append((tmp, final))
+        for tmp, final in staged:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """One file, all or nothing (the same bytes for the same key, so concurrent writers agree)."""
+    path = Path(path)
+    write_all(path.parent, {path.name: data})

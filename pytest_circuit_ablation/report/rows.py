@@ -1,0 +1,195 @@
+"""The report's rows: one typed schema per kind of row, shared by the items that record them (suite/checks.py),
+the report's writers (CSV, page, figures, baseline, terminal) and its reader (``results.read``).
+
+Each CSV table is a TypedDict whose fields, in order, are the file's columns; a recorded row is that type
+plus the fields every row carries (``kind``, ``item``, ``role``, ...) that are not columns of that table.
+Column order, column types for pandas, and the CSV text all derive from these classes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Iterable, Literal, TypedDict, Union
+
+from ..core.cases import case_sort_key
+from ..core.modes import MODES
+from ..core.nodes import parse_node
+
+Kind = Literal["load", "accuracy", "effect", "separation"]
+ItemRole = Literal["measure", "gate", "control"]
+
+
+class _Common(TypedDict, total=False):
+    """Fields of every recorded row; ``outcome`` is added when the item's report comes in."""
+
+    kind: Kind
+    item: str
+    task: str
+    model: str
+    role: str
+    source: str
+    outcome: str
+
+
+class EffectColumns(TypedDict):
+    """``ablation.csv``: one (task, model, node, mode, scale)."""
+
+    task: str
+    model: str
+    node: str
+    hook: str
+    layer: int
+    head: int | str  # a head index, or "MLP"
+    status: str  # "in_circuit" | "not_in_circuit"
+    mode: str
+    scale: float
+    effect: float
+    hl_effect: float | None  # the HL node's own effect (in-circuit nodes of a case circuit, resample only)
+    kl_effect: float | None  # normalised KL; None for regression tasks
+    cells_counted: int
+    cells_flipped: int
+    ci_low: float
+    ci_high: float
+    gate_role: ItemRole
+    outcome: str
+    item: str
+
+
+class SeparationColumns(TypedDict):
+    """``separation.csv``: one (task, model, mode, scale)."""
+
+    task: str
+    model: str
+    role: str
+    mode: str
+    scale: float
+    auroc: float
+    margin: float
+    n_in: int
+    n_out: int
+    gate_role: ItemRole
+    outcome: str
+    offenders: str
+    item: str
+
+
+class ModelColumns(TypedDict, total=False):
+    """``models.csv``: one model, its load and accuracy items merged."""
+
+    task: str
+    model: str
+    role: str
+    source: str
+    load: str
+    accuracy: float
+    cells: int
+    wrong: int
+    accuracy_outcome: str
+    train_accuracy: float
+    train_iia: float
+    train_strict_accuracy: float
+    train_steps: int
+    train_seconds: float
+    model_hash: str
+    message: str
+
+
+class EffectRow(_Common, EffectColumns, total=False):
+    baseline: str  # "ok" | "drift" | "absent", with --ablation-baseline
+    baseline_effect: float | None
+
+
+class SeparationRow(_Common, SeparationColumns, total=False):
+    accuracy: float
+
+
+class LoadRow(_Common, total=False):
+    model_hash: str
+    seconds: float
+    message: str
+    train_accuracy: float
+    train_iia: float
+    train_strict_accuracy: float
+    train_steps: int
+    train_seconds: float
+
+
+class AccuracyRow(_Common, total=False):
+    accuracy: float
+    cells: int
+    wrong: int
+
+
+Row = Union[EffectRow, SeparationRow, LoadRow, AccuracyRow]
+
+
+def columns(table: type) -> list[str]:
+    """A table's CSV columns: its TypedDict's fields, in order."""
+    return list(table.__annotations__)
+
+
+TABLES: dict[str, type] = {"ablation": EffectColumns, "separation": SeparationColumns, "models": ModelColumns}
+
+
+def dtype(table: type, column: str) -> str:
+    """pandas dtype of a column, from its annotation: nullable ints, floats, else strings."""
+    annotation = table.__annotations__[column]
+    annotation = str(getattr(annotation, "__forward_arg__", annotation))  # a string under postponed annotations
+    if "float" in annotation:
+        return "float64"
+    return "Int64" if annotation.replace(" | None", "") == "int" else "string"
+
+
+def _sort_key(row: dict[str, Any]) -> tuple:
+    node = row.get("node")
+    mode = row.get("mode")
+    return (case_sort_key(row["task"]), row["model"], parse_node(node).sort_key() if node else (-1, -1),
+            MODES.index(mode) if mode in MODES else -1, row.get("scale") if row.get("scale") is not None else -1.0)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip: the same number gives the same bytes
+    return str(value)
+
+
+def to_csv(rows: Iterable[dict[str, Any]], table: type) -> str:
+    """The CSV text of one table, rows sorted (task, model, node, mode, scale)."""
+    names = columns(table)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(names)
+    for row in sorted(rows, key=_sort_key):
+        writer.writerow([_cell(row.get(c)) for c in names])
+    return buf.getvalue()
+
+
+def model_rows(rows: list[Row]) -> list[ModelColumns]:
+    """Merge each model's load and accuracy rows into one."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["kind"] not in ("load", "accuracy"):
+            continue
+        entry = merged.setdefault((row["task"], row["model"]), {})
+        if row["kind"] == "load":
+            entry.update({k: v for k, v in row.items() if k != "outcome"}, load=row["outcome"])
+        else:
+            entry.update(accuracy=row.get("accuracy"), cells=row.get("cells"), wrong=row.get("wrong"),
+                         accuracy_outcome=row["outcome"], task=row["task"], model=row["model"])
+    return list(merged.values())  # type: ignore[return-value]
+
+
+def effect_columns(ev, node, mode: str, scale: float) -> dict[str, Any]:
+    """The measured fields of an effect row (node, counts, effect, interval, HL and KL effects) of one
+    evaluation; the suite adds the item's own fields."""
+    from ..core import metrics
+
+    flipped, counted = ev.result.counts[(node, mode, scale)]
+    low, high = metrics.wilson_interval(flipped, counted)
+    return dict(node=node.name, hook=node.hook, layer=node.layer, head="MLP" if node.is_mlp else node.head,
+                status="in_circuit" if node in ev.circuit else "not_in_circuit", mode=mode, scale=scale,
+                effect=metrics.effect(flipped, counted), hl_effect=ev.hl_effect(node, mode, scale),
+                kl_effect=ev.kl_effect(node, mode, scale), cells_counted=counted, cells_flipped=flipped,
+                ci_low=low, ci_high=high)
