@@ -40,7 +40,7 @@ def main() -> int:
     from pytest_circuit_ablation.core.hubfiles import load_hl_model, load_ll_model
     from pytest_circuit_ablation.core.nodes import all_nodes
     from pytest_circuit_ablation.core.pca import fit_projection
-    from pytest_circuit_ablation.suite.settings import DEFAULT_SCALES
+    from pytest_circuit_ablation.core.sweep import DEFAULT_SCALES
 
     torch.set_grad_enabled(False)
     case = load_case(args.case)
@@ -49,7 +49,7 @@ def main() -> int:
     tokens = data.encode_inputs(case, data.distinct_bodies(case, args.inputs, seed=0)).to(args.device)
     hl_out = hl(tokens)
     nodes = all_nodes(ll.cfg.n_layers, ll.cfg.n_heads)
-    configs = [engine.Config(m, s) for m in modes.MODES for s in DEFAULT_SCALES]
+    configs = [modes.Ablation(m, s) for m in modes.MODES for s in DEFAULT_SCALES]
     print(f"case {case.id} / {args.model}: {len(nodes)} nodes x {len(modes.MODES)} modes x {len(DEFAULT_SCALES)} scales "
           f"x {args.inputs ** 2} pairs, device {args.device}, torch threads {torch.get_num_threads()}")
 

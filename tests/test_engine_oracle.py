@@ -9,7 +9,7 @@ from pytest_circuit_ablation.core.cases import load_case
 from pytest_circuit_ablation.core.hubfiles import load_hl_model, load_ll_model
 from pytest_circuit_ablation.core.nodes import all_nodes
 from pytest_circuit_ablation.core.pca import fit_projection
-from pytest_circuit_ablation.suite.settings import DEFAULT_SCALES
+from pytest_circuit_ablation.core.sweep import DEFAULT_SCALES
 from tests.helpers import MODEL_NAMES, case3, model_dir
 
 N_INPUTS = 40

@@ -68,3 +68,28 @@ def test_thresholds_roles_and_verdicts_are_defined_in_the_gate_module_only():
                 if name and name.lower() in THRESHOLDS | {n.upper() for n in THRESHOLDS} and isinstance(value, ast.Constant):
                     offences.append(f"{path.name}: sets {name} = {value.value!r}")
     assert not offences, offences
+
+
+def test_from_plan_to_evaluation_each_model_file_is_read_once(monkeypatch):
+    """Planning, the model-vs-case check and loading all need a model's config and its case.json; each
+    file is read and validated once (a pickle read four times was the old path)."""
+    from pytest_circuit_ablation.core import cases, hubfiles
+    from pytest_circuit_ablation.core.sweep import Sweep
+    from pytest_circuit_ablation.suite.plan import build_plan
+    from pytest_circuit_ablation.suite.settings import Settings
+    from pytest_circuit_ablation.suite.store import AblationStore
+
+    reads: list[str] = []
+    real_unpickle, real_read_text = hubfiles.safe_unpickle, Path.read_text
+    monkeypatch.setattr(hubfiles, "safe_unpickle", lambda path: reads.append(str(path)) or real_unpickle(path))
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: reads.append(str(self)) or real_read_text(self, *a, **k))
+    monkeypatch.setattr(hubfiles, "_CONFIGS", {})
+    monkeypatch.setattr(cases, "_SPECS", {})
+    settings = Settings(sweep=Sweep(modes=("resample",), scales=(1.0,), inputs=20), gate=gate.GateRule(), tasks=("3",))
+    plans = build_plan(settings)
+    store = AblationStore(settings, plans, None)
+    for plan in plans:
+        store.evaluation(plan.ref.key)
+    repeated = sorted({r for r in reads if reads.count(r) > 1 and r.endswith((hubfiles.CFG_FILE, "case.json"))})
+    assert not repeated, repeated
+    assert any(r.endswith(hubfiles.CFG_FILE) for r in reads)

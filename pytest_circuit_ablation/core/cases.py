@@ -8,6 +8,7 @@ library only: the plugin builds its parametrization from this at collection time
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -192,12 +193,19 @@ def load_case(case_id: str, cases_dir: Path | None = None) -> Case:
     if not re.fullmatch(r"[A-Za-z0-9_-]+", case_id) or not path.is_file():
         known = ", ".join(available_case_ids(root)) or "none"
         raise AblationError(f"unknown task {case_id!r}: no {path} (built-in cases: {known})")
-    try:
-        spec = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise AblationError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-    _validate(spec, path)
-    return Case(case_id, path.parent, spec)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _SPECS:  # planning and evaluation both need it: read and validated once per process
+        try:
+            spec = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise AblationError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        _validate(spec, path)
+        _SPECS[key] = spec
+    return Case(case_id, path.parent, copy.deepcopy(_SPECS[key]))
+
+
+_SPECS: dict[tuple[str, int, int], dict[str, Any]] = {}
 
 
 def available_case_ids(cases_dir: Path | None = None) -> list[str]:

@@ -185,7 +185,8 @@ def clean_cache(model, tokens):
 
 
 class _Precision:
-    """Weights and clean activations in one dtype."""
+    """Weights and clean activations in one dtype (the engine holds one in float64, ``f64``, and one in
+    float32, ``f32``, which is the same object when ``fast=False``)."""
 
     def __init__(self, model, cache, device, dtype, snap: bool = False) -> None:
         self.dtype = dtype
@@ -255,8 +256,8 @@ class Engine:
         self.categorical = categorical
         self.tokens = tokens.to(self.device)
         logits, cache = clean_cache(model, self.tokens)
-        self.exact = _Precision(model, cache, self.device, torch.float64, is_hl and categorical)
-        self.fast = _Precision(model, cache, self.device, torch.float32, is_hl and categorical) if fast else self.exact
+        self.f64 = _Precision(model, cache, self.device, torch.float64, is_hl and categorical)
+        self.f32 = _Precision(model, cache, self.device, torch.float32, is_hl and categorical) if fast else self.f64
         self.clean_logits = metrics.hl_labels_output(logits.to(self.device, torch.float64), is_hl and categorical)
         self.hl = hl_outputs.to(self.device, torch.float64)
         n, P = self.tokens.shape
@@ -294,11 +295,11 @@ class Engine:
 
     @property
     def w(self) -> _Weights:
-        return self.exact.w
+        return self.f64.w
 
     def activation(self, node: Node):
         """The node's clean activations [N, P, width] in float64."""
-        return self.exact.activation(node)
+        return self.f64.activation(node)
 
     def _rows_per_batch(self, itemsize: int) -> int:
         w = self.w
@@ -324,7 +325,7 @@ class Engine:
         sources change its label."""
         import torch
 
-        prec = self.exact
+        prec = self.f64
         a = prec.activation(node)
         mean = a.mean(dim=0)
         resid, stage = prec.start(node)
@@ -353,17 +354,17 @@ class Engine:
         n_rows = len(b_all)
         if not jobs or not n_rows:
             return
-        fast = self.fast
-        _, stage = fast.start(node)
+        f32 = self.f32
+        _, stage = f32.start(node)
         by_mode: dict[str, list[int]] = {}
         for i in jobs:
             by_mode.setdefault(configs[i].mode, []).append(i)
-        cap = self._rows_per_batch(fast.dtype.itemsize)
+        cap = self._rows_per_batch(f32.dtype.itemsize)
         row_chunk = min(n_rows, cap)
         per_batch = max(1, cap // row_chunk)
         for mode, mode_jobs in by_mode.items():
-            terms = _SourceTerms.of(fast, node, mode, projs[fast.dtype])
-            exact_terms = None
+            terms = _SourceTerms.of(f32, node, mode, projs[f32.dtype])
+            f64_terms = None
             for r0 in range(0, n_rows, row_chunk):
                 b, s = b_all[r0:r0 + row_chunk], s_all[r0:r0 + row_chunk]
                 R = len(b)
@@ -378,16 +379,16 @@ class Engine:
                 for j0 in range(0, len(mode_jobs), per_batch):
                     chunk = mode_jobs[j0:j0 + per_batch]
                     C = len(chunk)
-                    lams = torch.tensor([configs[i].scale for i in chunk], dtype=fast.dtype, device=self.device)
+                    lams = torch.tensor([configs[i].scale for i in chunk], dtype=f32.dtype, device=self.device)
                     cells = row_cells.unsqueeze(1).expand(self.P, C, R).reshape(self.P, C * R)
-                    ll = fast.w.logits_at(rows.starts(lams), node.layer, stage, cells)
+                    ll = f32.w.logits_at(rows.starts(lams), node.layer, stage, cells)
                     # cells come out position-major: regroup to [C, K]
                     ll = _by_config(ll, row_cells, C)
                     wrong = metrics.disagrees(ll.double(), hl.unsqueeze(0), self.categorical)  # [C, K]
-                    if fast is not self.exact:
-                        if exact_terms is None:
-                            exact_terms = _SourceTerms.of(self.exact, node, mode, projs[self.exact.dtype])
-                        self._verify(node, stage, exact_terms, [configs[i].scale for i in chunk], b, s, row_cells, hl, ll, wrong)
+                    if f32 is not self.f64:
+                        if f64_terms is None:
+                            f64_terms = _SourceTerms.of(self.f64, node, mode, projs[self.f64.dtype])
+                        self._verify(node, stage, f64_terms, [configs[i].scale for i in chunk], b, s, row_cells, hl, ll, wrong)
                     flipped[chunk] += wrong.sum(dim=1)
                     if kl is not None:
                         labels, clean, weight = kl_terms
@@ -409,7 +410,7 @@ class Engine:
             keep[rows] = True
             sub_cells = row_cells[:, rows]
             lam = torch.tensor([lams[c]], dtype=torch.float64, device=self.device)
-            redo = self.exact.w.logits_at(terms.rows(b[rows], s[rows]).starts(lam), node.layer, stage, sub_cells)
+            redo = self.f64.w.logits_at(terms.rows(b[rows], s[rows]).starts(lam), node.layer, stage, sub_cells)
             redo_wrong = metrics.disagrees(redo, self.hl_pm[:, b[rows]][sub_cells], self.categorical)
             picked = keep[cell_rows]  # the recomputed rows' cells, in the same (position, row) order
             wrong[c, picked] = torch.where(unsure[c, picked], redo_wrong, wrong[c, picked])
@@ -420,7 +421,7 @@ class Engine:
         import torch
 
         projs = {p.dtype: projection.to(self.device, p.dtype) if projection is not None else None
-                 for p in (self.fast, self.exact)}
+                 for p in (self.f32, self.f64)}
         flipped = torch.zeros(len(configs), dtype=torch.int64, device=self.device)
         kl = torch.zeros(len(configs), dtype=torch.float64, device=self.device) if self.categorical else None
         first: dict[tuple[str, float], int] = {}
@@ -432,7 +433,7 @@ class Engine:
             first[key] = i
             # at scale 0 a source-dependent mode no longer depends on the source
             (pair_jobs if cfg.mode in modes.SOURCE_MODES and cfg.scale != 0.0 else base_jobs).append(i)
-        self._base_only(node, configs, projs[self.exact.dtype], flipped, kl, base_jobs)
+        self._base_only(node, configs, projs[self.f64.dtype], flipped, kl, base_jobs)
         self._pairs(node, configs, projs, flipped, kl, pair_jobs)
         for i, cfg in enumerate(configs):
             key = (cfg.mode, 0.0 if cfg.mode == "zero" else cfg.scale)

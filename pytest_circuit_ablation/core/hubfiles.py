@@ -136,9 +136,25 @@ def safe_unpickle(path: Path) -> Any:
     return value
 
 
+_CONFIGS: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
 def read_config(model_dir: Path) -> dict[str, Any]:
-    """The LL config dict, validated enough to build nodes from it (no torch import)."""
-    path = model_dir / CFG_FILE
+    """The LL config dict, validated enough to build nodes from it (no torch import). Planning, the
+    model-vs-case check and loading all need it: the file is read and validated once per process (keyed
+    by path, size and modification time, so a changed file is read again)."""
+    path = Path(model_dir) / CFG_FILE
+    try:
+        st = path.stat()
+    except OSError:
+        return _read_config(path)  # the one-line "file not found"
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _CONFIGS:
+        _CONFIGS[key] = _read_config(path)
+    return dict(_CONFIGS[key])
+
+
+def _read_config(path: Path) -> dict[str, Any]:
     cfg = safe_unpickle(path)
     if not isinstance(cfg, dict):
         raise AblationError(f"{path}: expected a HookedTransformerConfig dict, got {type(cfg).__name__}")

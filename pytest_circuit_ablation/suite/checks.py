@@ -17,7 +17,7 @@ from ..core.hubfiles import training_record
 from ..report import baseline
 from ..report.rows import AccuracyRow, EffectRow, LoadRow, Row, SeparationRow, effect_columns
 from .gate import CONTROL, not_meaningful, reject
-from .items import Item
+from .items import ItemSpec
 from .store import AblationStore, Refused
 
 Record = Callable[[Row], None]
@@ -27,21 +27,21 @@ def _fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
 
-def _evaluation(item: Item, store: AblationStore):
+def _evaluation(item: ItemSpec, store: AblationStore):
     try:
         return store.evaluation(item.model)
     except Refused as exc:
         pytest.skip(f"model refused ({exc}); see test_model_loads[{item.model}]")
 
 
-def _common(item: Item, store: AblationStore) -> dict[str, str]:
+def _common(item: ItemSpec, store: AblationStore) -> dict[str, str]:
     """The fields every row carries (report/rows.py ``_Common``)."""
     plan = store.plan(item.model)
     return {"kind": item.kind, "item": item.id, "task": plan.ref.case_id, "model": plan.ref.name,
             "role": plan.ref.role, "source": plan.ref.source}
 
 
-def check_load(item: Item, store: AblationStore, record: Record) -> None:
+def check_load(item: ItemSpec, store: AblationStore, record: Record) -> None:
     plan = store.plan(item.model)
     row = LoadRow(**_common(item, store), **training_record(plan.ref.path))
     error = plan.error
@@ -59,13 +59,13 @@ def check_load(item: Item, store: AblationStore, record: Record) -> None:
         _fail(f"{item.model} refused: {error}")
 
 
-def _not_meaningful(store: AblationStore, item: Item) -> None:
+def _not_meaningful(store: AblationStore, item: ItemSpec) -> None:
     ev = store.evaluation(item.model)
     if ev.result.accuracy < store.settings.gate.min_accuracy:
         pytest.skip(not_meaningful(item.model, ev.result.accuracy))
 
 
-def check_accuracy(item: Item, store: AblationStore, record: Record) -> None:
+def check_accuracy(item: ItemSpec, store: AblationStore, record: Record) -> None:
     ev = _evaluation(item, store)
     res = ev.result
     row = AccuracyRow(**_common(item, store), accuracy=res.accuracy, cells=res.clean_cells, wrong=res.clean_wrong)
@@ -75,7 +75,7 @@ def check_accuracy(item: Item, store: AblationStore, record: Record) -> None:
               f"needs {store.settings.gate.min_accuracy:.0%}")
 
 
-def check_effect(item: Item, store: AblationStore, record: Record) -> None:
+def check_effect(item: ItemSpec, store: AblationStore, record: Record) -> None:
     ev = _evaluation(item, store)
     node, mode, scale = item.node, item.mode, item.scale
     row = EffectRow(**_common(item, store), **effect_columns(ev, node, mode, scale), gate_role=_gate_role(store, item))
@@ -104,7 +104,7 @@ def check_effect(item: Item, store: AblationStore, record: Record) -> None:
         _fail(f"{item.id}: {'in' if in_circuit else 'out-of'}-circuit node: {why}")
 
 
-def _gate_role(store: AblationStore, item: Item) -> str:
+def _gate_role(store: AblationStore, item: ItemSpec) -> str:
     return store.settings.gate.item_role(store.plan(item.model).ref.role, item.mode, item.scale)
 
 
@@ -129,7 +129,7 @@ def _offenders(ev, gate, mode: str, scale: float) -> tuple[list[str], list[str]]
     return low, high
 
 
-def check_separation(item: Item, store: AblationStore, record: Record) -> None:
+def check_separation(item: ItemSpec, store: AblationStore, record: Record) -> None:
     ev = _evaluation(item, store)
     settings = store.settings
     inside, outside = separation(ev, item.mode, item.scale)

@@ -17,8 +17,9 @@ from .settings import Settings
 
 
 @dataclass(frozen=True)
-class Item:
-    """What one test item checks; the test function looks its numbers up by these fields."""
+class ItemSpec:
+    """What one test item checks (its parameter, not a pytest Item); the test function looks its numbers
+    up by these fields."""
 
     kind: str  # "load" | "accuracy" | "effect" | "separation"
     model: str  # ModelRef.key, e.g. "case3-siit"
@@ -63,17 +64,17 @@ def build_items(plans: list[ModelPlan], settings: Settings) -> dict[str, list]:
     configs = _configs(settings)
     for plan in sorted(plans, key=lambda p: (case_sort_key(p.ref.case_id), p.ref.name)):
         key = plan.ref.key
-        item = Item("load", key)
+        item = ItemSpec("load", key)
         out["load"].append(pytest.param(item, id=item.id, marks=[_group(plan)]))
         if not plan.ok:
             continue
-        item = Item("accuracy", key)
+        item = ItemSpec("accuracy", key)
         out["accuracy"].append(pytest.param(item, id=item.id, marks=[_group(plan)]))
         for node in plan.nodes:
             for mode, scale in configs:
-                item = Item("effect", key, node, mode, scale)
+                item = ItemSpec("effect", key, node, mode, scale)
                 out["effect"].append(pytest.param(item, id=item.id, marks=_marks(plan, settings, mode, scale, False)))
         for mode, scale in configs:
-            item = Item("separation", key, None, mode, scale)
+            item = ItemSpec("separation", key, None, mode, scale)
             out["separation"].append(pytest.param(item, id=item.id, marks=_marks(plan, settings, mode, scale, True)))
     return out
