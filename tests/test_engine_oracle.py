@@ -1,5 +1,5 @@
-"""The batched engine's counts equal the plain oracle loop's, exactly, for every mode and scale on
-every case-3 model (40 distinct inputs = 1,600 pairs here, to fit CI; the benchmark repeats the check
+"""The batched engine's counts equal the plain oracle loop's, exactly: for every mode and scale on
+every case-3 model, and on a bidirectional and a long causal categorical case (40 distinct inputs = 1,600 pairs here, to fit CI; the benchmark repeats the check
 on the full 100 inputs = 10,000 pairs)."""
 import pytest
 import torch
@@ -57,10 +57,11 @@ def test_counts_do_not_depend_on_batching(setup):
 CAT_CONFIGS = [modes.Ablation(m, s) for m in modes.MODES for s in (0.0, 1.0, 2.0)]
 
 
-@pytest.fixture(scope="module")
-def categorical_setup():
-    """Case 18 (categorical, two layers): counts and the normalised KL, oracle against engine."""
-    case = load_case("18")
+@pytest.fixture(scope="module", params=["18", "34"], ids=["case18-bidirectional", "case34-causal-10"])
+def categorical_setup(request):
+    """Categorical cases, counts and the normalised KL, oracle against engine: case 18 (bidirectional) and
+    case 34 (causal, 10 positions: the engine's batched-matmul attention rather than the unrolled one)."""
+    case = load_case(request.param)
     hl = load_hl_model(case.dir)
     ll = load_ll_model(case.dir / "models" / "siit")
     tokens = data.encode_inputs(case, data.distinct_bodies(case, 24, seed=3))

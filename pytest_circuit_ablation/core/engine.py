@@ -54,6 +54,8 @@ class ModelResult:
 class _Weights:
     """The LL model's parameters as plain tensors, laid out for batched matmuls."""
 
+    UNROLL_BELOW = 8  # causal attention over fewer positions is faster unrolled over query positions
+
     def __init__(self, model, device, dtype, snap: bool = False) -> None:
         import torch
 
@@ -106,16 +108,30 @@ class _Weights:
         H, dh = self.n_heads, self.d_head
         qkv = torch.addmm(w["b_qkv"], x.reshape(P * B, d), w["w_qkv"]).view(P, B, 3, H, dh)
         q, k, v = qkv[:, :, 0] / self.attn_scale[layer], qkv[:, :, 1], qkv[:, :, 2]  # [P, B, H, dh]
-        if self.causal:
+        if self.causal and P < self.UNROLL_BELOW:
             zs = [v[0]]  # the first position attends to itself alone
             for i in range(1, P):
                 pattern = (q[i].unsqueeze(0) * k[: i + 1]).sum(-1).softmax(0)  # [i+1, B, H]
                 zs.append((pattern.unsqueeze(-1) * v[: i + 1]).sum(0))
             z = torch.stack(zs)
         else:
-            pattern = torch.einsum("ibhk,jbhk->ijbh", q, k).softmax(1)
-            z = torch.einsum("ijbh,jbhk->ibhk", pattern, v)
+            z = self._attend_batched(q, k, v)
         return torch.addmm(w["b_O"], z.reshape(P * B, H * dh), w["W_O_flat"]).view(P, B, d)
+
+    def _attend_batched(self, q, k, v):
+        """Attention of every query position as two batched matmuls over (row, head), [P, B, H, dh] in
+        and out: for longer or bidirectional sequences 2.5-3x faster on a CPU than an einsum over the
+        position-major layout (measured at 10 positions, 4 heads, d_head 4-12)."""
+        import torch
+
+        P, B, H, dh = q.shape
+        qh = q.permute(1, 2, 0, 3).reshape(B * H, P, dh)
+        kh = k.permute(1, 2, 3, 0).reshape(B * H, dh, P)
+        vh = v.permute(1, 2, 0, 3).reshape(B * H, P, dh)
+        scores = torch.bmm(qh, kh)  # [BH, query, key]
+        if self.causal:
+            scores = scores.masked_fill(torch.ones(P, P, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+        return torch.bmm(scores.softmax(-1), vh).view(B, H, P, dh).permute(2, 0, 1, 3)
 
     def mlp_out(self, x, layer: int):
         import torch
