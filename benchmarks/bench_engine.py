@@ -1,6 +1,7 @@
 """Benchmark: a case's full sweep with the plain oracle loop and with the engine, in one process.
 
     .venv/bin/python benchmarks/bench_engine.py                 # case 3 siit, CPU, every mode x 12 scales
+    .venv/bin/python benchmarks/bench_engine.py --case all --oracle-share 0.05 --repeat 1   # every case, one line each
     .venv/bin/python benchmarks/bench_engine.py --case 18 --oracle-share 0.1   # a categorical case (+ KL)
     .venv/bin/python benchmarks/bench_engine.py --device cuda   # on a GPU machine
     .venv/bin/python benchmarks/bench_engine.py --oracle-share 0.1   # time the oracle on 10% of the settings
@@ -24,18 +25,41 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", default="3", help="a built-in case id")
+    parser.add_argument("--case", default="3", help="a built-in case id, or 'all' (every case with the model)")
     parser.add_argument("--model", default="siit", help="a model under cases/<case>/models/")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--inputs", type=int, default=100)
     parser.add_argument("--oracle-batch", type=int, default=256)
     parser.add_argument("--oracle-share", type=float, default=1.0, help="fraction of (mode, scale) settings the oracle runs")
     parser.add_argument("--repeat", type=int, default=3, help="engine runs; the best is reported")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the suite runs one per xdist worker)")
     args = parser.parse_args()
+    if args.case == "all":
+        return bench_all(args)
+    return bench_case(args)[0]
 
+
+def bench_all(args) -> int:
+    """Every built-in case that has the model: one summary line each, then the lines again as a table."""
+    from pytest_circuit_ablation.core.cases import available_case_ids, load_case
+
+    lines, status = [], 0
+    for case_id in available_case_ids():
+        if args.model not in {r.name for r in load_case(case_id).builtin_models}:
+            continue
+        args.case = case_id
+        code, line = bench_case(args)
+        status |= code
+        lines.append(line)
+    print("\nsummary (engine = the whole sweep on the threads above; oracle extrapolated where --oracle-share < 1):")
+    print("\n".join(lines))
+    return status
+
+
+def bench_case(args) -> tuple[int, str]:
     import torch
 
-    from pytest_circuit_ablation.core import data, engine, modes, oracle
+    from pytest_circuit_ablation.core import data, engine, metrics, modes, oracle
     from pytest_circuit_ablation.core.cases import load_case
     from pytest_circuit_ablation.core.hubfiles import load_hl_model, load_ll_model
     from pytest_circuit_ablation.core.nodes import all_nodes
@@ -43,11 +67,12 @@ def main() -> int:
     from pytest_circuit_ablation.core.sweep import DEFAULT_SCALES
 
     torch.set_grad_enabled(False)
+    torch.set_num_threads(args.threads)
     case = load_case(args.case)
     hl = load_hl_model(case.dir, args.device)
     ll = load_ll_model(case.dir / "models" / args.model, args.device)
     tokens = data.encode_inputs(case, data.distinct_bodies(case, args.inputs, seed=0)).to(args.device)
-    hl_out = hl(tokens)
+    hl_out = metrics.hl_labels_output(hl(tokens), case.is_categorical)
     nodes = all_nodes(ll.cfg.n_layers, ll.cfg.n_heads)
     configs = [modes.Ablation(m, s) for m in modes.MODES for s in DEFAULT_SCALES]
     print(f"case {case.id} / {args.model}: {len(nodes)} nodes x {len(modes.MODES)} modes x {len(DEFAULT_SCALES)} scales "
@@ -96,7 +121,11 @@ def main() -> int:
     print(f"peak RSS after the engine: {peak_engine:.0f} MiB; after both: "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
           + (f"; engine peak GPU memory {gpu_peak:.0f} MiB" if gpu_peak is not None else ""))
-    return 0 if same == len(expected) else 1
+    line = (f"case {case.id:>3} ({tokens.shape[1]} positions, {'causal' if eng.w.causal else 'bidirectional'}, "
+            f"{len(nodes)} nodes): engine {best:6.2f} s, oracle {oracle_time:7.1f} s, ratio {oracle_time / best:4.0f}x, "
+            f"counts identical {same}/{len(expected)}")
+    print(line)
+    return (0 if same == len(expected) else 1), line
 
 
 if __name__ == "__main__":

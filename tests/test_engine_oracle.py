@@ -97,3 +97,15 @@ def test_regression_has_no_kl(setup):
     with torch.no_grad():
         eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol)
         assert eng.run(nodes[:1], CONFIGS[:2], projections).kl_sums is None
+
+
+def test_bidirectional_attention_unrolled_equals_oracle(categorical_setup, monkeypatch):
+    """The other way the engine computes bidirectional attention (unrolled over queries, for heads narrower
+    than ``BATCHED_FROM_D_HEAD``; no built-in case has one), forced on every head."""
+    ll, hl_out, tokens, nodes, projections, counts, _ = categorical_setup
+    if ll.cfg.attention_dir == "causal":
+        pytest.skip("a causal case: covered by test_categorical_counts_and_kl_equal_oracle")
+    monkeypatch.setattr(engine._Weights, "BATCHED_FROM_D_HEAD", 10**6)
+    with torch.no_grad():
+        got = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, memory_budget_mb=32).run(nodes, CAT_CONFIGS, projections)
+    assert got.counts == counts

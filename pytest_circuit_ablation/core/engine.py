@@ -54,7 +54,9 @@ class ModelResult:
 class _Weights:
     """The LL model's parameters as plain tensors, laid out for batched matmuls."""
 
-    UNROLL_BELOW = 8  # causal attention over fewer positions is faster unrolled over query positions
+    # Bidirectional attention with d_head >= 3 runs as batched matmuls; causal attention and tiny heads run
+    # unrolled over query positions, which is faster there (measured at 10 positions, d_head 1-12).
+    BATCHED_FROM_D_HEAD = 3
 
     def __init__(self, model, device, dtype, snap: bool = False) -> None:
         import torch
@@ -99,8 +101,8 @@ class _Weights:
     def attn_out(self, x, layer: int):
         """Attention block output (heads summed, bias added) for x [P, B, d], position-major.
 
-        With a handful of positions, causal attention unrolled over query positions (elementwise ops
-        on [B, H, d_head] slices) is several times faster on a CPU than batched tiny matmuls."""
+        Unrolled over query positions (elementwise ops on [B, H, d_head] slices) where that is faster than
+        batched tiny matmuls: causal attention, and heads narrower than ``BATCHED_FROM_D_HEAD``."""
         import torch
 
         w = self.layers[layer]
@@ -108,20 +110,20 @@ class _Weights:
         H, dh = self.n_heads, self.d_head
         qkv = torch.addmm(w["b_qkv"], x.reshape(P * B, d), w["w_qkv"]).view(P, B, 3, H, dh)
         q, k, v = qkv[:, :, 0] / self.attn_scale[layer], qkv[:, :, 1], qkv[:, :, 2]  # [P, B, H, dh]
-        if self.causal and P < self.UNROLL_BELOW:
-            zs = [v[0]]  # the first position attends to itself alone
-            for i in range(1, P):
-                pattern = (q[i].unsqueeze(0) * k[: i + 1]).sum(-1).softmax(0)  # [i+1, B, H]
-                zs.append((pattern.unsqueeze(-1) * v[: i + 1]).sum(0))
+        if self.causal or dh < self.BATCHED_FROM_D_HEAD:
+            zs = []
+            for i in range(P):  # causal: query i attends to keys 0..i
+                keys = slice(0, i + 1) if self.causal else slice(0, P)
+                pattern = (q[i].unsqueeze(0) * k[keys]).sum(-1).softmax(0)  # [keys, B, H]
+                zs.append((pattern.unsqueeze(-1) * v[keys]).sum(0))
             z = torch.stack(zs)
         else:
             z = self._attend_batched(q, k, v)
         return torch.addmm(w["b_O"], z.reshape(P * B, H * dh), w["W_O_flat"]).view(P, B, d)
 
     def _attend_batched(self, q, k, v):
-        """Attention of every query position as two batched matmuls over (row, head), [P, B, H, dh] in
-        and out: for longer or bidirectional sequences 2.5-3x faster on a CPU than an einsum over the
-        position-major layout (measured at 10 positions, 4 heads, d_head 4-12)."""
+        """Bidirectional attention as two batched matmuls over (row, head), [P, B, H, dh] in and out: 2.5-3x
+        faster on a CPU than an einsum over the position-major layout (10 positions, 4 heads, d_head 4-12)."""
         import torch
 
         P, B, H, dh = q.shape
@@ -129,8 +131,6 @@ class _Weights:
         kh = k.permute(1, 2, 3, 0).reshape(B * H, dh, P)
         vh = v.permute(1, 2, 0, 3).reshape(B * H, P, dh)
         scores = torch.bmm(qh, kh)  # [BH, query, key]
-        if self.causal:
-            scores = scores.masked_fill(torch.ones(P, P, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
         return torch.bmm(scores.softmax(-1), vh).view(B, H, P, dh).permute(2, 0, 1, 3)
 
     def mlp_out(self, x, layer: int):
