@@ -32,7 +32,7 @@ def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = No
     """Write every report file at once; returns the paths and a notice when static images were skipped."""
     import json
 
-    from .html import build_page
+    from .html import build_page, gate_marks
     from .images import render
 
     meta = dict(meta or {})
@@ -44,7 +44,7 @@ def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = No
     notice = None
     binary: dict[str, bytes] = {}
     if images:
-        binary, notice = render(rows)
+        binary, notice = render(rows, gate_marks(meta))
         meta["static_images"] = notice or f"{len(binary)} files under figures/"
     files["ablation.json"] = json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n"
     files["index.html"] = build_page(rows, meta)

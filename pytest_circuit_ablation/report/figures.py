@@ -1,7 +1,9 @@
 """Plotly figures of one model's effects, built from report rows (no torch).
 
-* ``effect_figure``: effect against scale, one line per node, in-circuit green and out-of-circuit
-  orange, one panel per mode (the seed notebook's figure, all modes side by side);
+* ``effect_figure``: effect against scale (scales evenly spaced, labelled with their values), one
+  labelled line per node, in circuit green and solid, out of circuit orange and dashed, Wilson
+  intervals as error bars, gate checkpoints ringed and tau lines drawn, one panel per mode (the seed
+  notebook's figure, all modes side by side);
 * ``mode_figure``: the same for a single mode at the notebook's 1000 x 400, for static export;
 * ``heatmap_figure``: node x scale heatmaps of the effect, one per mode.
 
@@ -16,9 +18,14 @@ from ..core.modes import MODES
 from ..core.nodes import parse_node
 from .rows import EffectRow
 
-IN_COLOUR, OUT_COLOUR = "green", "orange"
-HOVER = ("node %{customdata[0]} (%{customdata[1]})<br>mode %{customdata[2]}<br>scale %{x}<br>"
-         "effect %{y:.4f}<br>flipped %{customdata[3]} of %{customdata[4]} cells<br>%{customdata[5]}<extra></extra>")
+IN_COLOUR, OUT_COLOUR = "green", "orange"  # the legend's group colours
+# one shade per node, so that lines of one group can be told apart (greens in circuit, oranges/browns out)
+IN_SHADES = ("#1b7837", "#5aae61", "#00441b", "#7fbf7b", "#276419", "#4d9221", "#a6d96a", "#1a9850")
+OUT_SHADES = ("#e66101", "#b35806", "#fdb863", "#8c510a", "#f1a340", "#d95f02", "#fc8d59", "#7f3b08", "#bf812d",
+              "#dfc27d", "#f46d43", "#a6611a")
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon", "hexagon")
+HOVER = ("node %{customdata[0]} (%{customdata[1]})<br>mode %{customdata[2]}<br>scale %{customdata[6]}<br>"
+         "effect %{y:.4f} [%{customdata[7]}]<br>flipped %{customdata[3]} of %{customdata[4]} cells<br>%{customdata[5]}<extra></extra>")
 
 
 def _kl_text(value: Any) -> str:
@@ -43,60 +50,103 @@ def _y(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def _scale_axis(rows: list[EffectRow]) -> list[float]:
+    """Every scale present: the x axis spreads them evenly (0.1 and 10 would otherwise crowd 9 of 12
+    scales into a fifth of the axis) and labels each with its value."""
+    return sorted({r["scale"] for r in rows})
+
+
+def _node_style(rows: list[EffectRow]) -> dict[str, tuple[bool, str, str]]:
+    """node -> (in circuit, colour, marker symbol)."""
+    style, n_in, n_out = {}, 0, 0
+    for i, node in enumerate(_nodes(rows)):
+        inside = any(r["node"] == node and r["status"] == "in_circuit" for r in rows)
+        colour = IN_SHADES[n_in % len(IN_SHADES)] if inside else OUT_SHADES[n_out % len(OUT_SHADES)]
+        n_in, n_out = n_in + inside, n_out + (not inside)
+        style[node] = (inside, colour, SYMBOLS[i % len(SYMBOLS)])
+    return style
+
+
+def _interval(p: EffectRow) -> str:
+    low, high = _y(p.get("ci_low")), _y(p.get("ci_high"))
+    return "" if low is None or high is None else f"95% CI {low:.3f}-{high:.3f}"
+
+
 def _add_lines(fig, rows, mode: str, row: int | None = None, col: int | None = None, legend: bool = False) -> None:
+    """One labelled line per node: in circuit solid, out of circuit dashed, each its own shade and
+    marker; Wilson intervals as error bars; checkpoint points (where the gate is asserted) ringed."""
     import plotly.graph_objects as go
 
+    axis = _scale_axis(rows)
+    style = _node_style(rows)
     for node in _nodes(rows):
         pts = _series(rows, node, mode)
         if not pts:
             continue
-        inside = pts[0]["status"] == "in_circuit"
+        inside, colour, symbol = style[node]
+        ys = [_y(p["effect"]) for p in pts]
+        highs = [(_y(p.get("ci_high")) - y) if y is not None and _y(p.get("ci_high")) is not None else None for p, y in zip(pts, ys)]
+        lows = [(y - _y(p.get("ci_low"))) if y is not None and _y(p.get("ci_low")) is not None else None for p, y in zip(pts, ys)]
         trace = go.Scatter(
-            x=[p["scale"] for p in pts], y=[_y(p["effect"]) for p in pts], mode="lines+markers", name=node,
-            line=dict(color=IN_COLOUR if inside else OUT_COLOUR), legendgroup="in" if inside else "out",
-            showlegend=False,
-            customdata=[[node, p["status"], mode, p["cells_flipped"], p["cells_counted"], _kl_text(p.get("kl_effect"))]
-                        for p in pts],
+            x=[axis.index(p["scale"]) for p in pts], y=ys, mode="lines+markers", name=node,
+            line=dict(color=colour, dash="solid" if inside else "dash", width=2 if inside else 1.5),
+            marker=dict(symbol=symbol, size=7, color=colour,
+                        line=dict(width=[2.5 if p.get("gate_role") in ("gate", "control") else 0 for p in pts], color="black")),
+            error_y=dict(type="data", array=highs, arrayminus=lows, thickness=1, width=2, color=colour),
+            legendgroup=node, showlegend=legend,
+            customdata=[[node, p["status"], mode, p["cells_flipped"], p["cells_counted"], _kl_text(p.get("kl_effect")),
+                         p["scale"], _interval(p)] for p in pts],
             hovertemplate=HOVER,
         )
         fig.add_trace(trace, row=row, col=col) if row is not None else fig.add_trace(trace)
-    if legend:
-        for label, colour in (("in_circuit", IN_COLOUR), ("not_in_circuit", OUT_COLOUR)):
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(color=colour), name=label))
 
 
-def _style(fig, height: int, width: int | None = None) -> None:
+def _thresholds(fig, marks: dict[str, float] | None, **where) -> None:
+    """The gate's tau lines (out-of-circuit bound, and the in-circuit floor used without an HL reference)."""
+    for name, dash in (("tau_out", "dot"), ("tau_in", "dashdot")):
+        if marks and marks.get(name) is not None:
+            fig.add_hline(y=marks[name], line=dict(color="grey", width=1, dash=dash),
+                          annotation_text=f"{name} {marks[name]}", annotation_position="top left",
+                          annotation_font_size=10, **where)
+
+
+def _style(fig, rows: list[EffectRow], height: int, width: int | None = None) -> None:
+    axis = _scale_axis(rows)
     fig.update_layout(template="plotly_white", height=height, width=width, margin=dict(l=70, r=30, t=60, b=60),
-                      font=dict(size=13), legend=dict(orientation="h", y=-0.15))
-    fig.update_xaxes(showgrid=False)
-    fig.update_yaxes(showgrid=False, range=[-0.03, 1.03])
+                      font=dict(size=13), legend=dict(orientation="h", y=-0.18, title_text="node (solid: in circuit, dashed: out; ringed: gate checkpoint)"))
+    fig.update_xaxes(showgrid=False, tickmode="array", tickvals=list(range(len(axis))), ticktext=[f"{s:g}" for s in axis])
+    fig.update_yaxes(showgrid=False, range=[-0.05, 1.08])
 
 
-def effect_figure(rows: list[EffectRow], title: str):
-    """All modes, one panel each (up to four per row)."""
+def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, float] | None = None):
+    """All modes, one panel each (up to four per row). ``marks``: the gate's thresholds, drawn as lines."""
     from plotly.subplots import make_subplots
 
     modes = _modes(rows)
     cols = min(4, len(modes))
     nrows = math.ceil(len(modes) / cols)
-    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=modes, horizontal_spacing=0.06, vertical_spacing=0.14)
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=modes, horizontal_spacing=0.06, vertical_spacing=0.16)
     for i, mode in enumerate(modes):
         _add_lines(fig, rows, mode, row=i // cols + 1, col=i % cols + 1, legend=(i == 0))
-    _style(fig, height=330 * nrows + 80)
+        _thresholds(fig, marks, row=i // cols + 1, col=i % cols + 1)
+    _style(fig, rows, height=330 * nrows + 120)
     fig.update_layout(title=title)
     fig.update_xaxes(title_text="scale")
     fig.update_yaxes(title_text="causal effect", col=1)
     return fig
 
 
-def mode_figure(rows: list[EffectRow], mode: str, title: str):
-    """One mode, as the notebook drew it (1000 x 400)."""
+def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, float] | None = None):
+    """One mode, as the notebook drew it (1000 x 400), with node names in the legend."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     _add_lines(fig, rows, mode, legend=True)
-    _style(fig, height=400, width=1000)
-    fig.update_layout(title=title, xaxis_title="Scale", yaxis_title="Causal Effect")
+    _thresholds(fig, marks)
+    _style(fig, rows, height=400, width=1000)
+    fig.update_layout(title=title, xaxis_title="Scale", yaxis_title="Causal Effect", margin=dict(r=150, b=50),
+                      legend=dict(orientation="v", x=1.02, y=1, font=dict(size=10), tracegroupgap=0,
+                                  title_text="node (dashed: out of circuit)"))
     return fig
 
 

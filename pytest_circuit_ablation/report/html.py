@@ -11,7 +11,7 @@ import html
 import json
 from typing import Any
 
-from ..suite.gate import upheld, verdict
+from ..suite.gate import CONTROL, GATED, upheld, verdict
 from .terminal import model_entries
 from . import figures
 from .rows import Row, SeparationRow
@@ -22,6 +22,7 @@ h1{font-size:1.6em} h2{margin-top:2em;border-bottom:1px solid #ccc;padding-botto
 table{border-collapse:collapse;margin:8px 0;font-size:.9em} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f4f4f4} td.l,th.l{text-align:left}
 .pass{color:#16794c;font-weight:600} .fail{color:#b3261e;font-weight:600} .muted{color:#777}
+.banner{font-size:1.15em;padding:8px 12px;border-radius:4px} .banner.ok{background:#e6f4ea;color:#16794c} .banner.fail{background:#fce8e6;color:#b3261e}
 .figure{margin:8px 0} pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:.85em}
 """
 
@@ -97,11 +98,37 @@ def _training_html(record: dict[str, Any]) -> str:
     return f"<p class=muted>training record (meta.json, held-out pairs): {_esc(', '.join(parts))}</p>"
 
 
+def gate_marks(meta: dict[str, Any]) -> dict[str, float]:
+    """The gate's thresholds from the run's metadata, for the figures' tau lines."""
+    settings = meta.get("settings") or {}
+    return {k: settings[k] for k in ("tau_in", "tau_out") if isinstance(settings.get(k), (int, float))}
+
+
+def _banner(entries: dict) -> str:
+    """One line a reader sees first: how many gated models passed and controls were rejected, with the
+    models that did not get the verdict their role asks for linked."""
+    groups: dict[str, list[tuple[str, bool]]] = {GATED: [], CONTROL: []}
+    for (task, model), entry in entries.items():
+        outcomes = [g.get("outcome", "") for g in entry["gates"]]
+        ok = "refused" not in entry and bool(outcomes) and all(upheld(entry["role"], o) for o in outcomes)
+        groups.setdefault(entry["role"], []).append((f"case{task}-{model}", ok))
+    parts, bad = [], []
+    for role, label in ((GATED, "gated models passed"), (CONTROL, "negative controls rejected")):
+        got = groups.get(role, [])
+        if got:
+            parts.append(f"{sum(ok for _, ok in got)} of {len(got)} {label}")
+            bad += [name for name, ok in got if not ok]
+    cls = "ok" if not bad else "fail"
+    links = "" if not bad else "; not as expected: " + ", ".join(f"<a href='#{n}'>{_esc(n)}</a>" for n in bad)
+    return f"<p class='banner {cls}' id='banner'>{'; '.join(parts)}{links}</p>"
+
+
 def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
     """The whole page as a string."""
     from plotly.offline import get_plotlyjs
 
     entries = model_entries(rows)
+    marks = gate_marks(meta)
     effect_rows = [r for r in rows if r["kind"] == "effect"]
     sep_rows = [r for r in rows if r["kind"] == "separation"]
     specs: list[dict[str, Any]] = []
@@ -132,7 +159,7 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
                              + (f" (offenders: {_esc(g['offenders'])})" if g.get("offenders") else "") for g in gates)
                  + "</p>" + _training_html(entry.get("training", {}))]
         if mine:
-            for kind, fig in (("effect", figures.effect_figure(mine, f"{title}: effect against scale")),
+            for kind, fig in (("effect", figures.effect_figure(mine, f"{title}: effect against scale", marks)),
                               ("heatmap", figures.heatmap_figure(mine, f"{title}: node x scale"))):
                 fid = f"fig-{anchor}-{kind}"
                 specs.append({"id": fid, "spec": json.loads(fig.to_json())})
@@ -147,7 +174,8 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         f"<style>{_CSS}</style><script>{_BOOT}</script>",
         f"<script>{get_plotlyjs()}</script></head><body>",
         "<h1>Circuit ablation report</h1>",
-        f"<p>{_esc(meta.get('gate', ''))}</p>",
+        _banner(entries),
+        f"<p>gate: {_esc(meta.get('gate', ''))}</p>",
         f"<table>{head}{''.join(overview)}</table>",
         *sections,
         "<h2>Run</h2><pre>" + _esc(json.dumps(meta, indent=1, sort_keys=True)) + "</pre>",

@@ -1,4 +1,4 @@
-"""Static PNG and PDF of the notebook's figure (effect against scale, one mode, 1000 x 400) through
+"""Static PNG and PDF of the notebook's figure (effect against scale, one mode, 1000 x 400, node names in the legend) through
 kaleido, which needs a Chrome or Chromium (Debian: ``apt-get install -y chromium``). Without one the
 images are skipped with a single notice; the HTML page and the CSVs never depend on them."""
 from __future__ import annotations
@@ -23,7 +23,7 @@ def find_browser() -> str | None:
     return None
 
 
-def render(rows: list[Row]) -> tuple[dict[str, bytes], str | None]:
+def render(rows: list[Row], marks: dict[str, float] | None = None) -> tuple[dict[str, bytes], str | None]:
     """{relative file name: bytes} of every (task, model, mode) figure as PNG and PDF, or ({}, why not)."""
     browser = find_browser()
     if browser is None:
@@ -44,7 +44,7 @@ def render(rows: list[Row]) -> tuple[dict[str, bytes], str | None]:
             figs, paths = [], []
             for task, model, mode in groups:
                 mine = [r for r in effect if r["task"] == task and r["model"] == model]
-                fig = figures.mode_figure(mine, mode, f"case {task} / {model}: {mode}")
+                fig = figures.mode_figure(mine, mode, f"case {task} / {model}: {mode}", marks)
                 for ext in ("png", "pdf"):
                     figs.append(fig)
                     paths.append(Path(tmp) / f"case{task}-{model}-{mode}.{ext}")
