@@ -1,9 +1,10 @@
 """The ablation modes as pure functions on one node's activations.
 
 For a node at each position: ``a`` is its activation on the base input, ``s`` on the source input,
-``V`` the k x width PCA components fitted at that position (orthonormal rows), ``P(x) = V^T V x`` the
-*vector* projection onto their span (``mu + V^T V (x - mu)`` when centred), ``Q(x) = x - P(x)``, and
-``lam`` the scale:
+``V`` the k x width PCA components fitted at that position (orthonormal rows), ``mu`` the activation
+mean when the components are centred (else 0), ``P(x) = V^T V (x - mu)`` the *vector* projection of the
+deviation onto their span, ``Q(x) = (x - mu) - P(x)`` the rest, so ``x = mu + P(x) + Q(x)``, and
+``lam`` the scale (the table omits ``mu``, which every PCA mode keeps):
 
 =====================  ============================  =========================================
 mode                   patched activation             lam = 1
@@ -58,19 +59,20 @@ class Projection:
 
 
 def project(x, proj: Projection):
-    """P(x): orthogonal projection of x [..., pos, width] onto each position's component span."""
+    """P(x) = V^T V (x - mu): the part of x's deviation from the mean (mu = 0 uncentred) that lies in each
+    position's component span; x [..., pos, width]."""
     import torch
 
     v = proj.components
     centred = x if proj.mean is None else x - proj.mean
     coeff = torch.einsum("...pw,pkw->...pk", centred, v)
-    out = torch.einsum("...pk,pkw->...pw", coeff, v)
-    return out if proj.mean is None else out + proj.mean
+    return torch.einsum("...pk,pkw->...pw", coeff, v)
 
 
 def reject(x, proj: Projection):
-    """Q(x) = x - P(x)."""
-    return x - project(x, proj)
+    """Q(x) = (x - mu) - P(x): the rest of the deviation, orthogonal to the span. So x = mu + P(x) + Q(x),
+    and a mode that scales P or Q scales only a deviation: centred modes keep the mean at every scale."""
+    return (x if proj.mean is None else x - proj.mean) - project(x, proj)
 
 
 def _drop_bos(delta):

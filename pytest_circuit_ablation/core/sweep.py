@@ -21,7 +21,7 @@ class Sweep:
     inputs: int = 100
     seed: int = 0
     pca_components: int = 2
-    pca_centre: bool = False  # project around the activation mean: mu + V^T V (x - mu)
+    pca_centre: bool = False  # components around the mean: PCA modes move only the deviation from it
     device: str = "cpu"
     memory_mb: int = 512  # one engine micro-batch
 

@@ -54,7 +54,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-scales", "comma-separated scales (default: the notebook's 12)", ",".join(map(str, DEFAULT_SCALES)), "SCALES"),
     OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", str(_SWEEP.inputs), "N"),
     OptionSpec("ablation-pca-components", "PCA components per node and position", str(_SWEEP.pca_components), "K"),
-    OptionSpec("ablation-pca-centre", "project around the activation mean (mu + V^T V (x - mu))", "false", kind="bool"),
+    OptionSpec("ablation-pca-centre", "fit components around the activation mean: the PCA modes then scale or swap only "
+               "the deviation from it (x = mu + P(x) + Q(x)) and keep the mean at every scale", "false", kind="bool"),
     OptionSpec("ablation-seed", "seed for drawing the inputs", str(_SWEEP.seed), "SEED"),
     OptionSpec("ablation-device", "cpu or cuda", "cpu", "DEVICE"),
     OptionSpec("ablation-gate", "gate rule for in-circuit nodes: 'hl' (effect within --ablation-hl-tol of its HL node's "
