@@ -109,3 +109,19 @@ def test_bidirectional_attention_unrolled_equals_oracle(categorical_setup, monke
     with torch.no_grad():
         got = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, memory_budget_mb=32).run(nodes, CAT_CONFIGS, projections)
     assert got.counts == counts
+
+
+def test_a_model_the_engine_does_not_compute_is_refused_at_start(setup):
+    """An output soft cap (a config field the engine does not implement) changes TransformerLens's forward;
+    the engine's start-up self-check refuses the model in one line instead of counting wrongly."""
+    import copy
+
+    from pytest_circuit_ablation.errors import AblationError
+
+    ll, hl_out, tokens, *_ = setup
+    capped = copy.deepcopy(ll)
+    capped.cfg.output_logits_soft_cap = 0.5
+    with torch.no_grad():
+        engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=0.0)  # the real model passes
+        with pytest.raises(AblationError, match="differs from TransformerLens"):
+            engine.Engine(capped, hl_out, tokens, categorical=False, label_atol=0.0)

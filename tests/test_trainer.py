@@ -99,3 +99,20 @@ def test_a_trained_builtin_model_is_registered_for_the_gate(tmp_path):
     spec = json.loads((cases_dir / "3" / "case.json").read_text())
     assert spec["models"]["mine"] == {"role": "negative-control", "why": "two steps of training"}
     assert (cases_dir / "3" / "models" / "mine" / "ll_model.pth").exists()
+
+
+def test_held_out_pairs_do_not_follow_any_digit_of_the_inputs():
+    """Every (base digit, source digit) class of a 5-token vocabulary holds out about a fifth of its pairs
+    (a linear rule held out all or none of each class)."""
+    import torch
+
+    from pytest_circuit_ablation.tools.train.siit import is_held_out
+
+    ids = torch.arange(625)
+    b, s = ids.repeat_interleave(625), ids.repeat(625)
+    held = is_held_out(b, s)
+    assert 0.19 < held.float().mean() < 0.21
+    for digit in range(5):
+        for other in range(5):
+            share = held[(b % 5 == digit) & (s % 5 == other)].float().mean()
+            assert 0.15 < share < 0.25, (digit, other, float(share))

@@ -194,7 +194,7 @@ def clean_cache(model, tokens):
     """TransformerLens activations of the clean inputs for the hooks the engine reads."""
     import torch
 
-    keep = ("hook_result", "hook_post", "hook_resid_mid", "hook_resid_post")
+    keep = ("hook_result", "hook_post", "hook_resid_mid", "hook_resid_post", "blocks.0.hook_resid_pre")
     with torch.no_grad():
         logits, cache = model.run_with_cache(tokens, names_filter=lambda name: name.endswith(keep))
     return logits, cache
@@ -274,6 +274,7 @@ class Engine:
         logits, cache = clean_cache(model, self.tokens)
         self.f64 = _Precision(model, cache, self.device, torch.float64, is_hl and categorical)
         self.f32 = _Precision(model, cache, self.device, torch.float32, is_hl and categorical) if fast else self.f64
+        self._self_check(logits.to(self.device, torch.float64))
         self.clean_logits = metrics.hl_labels_output(logits.to(self.device, torch.float64), is_hl and categorical)
         self.hl = hl_outputs.to(self.device, torch.float64)
         n, P = self.tokens.shape
@@ -290,6 +291,25 @@ class Engine:
         self.verified_cells = 0  # cells recomputed in float64
         if categorical:
             self._init_kl()
+
+    SELF_CHECK_RTOL = 1e-6
+
+    def _self_check(self, tl_logits) -> None:
+        """Every patched run is recomputed from the engine's own copy of the weights, so one clean forward
+        through that copy, from the embeddings on, must give TransformerLens's own logits. A model that
+        uses something the engine does not compute (a config field it does not know) is refused here, in
+        one line, instead of getting silently wrong counts."""
+        w = self.f64.w
+        x = self.f64._cache["blocks.0.hook_resid_pre"].transpose(0, 1)  # [P, N, d]
+        for layer in range(w.n_layers):
+            x = x + w.attn_out(x, layer)
+            if not w.attn_only:
+                x = x + w.mlp_out(x, layer)
+        ours = (x @ w.W_U + w.b_U).transpose(0, 1)  # [N, P, V]
+        worst = float((ours - tl_logits).abs().max())
+        if not worst <= self.SELF_CHECK_RTOL * max(1.0, float(tl_logits.abs().max())):
+            raise AblationError(f"the ablation engine's forward pass differs from TransformerLens's on this model (largest "
+                                f"logit difference {worst:.3g}): it uses something the engine does not compute")
 
     def _init_kl(self) -> None:
         """Per-cell terms of the normalised KL (``metrics.kl_effect``): the clean KL of each base cell,

@@ -104,9 +104,20 @@ class InputSpace:
         return torch.cat([torch.full((len(ids), 1), self.bos, dtype=torch.long), body], dim=1)
 
 
+_MIX = (0x5851F42D4C957F2D, 0x14057B7EF767814F, 0x2545F4914F6CDD1D)  # odd 64-bit constants (int64-safe)
+
+
 def is_held_out(base_ids, source_ids):
-    """Deterministic 20% of all pairs, never used for training."""
-    return ((base_ids * 7919 + source_ids * 104729) % 5) == 0
+    """A fixed 20% of all (base, source) pairs, never trained on: a 64-bit mixing hash of the two input
+    ids (int64 tensors; products wrap), so that no digit of an input decides it. (A linear rule such as
+    ``7919 b + 104729 s = 0 mod 5`` reduces to ``b + s = 0 mod 5``: with 5 tokens, the last ones.)"""
+    import torch
+
+    h = base_ids.long() * _MIX[0] + source_ids.long() * _MIX[1] + _MIX[2]
+    h = h ^ (h >> 29)
+    h = h * _MIX[0]
+    h = h ^ (h >> 32)
+    return torch.remainder(h, 5) == 0
 
 
 def _patch_hook(node: Node, source_cache):
@@ -328,6 +339,6 @@ class SIITTrainer:
             "use_single_loss": a.single_loss, "act_fn": self.ll.cfg.act_fn, "seed": a.seed,
             "max_steps": a.max_steps, "early_stop_accuracy_threshold": a.early_stop,
             "trainer": "pytest_circuit_ablation.tools.train.siit", "command": command,
-            "held_out": "20% of all (base, source) pairs, chosen by a fixed hash of their input ids",
+            "held_out": "20% of all (base, source) pairs, chosen by a 64-bit mixing hash of their input ids (tools/train/siit.is_held_out); accuracy, IIA and strict accuracy are measured on held-out pairs only",
             "final_metrics": result, "args": asdict(a),
         }
