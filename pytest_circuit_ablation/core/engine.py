@@ -274,11 +274,11 @@ class Engine:
         logits, cache = clean_cache(model, self.tokens)
         self.f64 = _Precision(model, cache, self.device, torch.float64, is_hl and categorical)
         self.f32 = _Precision(model, cache, self.device, torch.float32, is_hl and categorical) if fast else self.f64
+        n, P = self.tokens.shape
+        self.n, self.P = n, P
         self._self_check(logits.to(self.device, torch.float64))
         self.clean_logits = metrics.hl_labels_output(logits.to(self.device, torch.float64), is_hl and categorical)
         self.hl = hl_outputs.to(self.device, torch.float64)
-        n, P = self.tokens.shape
-        self.n, self.P = n, P
         # cells: positions 1.. (BOS never changes label)
         changed = metrics.labels_changed(self.hl[:, None, 1:], self.hl[None, :, 1:], categorical, label_atol)
         self.changed = changed  # [base, source, pos-1]
@@ -299,13 +299,14 @@ class Engine:
         through that copy, from the embeddings on, must give TransformerLens's own logits. A model that
         uses something the engine does not compute (a config field it does not know) is refused here, in
         one line, instead of getting silently wrong counts."""
+        import torch
+
         w = self.f64.w
         x = self.f64._cache["blocks.0.hook_resid_pre"].transpose(0, 1)  # [P, N, d]
-        for layer in range(w.n_layers):
-            x = x + w.attn_out(x, layer)
-            if not w.attn_only:
-                x = x + w.mlp_out(x, layer)
-        ours = (x @ w.W_U + w.b_U).transpose(0, 1)  # [N, P, V]
+        x = x + w.attn_out(x, 0)
+        every_cell = torch.ones(self.P, self.n, dtype=torch.bool, device=self.device)
+        # the path every patched run takes, from layer 0's resid_mid on (the last MLP folded into W_U)
+        ours = w._logits_at(x, 0, "mlp", every_cell).view(self.P, self.n, -1).transpose(0, 1)  # [N, P, V]
         worst = float((ours - tl_logits).abs().max())
         if not worst <= self.SELF_CHECK_RTOL * max(1.0, float(tl_logits.abs().max())):
             raise AblationError(f"the ablation engine's forward pass differs from TransformerLens's on this model (largest "
