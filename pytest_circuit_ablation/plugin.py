@@ -79,7 +79,8 @@ class AblationSession:
         from .report import write_report
 
         if self.settings.report_dir is not None:
-            self.report_files, self.image_notice = write_report(self.settings.report_dir, self.rows, self.metadata())
+            self.report_files, self.image_notice = write_report(self.settings.report_dir, self.rows, self.metadata(),
+                                                                     self.settings.images)
         if self.settings.save_baseline is not None:
             from .report.baseline import to_text
             from .report import write_files

@@ -5,7 +5,7 @@
 * ``separation.csv``: one row per (task, model, mode, scale): AUROC, margin, gate role, outcome;
 * ``models.csv``: one row per model: load status, accuracy, cells, file hash;
 * ``ablation.json``: the run's metadata (versions, settings, model hashes, durations);
-* ``index.html``: the self-contained page (report/html.py); ``figures/``: PNG and PDF (report/images.py).
+* ``index.html``: the self-contained page (report/html.py); ``figures/``: PNG and/or PDF (report/images.py, ``--ablation-images``).
 
 Rows follow the schema in report/rows.py; they are sorted, and floats written with ``repr`` (shortest
 round-trip), so the same inputs give the same bytes with or without pytest-xdist.
@@ -28,8 +28,9 @@ def write_files(folder: Path, files: dict[str, str], binary: dict[str, bytes] | 
 
 
 def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = None,
-                 images: bool = True) -> tuple[list[Path], str | None]:
-    """Write every report file at once; returns the paths and a notice when static images were skipped."""
+                 images: tuple[str, ...] = ("png",)) -> tuple[list[Path], str | None]:
+    """Write every report file at once, with static figures in the ``images`` formats (none: ``()``);
+    returns the paths and a notice when static images were skipped."""
     import json
 
     from .html import build_page, gate_marks
@@ -44,8 +45,10 @@ def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = No
     notice = None
     binary: dict[str, bytes] = {}
     if images:
-        binary, notice = render(rows, gate_marks(meta))
+        binary, notice = render(rows, gate_marks(meta), images)
         meta["static_images"] = notice or f"{len(binary)} files under figures/"
+    else:
+        meta["static_images"] = "none asked for (--ablation-images=none)"
     files["ablation.json"] = json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n"
     files["index.html"] = build_page(rows, meta)
     write_files(folder, files, binary)

@@ -21,6 +21,7 @@ from . import gate as gate_mod
 from .gate import GateRule
 
 DEVICES = ("cpu", "cuda")
+IMAGE_CHOICES = {"none": (), "png": ("png",), "pdf": ("pdf",), "all": ("png", "pdf")}
 _SWEEP = Sweep()  # the science's defaults, shown as the options' defaults
 
 
@@ -48,6 +49,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-report", "write the report (CSV, HTML page, figures) to --ablation-report-dir", "false", kind="bool"),
     OptionSpec("ablation-report-dir", "folder for the report; on the command line relative to the current directory, "
                "in an ini file to the rootdir", "reports", "DIR", kind="path"),
+    OptionSpec("ablation-images", "static figures written beside the page: none, png, pdf or all (png and pdf); each needs "
+               "a Chrome/Chromium and costs about 0.3 s per figure on 2 cores", "png", "FORMATS"),
     OptionSpec("ablation-models", "gate the models in DIR, laid out as InterpBench's hub: DIR/<case>/ll_model.pth + ll_model_cfg.pkl", None, "DIR", kind="path"),
     OptionSpec("ablation-tasks", "comma-separated case ids to run (default: every built-in case)", None, "IDS"),
     OptionSpec("ablation-modes", f"comma-separated ablation modes (default: all of {', '.join(MODES)})", ",".join(MODES), "MODES"),
@@ -83,6 +86,7 @@ class Settings:
     sweep: Sweep
     gate: GateRule
     report_dir: Path | None = None
+    images: tuple[str, ...] = ("png",)  # static image formats of the report's figures
     models_dir: Path | None = None
     tasks: tuple[str, ...] | None = None
     save_baseline: Path | None = None
@@ -214,6 +218,9 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     if _bool("ablation-report", get("ablation_report")):
         report_dir = path("ablation_report_dir") or rootdir / "reports"
         check_writable("ablation-report-dir", report_dir)
+    images_raw = str(get("ablation_images")).strip().lower()
+    if images_raw not in IMAGE_CHOICES:
+        raise _fail("ablation-images", f"unknown choice {images_raw!r} (choose {', '.join(IMAGE_CHOICES)})")
     models_dir = path("ablation_models")
     if models_dir is not None:
         if not models_dir.is_dir():
@@ -256,7 +263,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     gate = GateRule(rule=rule, tau_in=tau_in, tau_out=tau_out, hl_tol=hl_tol, checkpoints=checkpoints,
                     min_accuracy=_fraction("ablation-min-accuracy", get("ablation_min_accuracy")))
     settings = Settings(
-        sweep=sweep, gate=gate, report_dir=report_dir, models_dir=models_dir, tasks=tasks,
+        sweep=sweep, gate=gate, report_dir=report_dir, images=IMAGE_CHOICES[images_raw], models_dir=models_dir, tasks=tasks,
         save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,
         baseline_tol=_fraction("ablation-baseline-tol", get("ablation_baseline_tol")),
     )

@@ -38,7 +38,7 @@ def _dump_dom(page, tmp_path):
 
 @needs_chromium
 def test_page_renders_every_figure_without_errors_and_images_are_written(run_suite, pytester, tmp_path):
-    result = run_suite("--ablation-report", "--ablation-modes=resample,pca-self-var", fast=False,
+    result = run_suite("--ablation-report", "--ablation-images=all", "--ablation-modes=resample,pca-self-var", fast=False,
                        *("--ablation-tasks=3", "--ablation-scales=0.5,1.0", "--ablation-inputs=30"))
     assert result.ret == 0
     reports = pytester.path / "reports"
@@ -57,6 +57,25 @@ def test_page_renders_every_figure_without_errors_and_images_are_written(run_sui
     assert meta["static_images"] == "12 files under figures/"
     assert meta["settings"]["inputs"] == 30 and meta["models"]["case3-siit"]["hash"]
     assert meta["versions"]["torch"].startswith("2.13")
+
+
+@needs_chromium
+@pytest.mark.parametrize("choice, suffixes", [("png", {".png"}), ("pdf", {".pdf"}), ("none", set())])
+def test_images_option_writes_only_the_formats_asked_for(run_suite, pytester, choice, suffixes):
+    result = run_suite("--ablation-report", f"--ablation-images={choice}", "--ablation-modes=resample",
+                       "--ablation-tasks=3", "--ablation-scales=1.0", "--ablation-inputs=20")
+    assert result.ret == 0
+    figures = pytester.path / "reports" / "figures"
+    written = sorted(p.name for p in figures.iterdir()) if figures.exists() else []
+    assert written == sorted(f"case3-{m}-resample{s}" for m in ("iit", "natural", "siit") for s in suffixes)
+    meta = json.loads((pytester.path / "reports" / "ablation.json").read_text())
+    assert meta["static_images"] == (f"{len(written)} files under figures/" if suffixes else "none asked for (--ablation-images=none)")
+
+
+def test_images_option_refuses_an_unknown_format(run_suite):
+    result = run_suite("--ablation-report", "--ablation-images=svg")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-images: unknown choice 'svg' (choose none, png, pdf, all)"])
 
 
 def test_without_chromium_the_report_is_still_written(run_suite, pytester, monkeypatch):
