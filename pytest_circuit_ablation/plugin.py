@@ -23,6 +23,7 @@ _FIXTURE_KINDS = {
     "ablation_accuracy_item": "accuracy",
     "ablation_effect_item": "effect",
     "ablation_separation_item": "separation",
+    "ablation_diagnosis_item": "diagnosis",
 }
 
 
@@ -259,6 +260,7 @@ ablation_load_item = pytest.fixture(_item_fixture, name="ablation_load_item")
 ablation_accuracy_item = pytest.fixture(_item_fixture, name="ablation_accuracy_item")
 ablation_effect_item = pytest.fixture(_item_fixture, name="ablation_effect_item")
 ablation_separation_item = pytest.fixture(_item_fixture, name="ablation_separation_item")
+ablation_diagnosis_item = pytest.fixture(_item_fixture, name="ablation_diagnosis_item")
 
 
 @pytest.fixture(scope="session")

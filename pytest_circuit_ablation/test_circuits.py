@@ -23,6 +23,7 @@ ablation_load_item = pytest.fixture(_plugin_disabled, name="ablation_load_item")
 ablation_accuracy_item = pytest.fixture(_plugin_disabled, name="ablation_accuracy_item")
 ablation_effect_item = pytest.fixture(_plugin_disabled, name="ablation_effect_item")
 ablation_separation_item = pytest.fixture(_plugin_disabled, name="ablation_separation_item")
+ablation_diagnosis_item = pytest.fixture(_plugin_disabled, name="ablation_diagnosis_item")
 
 
 def test_model_loads(ablation_load_item, ablation_store, record_ablation):
@@ -43,3 +44,10 @@ def test_effect(ablation_effect_item, ablation_store, record_ablation):
 def test_separation(ablation_separation_item, ablation_store, record_ablation):
     """AUROC and margin of effect against circuit membership; the gate itself at checkpoints."""
     checks.check_separation(ablation_separation_item, ablation_store, record_ablation)
+
+
+def test_diagnosis(ablation_diagnosis_item, ablation_store, record_ablation):
+    """What one node is (causal, weak, irrelevant, constant but load-bearing, load-bearing, leaking), from
+    the whole sweep and its activations; fails on broken invariants, and with --ablation-require-irrelevant
+    on every out-of-circuit node that is not irrelevant."""
+    checks.check_diagnosis(ablation_diagnosis_item, ablation_store, record_ablation)

@@ -51,3 +51,30 @@ def interpbench_shaped_folder(root: Path, case_ids, seed: int = 0) -> Path:
                         "min_seq_len": 4, "training_args": meta})
     (root / "benchmark_metadata.json").write_text(json.dumps({"name": "InterpBench", "cases": entries}))
     return root
+
+
+def planted_constant_variant(root: Path, head: int = 1, size: float = 20.0) -> Path:
+    """An InterpBench-layout folder holding case 3's SIIT model with one out-of-circuit head (L1H<head>)
+    rewired to write a constant the output depends on, with the same function:
+
+    the head's values become a fixed vector ``v`` (W_V = 0, b_V = v), so its ``hook_result`` is the same
+    ``c = v W_O`` on every input and position whatever it attends to; the layer's output bias gives ``c``
+    back (b_O -= c), so the residual stream only loses the head's old, irrelevant, varying part. ``v`` is
+    chosen along what W_O and the unembedding read most, and large: remove or scale ``c`` (zero ablation,
+    resample at a scale other than 1) and the output moves; swap it for itself (resample x 1) and nothing
+    does. The diagnosis must call exactly this node constant-load-bearing."""
+    import torch
+
+    from pytest_circuit_ablation.core.hubfiles import load_ll_model, save_ll_model
+
+    with torch.no_grad():
+        model = load_ll_model(model_dir("siit"))
+        attn = model.blocks[1].attn
+        direction = attn.W_O[head] @ model.unembed.W_U[:, 0]
+        v = size * direction / direction.norm()
+        c = v @ attn.W_O[head]
+        attn.W_V[head].zero_()
+        attn.b_V[head].copy_(v)
+        attn.b_O.sub_(c)
+    save_ll_model(model, root / "3")
+    return root

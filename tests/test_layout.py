@@ -70,6 +70,30 @@ def test_thresholds_roles_and_verdicts_are_defined_in_the_gate_module_only():
     assert not offences, offences
 
 
+def test_diagnosis_verdicts_and_thresholds_are_defined_in_its_module_only():
+    """Like the gate: the diagnosis's verdict names and thresholds live in suite/diagnosis.py; everything
+    else imports them."""
+    from pytest_circuit_ablation.suite import diagnosis
+
+    home = PACKAGE / "suite" / "diagnosis.py"
+    offences = []
+    for path in _modules():
+        if path == home:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in diagnosis.VERDICTS and node.value not in ("causal",):
+                offences.append(f"{path.name}: verdict {node.value!r}")
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                names = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in names:
+                    name = getattr(t, "id", getattr(t, "attr", None))
+                    if name and name.lower() in ("spread_max", "load_min") and isinstance(node.value, ast.Constant):
+                        offences.append(f"{path.name}: sets {name}")
+            if isinstance(node, ast.FunctionDef) and node.name in ("diagnose", "requirement_offence"):
+                offences.append(f"{path.name}: defines {node.name}()")
+    assert not offences, offences
+
+
 def test_from_plan_to_evaluation_each_model_file_is_read_once(monkeypatch):
     """Planning, the model-vs-case check and loading all need a model's config and its case.json; each
     file is read and validated once (a pickle read four times was the old path)."""

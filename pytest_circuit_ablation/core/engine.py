@@ -54,8 +54,12 @@ class ModelResult:
 class _Weights:
     """The LL model's parameters as plain tensors, laid out for batched matmuls."""
 
-    # Bidirectional attention with d_head >= 3 runs as batched matmuls; causal attention and tiny heads run
-    # unrolled over query positions, which is faster there (measured at 10 positions, d_head 1-12).
+    # Bidirectional attention with d_head >= 3 runs as batched matmuls over (row, head); causal attention
+    # and tiny heads run unrolled over query positions, which is faster there. Measured inside the engine
+    # on one thread (a layer-0 head, resample, 12 scales): bidirectional, 10 positions, d_head 4: batched
+    # 2.5-3x faster; causal with a -inf mask, batched was no faster at 15 positions x d_head 8 (case 19:
+    # 6.9-7.7 s against 7.5-7.8) and slower at 10 x 4 and 10 x 3 (cases 34, 11: 2.3 against 1.9, 2.3
+    # against 1.6), so causal attention stays unrolled.
     BATCHED_FROM_D_HEAD = 3
 
     def __init__(self, model, device, dtype, snap: bool = False) -> None:
@@ -99,10 +103,29 @@ class _Weights:
         return _ACTS[self.act_name](F, x)
 
     def attn_out(self, x, layer: int):
-        """Attention block output (heads summed, bias added) for x [P, B, d], position-major.
+        """Attention block output (heads summed, bias added) for x [P, B, d], position-major."""
+        import torch
 
-        Unrolled over query positions (elementwise ops on [B, H, d_head] slices) where that is faster than
-        batched tiny matmuls: causal attention, and heads narrower than ``BATCHED_FROM_D_HEAD``."""
+        w = self.layers[layer]
+        P, B, d = x.shape
+        z = self.attend(x, layer)
+        return torch.addmm(w["b_O"], z.reshape(P * B, -1), w["W_O_flat"]).view(P, B, d)
+
+    def attn_out_at(self, x, layer: int, cells):
+        """The attention block's output at the selected cells only, [K, d]: every position is still a key,
+        but the output projection runs on the cells that are read."""
+        import torch
+
+        w = self.layers[layer]
+        return torch.addmm(w["b_O"], _select(self.attend(x, layer), cells), w["W_O_flat"])
+
+    @property
+    def batched(self) -> bool:
+        """Whether attention runs as batched matmuls (else unrolled over queries)."""
+        return not self.causal and self.d_head >= self.BATCHED_FROM_D_HEAD
+
+    def attend(self, x, layer: int):
+        """The heads' outputs z [P, B, H * d_head] before W_O, for x [P, B, d]."""
         import torch
 
         w = self.layers[layer]
@@ -110,20 +133,17 @@ class _Weights:
         H, dh = self.n_heads, self.d_head
         qkv = torch.addmm(w["b_qkv"], x.reshape(P * B, d), w["w_qkv"]).view(P, B, 3, H, dh)
         q, k, v = qkv[:, :, 0] / self.attn_scale[layer], qkv[:, :, 1], qkv[:, :, 2]  # [P, B, H, dh]
-        if self.causal or dh < self.BATCHED_FROM_D_HEAD:
-            zs = []
-            for i in range(P):  # causal: query i attends to keys 0..i
-                keys = slice(0, i + 1) if self.causal else slice(0, P)
-                pattern = (q[i].unsqueeze(0) * k[keys]).sum(-1).softmax(0)  # [keys, B, H]
-                zs.append((pattern.unsqueeze(-1) * v[keys]).sum(0))
-            z = torch.stack(zs)
-        else:
-            z = self._attend_batched(q, k, v)
-        return torch.addmm(w["b_O"], z.reshape(P * B, H * dh), w["W_O_flat"]).view(P, B, d)
+        if self.batched:
+            return self._attend_batched(q, k, v).reshape(P, B, H * dh)
+        zs = []
+        for i in range(P):  # causal: query i attends to keys 0..i
+            keys = slice(0, i + 1) if self.causal else slice(0, P)
+            pattern = (q[i].unsqueeze(0) * k[keys]).sum(-1).softmax(0)  # [keys, B, H]
+            zs.append((pattern.unsqueeze(-1) * v[keys]).sum(0))
+        return torch.stack(zs).reshape(P, B, H * dh)
 
     def _attend_batched(self, q, k, v):
-        """Bidirectional attention as two batched matmuls over (row, head), [P, B, H, dh] in and out: 2.5-3x
-        faster on a CPU than an einsum over the position-major layout (10 positions, 4 heads, d_head 4-12)."""
+        """Bidirectional attention as two batched matmuls over (row, head), [P, B, H, dh] in and out."""
         import torch
 
         P, B, H, dh = q.shape
@@ -160,12 +180,12 @@ class _Weights:
             else:
                 x = x + self.mlp_out(x, layer)
         for l in range(layer + 1, self.n_layers):
+            if l == self.n_layers - 1:  # the last block acts per position: only the read cells go on
+                x = _select(x, cells) + self.attn_out_at(x, l, cells)
+                return torch.addmm(self.b_U, x, self.W_U) if self.attn_only else self._final_logits(x)
             x = x + self.attn_out(x, l)
-            if self.attn_only:
-                continue
-            if l == self.n_layers - 1:
-                return self._final_logits(_select(x, cells))
-            x = x + self.mlp_out(x, l)
+            if not self.attn_only:
+                x = x + self.mlp_out(x, l)
         return torch.addmm(self.b_U, _select(x, cells), self.W_U)
 
     def _final_logits(self, resid_mid):

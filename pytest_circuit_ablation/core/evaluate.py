@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import data, metrics, modes
+from . import data, diagnosis, metrics, modes
 from .cases import Case, ModelRef, check_model_fits_case, load_case, model_circuit, model_nodes
 from ..errors import AblationError, SettingError
 from .engine import Engine, ModelResult, estimate_bytes
@@ -67,6 +67,8 @@ class Evaluation:
     #: (LL node, mode, scale) -> what interchanging its HL node(s) does inside the HL model itself, on the
     #: same pairs and cells: the effect a perfect LL model has. In-circuit nodes, resample settings only.
     hl_effects: dict[tuple[Node, str, float], float] = field(default_factory=dict, repr=False)
+    #: per node: activation spread across inputs, PCA explained variance, PCA degeneracy (core/diagnosis.py)
+    node_stats: dict[Node, diagnosis.NodeStats] = field(default_factory=dict, repr=False)
 
     def hl_effect(self, node: Node, mode: str, scale: float) -> float | None:
         return self.hl_effects.get((node, mode, scale))
@@ -80,6 +82,10 @@ class Evaluation:
                  "cells_counted": self.result.counts[(node, mode, scale)][1],
                  "effect": effect(*self.result.counts[(node, mode, scale)]),
                  "kl_effect": self.kl_effect(node, mode, scale)} for node, mode, scale in keys]
+
+    def node_effects(self, node: Node) -> dict[tuple[str, float], float]:
+        """(mode, scale) -> effect of one node, in sweep order."""
+        return {(mode, scale): effect(*counts) for (n, mode, scale), counts in self.result.counts.items() if n == node}
 
     def effects(self, mode: str, scale: float) -> dict[str, float]:
         """node name -> effect at one setting, in node order."""
@@ -158,8 +164,10 @@ def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], sweep: 
         result = engine.run(nodes, ablations, projections)
         identity = int((engine.clean_wrong * engine.counted_per_base).sum())
         hl_effects = hl_reference_effects(pair, inputs, circuit, ablations, sweep) if ref.uses_case_circuit else {}
+        stats = {node: diagnosis.node_stats(engine.activation(node), projections.get(node), sweep.pca_components)
+                 for node in nodes}
     return Evaluation(pair, inputs, nodes, circuit, result, identity, digest, inputs.digest,
-                      time.perf_counter() - start, projections, hl_effects)
+                      time.perf_counter() - start, projections, hl_effects, stats)
 
 
 def evaluate_case(case_id: str, model: str, sweep: Sweep = Sweep(), cache_dir: Path | None = None) -> Evaluation:

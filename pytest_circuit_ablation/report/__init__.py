@@ -4,6 +4,7 @@
   interval, the gate role and the outcome;
 * ``separation.csv``: one row per (task, model, mode, scale): AUROC, margin, gate role, outcome;
 * ``models.csv``: one row per model: load status, accuracy, cells, file hash;
+* ``diagnosis.csv``: one row per (task, model, node): its verdict (suite/diagnosis.py) and the numbers behind it;
 * ``ablation.json``: the run's metadata (versions, settings, model hashes, durations);
 * ``index.html``: the self-contained page (report/html.py); ``figures/``: PNG and/or PDF (report/images.py, ``--ablation-images``).
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import write_all
-from .rows import EffectColumns, ModelColumns, Row, SeparationColumns, model_rows, to_csv
+from .rows import DiagnosisColumns, EffectColumns, ModelColumns, Row, SeparationColumns, model_rows, to_csv
 
 
 def write_files(folder: Path, files: dict[str, str], binary: dict[str, bytes] | None = None) -> None:
@@ -41,6 +42,7 @@ def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = No
         "ablation.csv": to_csv([r for r in rows if r["kind"] == "effect"], EffectColumns),
         "separation.csv": to_csv([r for r in rows if r["kind"] == "separation"], SeparationColumns),
         "models.csv": to_csv(model_rows(rows), ModelColumns),
+        "diagnosis.csv": to_csv([r for r in rows if r["kind"] == "diagnosis"], DiagnosisColumns),
     }
     notice = None
     binary: dict[str, bytes] = {}

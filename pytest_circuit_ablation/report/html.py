@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 from ..suite.gate import CONTROL, GATED, upheld, verdict
-from .terminal import model_entries
+from ..suite.diagnosis import FLAGGED
+from .terminal import flagged_nodes, model_entries
 from . import figures
 from .rows import Row, SeparationRow
 
@@ -104,7 +105,25 @@ def gate_marks(meta: dict[str, Any]) -> dict[str, float]:
     return {k: settings[k] for k in ("tau_in", "tau_out") if isinstance(settings.get(k), (int, float))}
 
 
-def _banner(entries: dict) -> str:
+def _diagnosis_table(rows: list[Row], role: str) -> str:
+    """Every node's diagnosis: verdict, the numbers behind it, and why. A negative control's flagged nodes
+    are what it is for, so only a gated model's are marked."""
+    head = ("<tr><th class=l>node</th><th class=l>status</th><th class=l>verdict</th><th>checkpoint effect</th>"
+            "<th>strongest other effect</th><th class=l>at</th><th>spread</th><th>PCA explained</th>"
+            "<th class=l>PCA degenerate</th><th class=l>why</th></tr>")
+    body = []
+    for r in rows:
+        cls = "fail" if r.get("verdict") in FLAGGED and role == GATED else "muted"
+        body.append(f"<tr id='diag-case{_esc(r['task'])}-{_esc(r['model'])}-{_esc(r['node'])}'><td class=l>{_esc(r['node'])}</td>"
+                    f"<td class=l>{_esc(r.get('status', ''))}</td><td class=l><span class={cls}>{_esc(r.get('verdict', ''))}</span></td>"
+                    f"<td>{_num(r.get('checkpoint_effect'))}</td><td>{_num(r.get('moved_effect'))}</td>"
+                    f"<td class=l>{_esc(r.get('moved_by', ''))}</td><td>{_num(r.get('spread'))}</td>"
+                    f"<td>{_num(r.get('explained'))}</td><td class=l>{_esc(r.get('pca_degenerate', ''))}</td>"
+                    f"<td class=l>{_esc(r.get('reason', ''))}</td></tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _banner(entries: dict, flagged: list[Row] | None = None) -> str:
     """One line a reader sees first: how many gated models passed and controls were rejected, with the
     models that did not get the verdict their role asks for linked."""
     groups: dict[str, list[tuple[str, bool]]] = {GATED: [], CONTROL: []}
@@ -120,6 +139,10 @@ def _banner(entries: dict) -> str:
             bad += [name for name, ok in got if not ok]
     cls = "ok" if not bad else "fail"
     links = "" if not bad else "; not as expected: " + ", ".join(f"<a href='#{n}'>{_esc(n)}</a>" for n in bad)
+    if flagged is not None:
+        names = [f"case{r['task']}-{r['model']}-{r['node']}" for r in flagged]
+        links += f"; {len(names)} nodes flagged by the diagnosis" + (": " if names else "") + ", ".join(
+            f"<a href='#diag-{_esc(n)}'>{_esc(n)}</a>" for n in names)
     return f"<p class='banner {cls}' id='banner'>{'; '.join(parts)}{links}</p>"
 
 
@@ -131,6 +154,7 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
     marks = gate_marks(meta)
     effect_rows = [r for r in rows if r["kind"] == "effect"]
     sep_rows = [r for r in rows if r["kind"] == "separation"]
+    diag_rows = [r for r in rows if r["kind"] == "diagnosis"]
     specs: list[dict[str, Any]] = []
     overview, sections = [], []
     for (task, model), entry in entries.items():
@@ -166,6 +190,9 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
                 parts.append(f"<div class=figure id='{fid}'></div>")
         if seps:
             parts.append("<h3>Separation</h3>" + _separation_table(seps))
+        diag = [r for r in diag_rows if r["task"] == task and r["model"] == model]
+        if diag:
+            parts.append("<h3>Diagnosis</h3>" + _diagnosis_table(diag, entry["role"]))
         sections.append("\n".join(parts))
     head = ("<tr><th class=l>task</th><th class=l>model</th><th class=l>role</th><th class=l>verdict</th><th>accuracy</th>"
             "<th class=l>checkpoint</th><th>AUROC</th><th>margin</th><th class=l>offenders</th></tr>")
@@ -174,7 +201,7 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         f"<style>{_CSS}</style><script>{_BOOT}</script>",
         f"<script>{get_plotlyjs()}</script></head><body>",
         "<h1>Circuit ablation report</h1>",
-        _banner(entries),
+        _banner(entries, flagged_nodes(rows) if diag_rows else None),
         f"<p>gate: {_esc(meta.get('gate', ''))}</p>",
         f"<table>{head}{''.join(overview)}</table>",
         *sections,

@@ -15,7 +15,7 @@ from ..core.cases import case_sort_key
 from ..core.modes import MODES
 from ..core.nodes import parse_node
 
-Kind = Literal["load", "accuracy", "effect", "separation"]
+Kind = Literal["load", "accuracy", "effect", "separation", "diagnosis"]
 ItemRole = Literal["measure", "gate", "control"]
 
 
@@ -51,6 +51,7 @@ class EffectColumns(TypedDict):
     ci_low: float
     ci_high: float
     gate_role: ItemRole
+    note: str  # "pca-degenerate" on PCA-mode rows of a node whose PCA rest is empty (core/diagnosis.py)
     outcome: str
     item: str
 
@@ -70,6 +71,27 @@ class SeparationColumns(TypedDict):
     gate_role: ItemRole
     outcome: str
     offenders: str
+    item: str
+
+
+class DiagnosisColumns(TypedDict):
+    """``diagnosis.csv``: one (task, model, node): what the node is (suite/diagnosis.py) and the numbers that
+    decided it."""
+
+    task: str
+    model: str
+    node: str
+    status: str  # "in_circuit" | "not_in_circuit"
+    verdict: str
+    checkpoint_effect: float  # at the gate's first checkpoint
+    moved_effect: float | None  # the largest effect of a setting other than an interchange at scale 1
+    moved_by: str  # that setting
+    spread: float
+    explained: float | None
+    orth_share: float | None
+    pca_degenerate: str  # "true" | "false" | "" (no PCA in the sweep)
+    reason: str
+    outcome: str
     item: str
 
 
@@ -114,13 +136,17 @@ class LoadRow(_Common, total=False):
     train_seconds: float
 
 
+class DiagnosisRow(_Common, DiagnosisColumns, total=False):
+    pass
+
+
 class AccuracyRow(_Common, total=False):
     accuracy: float
     cells: int
     wrong: int
 
 
-Row = Union[EffectRow, SeparationRow, LoadRow, AccuracyRow]
+Row = Union[EffectRow, SeparationRow, LoadRow, AccuracyRow, DiagnosisRow]
 
 
 def columns(table: type) -> list[str]:
@@ -128,7 +154,8 @@ def columns(table: type) -> list[str]:
     return list(table.__annotations__)
 
 
-TABLES: dict[str, type] = {"ablation": EffectColumns, "separation": SeparationColumns, "models": ModelColumns}
+TABLES: dict[str, type] = {"ablation": EffectColumns, "separation": SeparationColumns, "models": ModelColumns,
+                           "diagnosis": DiagnosisColumns}
 
 
 def dtype(table: type, column: str) -> str:
@@ -192,4 +219,11 @@ def effect_columns(ev, node, mode: str, scale: float) -> dict[str, Any]:
                 status="in_circuit" if node in ev.circuit else "not_in_circuit", mode=mode, scale=scale,
                 effect=metrics.effect(flipped, counted), hl_effect=ev.hl_effect(node, mode, scale),
                 kl_effect=ev.kl_effect(node, mode, scale), cells_counted=counted, cells_flipped=flipped,
-                ci_low=low, ci_high=high)
+                ci_low=low, ci_high=high, note=_note(ev, node, mode))
+
+
+def _note(ev, node, mode: str) -> str:
+    stats = ev.node_stats.get(node)
+    if stats is not None and stats.pca_degenerate and mode.startswith("pca-"):
+        return "pca-degenerate"  # the PCA rest is empty: *-orth change nothing, pca-resample-var is resample
+    return ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.cases import case_sort_key
+from ..suite.diagnosis import FLAGGED
 from ..suite.gate import GATED, verdict
 from ..suite.settings import Settings
 from .rows import Row
@@ -49,8 +50,26 @@ def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
             )
         if not entry["gates"]:
             lines.append(f"{name:<24} (no checkpoint ran) {acc_text}")
+    lines += diagnosis_lines(rows)
     if settings.baseline is not None:
         lines += _baseline_lines(rows, settings)
+    return lines
+
+
+def flagged_nodes(rows: list[Row]) -> list[Row]:
+    """Diagnosis rows of gated models whose verdict asks for a reader's attention, in report order."""
+    return [r for r in rows if r["kind"] == "diagnosis" and r.get("role") == GATED and r.get("verdict") in FLAGGED]
+
+
+def diagnosis_lines(rows: list[Row]) -> list[str]:
+    diag = [r for r in rows if r["kind"] == "diagnosis"]
+    if not diag:
+        return []
+    flagged = flagged_nodes(rows)
+    lines = [f"diagnosis: {len(flagged)} nodes of gated models flagged ({', '.join(sorted(FLAGGED))}); "
+             f"every node's verdict is in diagnosis.csv"]
+    for r in flagged:
+        lines.append(f"  case{r['task']} {r['model']} {r['node']}: {r['verdict']}: {r.get('reason', '')}")
     return lines
 
 

@@ -15,7 +15,8 @@ import pytest
 from ..core import metrics, modes
 from ..core.hubfiles import training_record
 from ..report import baseline
-from ..report.rows import AccuracyRow, EffectRow, LoadRow, Row, SeparationRow, effect_columns
+from ..report.rows import AccuracyRow, DiagnosisRow, EffectRow, LoadRow, Row, SeparationRow, effect_columns
+from .diagnosis import diagnose, requirement_offence
 from .gate import CONTROL, not_meaningful, reject
 from .items import ItemSpec
 from .store import AblationStore, Refused
@@ -152,3 +153,40 @@ def check_separation(item: ItemSpec, store: AblationStore, record: Record) -> No
         if high:
             parts.append(f"out-of-circuit above tau_out {settings.gate.tau_out}: {', '.join(high)}")
         reject(f"{item.id}: gate fails; " + "; ".join(parts))
+
+
+def check_diagnosis(item: ItemSpec, store: AblationStore, record: Record) -> None:
+    """One node's diagnosis (suite/diagnosis.py). Invariants: a node whose activation is the same on every
+    input leaves resample x 1.0 a no-op; a PCA-degenerate node's ``pca-*-orth`` settings change nothing.
+    With ``--ablation-require-irrelevant`` a gated model's out-of-circuit nodes must be irrelevant."""
+    ev = _evaluation(item, store)
+    settings, node = store.settings, item.node
+    in_circuit = node in ev.circuit
+    mode, scale = settings.gate.checkpoints[0]
+    flipped, counted = ev.result.counts[(node, mode, scale)]
+    value = metrics.effect(flipped, counted)
+    offence = settings.gate.offence(in_circuit, value, metrics.wilson_interval(flipped, counted)[1],
+                                    ev.hl_effect(node, mode, scale))
+    stats = ev.node_stats[node]
+    found = diagnose(settings.diagnosis, in_circuit, offence, stats.spread, ev.node_effects(node))
+    degenerate = "" if stats.orth_share is None else str(stats.pca_degenerate).lower()
+    row = DiagnosisRow(**_common(item, store), node=node.name, status="in_circuit" if in_circuit else "not_in_circuit",
+                       verdict=found.verdict, checkpoint_effect=value, moved_effect=found.moved_effect,
+                       moved_by=found.moved_by, spread=stats.spread, explained=stats.explained,
+                       orth_share=stats.orth_share, pca_degenerate=degenerate, reason=found.reason)
+    record(row)
+    no_ops = []
+    if stats.constant:
+        no_ops += [k for k in ev.result.counts if k[0] == node and k[1] == "resample" and k[2] == 1.0]
+    if stats.pca_degenerate:
+        no_ops += [k for k in ev.result.counts if k[0] == node and k[1] in ("pca-self-orth", "pca-resample-orth")]
+    for key in no_ops:
+        if ev.result.counts[key][0] != ev.identity_flipped:
+            _fail(f"{item.id}: {key[1]} x {key[2]} must change nothing here ({'constant activation' if key[1] == 'resample' else 'empty PCA rest'}),"
+                  f" yet {ev.result.counts[key][0]} cells flipped (the clean model gives {ev.identity_flipped})")
+    if store.plan(item.model).ref.role == CONTROL:
+        return
+    why = requirement_offence(settings.diagnosis, in_circuit, found)
+    if why:
+        _not_meaningful(store, item)
+        _fail(f"{item.id}: {why}")

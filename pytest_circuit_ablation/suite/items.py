@@ -21,7 +21,7 @@ class ItemSpec:
     """What one test item checks (its parameter, not a pytest Item); the test function looks its numbers
     up by these fields."""
 
-    kind: str  # "load" | "accuracy" | "effect" | "separation"
+    kind: str  # "load" | "accuracy" | "effect" | "separation" | "diagnosis"
     model: str  # ModelRef.key, e.g. "case3-siit"
     node: Node | None = None
     mode: str | None = None
@@ -60,7 +60,7 @@ def _marks(plan: ModelPlan, settings: Settings, mode: str | None, scale: float |
 
 def build_items(plans: list[ModelPlan], settings: Settings) -> dict[str, list]:
     """pytest.param lists per test function name."""
-    out: dict[str, list] = {"load": [], "accuracy": [], "effect": [], "separation": []}
+    out: dict[str, list] = {"load": [], "accuracy": [], "effect": [], "separation": [], "diagnosis": []}
     configs = _configs(settings)
     for plan in sorted(plans, key=lambda p: (case_sort_key(p.ref.case_id), p.ref.name)):
         key = plan.ref.key
@@ -77,4 +77,7 @@ def build_items(plans: list[ModelPlan], settings: Settings) -> dict[str, list]:
         for mode, scale in configs:
             item = ItemSpec("separation", key, None, mode, scale)
             out["separation"].append(pytest.param(item, id=item.id, marks=_marks(plan, settings, mode, scale, True)))
+        for node in plan.nodes:
+            item = ItemSpec("diagnosis", key, node)
+            out["diagnosis"].append(pytest.param(item, id=item.id, marks=[_group(plan)]))
     return out

@@ -17,7 +17,9 @@ from typing import Any, Callable
 from ..core.modes import MODES
 from ..core.sweep import DEFAULT_SCALES, Sweep
 from ..errors import AblationError, SettingError
+from . import diagnosis as diag_mod
 from . import gate as gate_mod
+from .diagnosis import DiagnosisRule
 from .gate import GateRule
 
 DEVICES = ("cpu", "cuda")
@@ -71,6 +73,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", str(gate_mod.MIN_ACCURACY), "X"),
     OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted",
                ",".join(f"{m}:{s}" for m, s in gate_mod.CHECKPOINTS), "LIST"),
+    OptionSpec("ablation-spread-max", "diagnosis: an out-of-circuit node whose activation spread across inputs (relative to "
+               "its size) is at most this counts as constant", str(diag_mod.SPREAD_MAX), "X"),
+    OptionSpec("ablation-load-min", "diagnosis: an out-of-circuit node is load-bearing when some ablation other than an "
+               "interchange at scale 1 (zero, mean, another scale) moves the output by at least this", str(diag_mod.LOAD_MIN), "X"),
+    OptionSpec("ablation-require-irrelevant", "fail a gated model's out-of-circuit nodes that the diagnosis finds "
+               "constant but load-bearing (SIIT made them constant, not irrelevant)", "false", kind="bool"),
     OptionSpec("ablation-memory-mb", "memory budget of one engine micro-batch, in MiB", str(_SWEEP.memory_mb), "MB"),
     OptionSpec("ablation-save-baseline", "save every effect with its counts to PATH (JSON)", None, "PATH", kind="path"),
     OptionSpec("ablation-baseline", "fail effect items that moved from the baseline at PATH by more than the tolerance", None, "PATH", kind="path"),
@@ -85,6 +93,7 @@ class Settings:
 
     sweep: Sweep
     gate: GateRule
+    diagnosis: DiagnosisRule = DiagnosisRule()
     report_dir: Path | None = None
     images: tuple[str, ...] = ("png",)  # static image formats of the report's figures
     models_dir: Path | None = None
@@ -150,6 +159,13 @@ def _fraction(option: str, raw: str) -> float:
     value = _number(option, str(raw).strip())
     if not 0.0 <= value <= 1.0:
         raise _fail(option, f"{value} must be between 0 and 1")
+    return value
+
+
+def _nonnegative(option: str, raw: str) -> float:
+    value = _number(option, str(raw).strip())
+    if value < 0:
+        raise _fail(option, f"{value} must not be negative")
     return value
 
 
@@ -263,7 +279,11 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     gate = GateRule(rule=rule, tau_in=tau_in, tau_out=tau_out, hl_tol=hl_tol, checkpoints=checkpoints,
                     min_accuracy=_fraction("ablation-min-accuracy", get("ablation_min_accuracy")))
     settings = Settings(
-        sweep=sweep, gate=gate, report_dir=report_dir, images=IMAGE_CHOICES[images_raw], models_dir=models_dir, tasks=tasks,
+        sweep=sweep, gate=gate, report_dir=report_dir,
+        diagnosis=DiagnosisRule(spread_max=_nonnegative("ablation-spread-max", get("ablation_spread_max")),
+                                load_min=_fraction("ablation-load-min", get("ablation_load_min")),
+                                require_irrelevant=_bool("ablation-require-irrelevant", get("ablation_require_irrelevant"))),
+        images=IMAGE_CHOICES[images_raw], models_dir=models_dir, tasks=tasks,
         save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,
         baseline_tol=_fraction("ablation-baseline-tol", get("ablation_baseline_tol")),
     )

@@ -12,7 +12,7 @@ from tests.plugin.conftest import read_csv
 
 def test_user_folder_is_gated(run_suite, pytester, interpbench_dir):
     result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-report")
-    result.assert_outcomes(passed=24)
+    result.assert_outcomes(passed=34)  # 1 load, 1 accuracy, 20 effects, 2 separations, 10 diagnoses
     rows = read_csv(pytester.path / "reports" / "ablation.csv")
     assert {r["model"] for r in rows} == {"InterpBench"} and len(rows) == 20
     result.stdout.fnmatch_lines(["*case3 InterpBench*PASS*"])
@@ -41,7 +41,7 @@ def test_perturbed_out_of_circuit_head_fails_the_gate_by_name(run_suite, interpb
         "case3-InterpBench-resample-1.0: gate fails; out-of-circuit above tau_out 0.1: L1H3=*",
         "case3 InterpBench * FAIL *offenders: L1H3=*",
     ])
-    result.assert_outcomes(passed=22, failed=2)
+    result.assert_outcomes(passed=32, failed=2)  # with 10 diagnosis items
     assert "test_accuracy" not in result.stdout.str().split("short test summary")[-1]
 
 
@@ -71,7 +71,7 @@ def test_case_number_without_task_definition(run_suite, interpbench_dir):
     assert result.ret == 4  # 999 is not a built-in task: an unknown --ablation-tasks value
     result = run_suite(f"--ablation-models={interpbench_dir}", fast=False,
                        *("--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=30"))
-    result.assert_outcomes(passed=13, failed=1)
+    result.assert_outcomes(passed=23, failed=1)  # with 10 diagnosis items
     result.stdout.fnmatch_lines(["case999-InterpBench refused: unknown task '999': no */cases/999/case.json*", "case999 InterpBench *REFUSED: unknown task '999'*"])
 
 

@@ -8,7 +8,7 @@ from tests.plugin.conftest import read_csv
 def test_report_rows_and_columns(run_suite, pytester):
     result = run_suite("--ablation-report")
     # the two negative controls are rejected by their gate items (xfail); their node items only record
-    result.assert_outcomes(passed=70, xfailed=2)
+    result.assert_outcomes(passed=100, xfailed=2)  # with 3 x 10 diagnosis items
     rows = read_csv(pytester.path / "reports" / "ablation.csv")
     assert len(rows) == 3 * 10 * 2  # models x nodes x scales, one mode
     row = next(r for r in rows if r["model"] == "siit" and r["node"] == "L1H2" and r["scale"] == "1.0")
@@ -24,7 +24,10 @@ def test_report_rows_and_columns(run_suite, pytester):
     assert float(models[2]["train_strict_accuracy"]) == siit["strict_accuracy"] >= 99.5
     assert int(models[2]["train_steps"]) == siit["steps"]
     assert row["kl_effect"] == ""
-    result.stdout.fnmatch_lines(["*circuit ablation*", "*case3 siit*PASS*AUROC 1.000*", "report: *ablation.csv"])
+    diag = read_csv(pytester.path / "reports" / "diagnosis.csv")
+    assert len(diag) == 3 * 10 and {r["verdict"] for r in diag if r["model"] == "siit" and r["status"] == "in_circuit"} == {"causal"}
+    result.stdout.fnmatch_lines(["*circuit ablation*", "*case3 siit*PASS*AUROC 1.000*", "diagnosis: 0 nodes of gated models flagged*",
+                                 "report: *ablation.csv"])
 
 
 def test_report_folder_and_ini_fallback(run_suite, pytester):

@@ -37,10 +37,10 @@ def test_nothing_planned_is_a_usage_error(run_suite, tmp_path, monkeypatch):
 
 
 def test_disabling_the_plugin_leaves_other_tests_alone(pytester):
-    """``-p no:circuit_ablation``: the suite module skips its four tests cleanly, other tests run."""
+    """``-p no:circuit_ablation``: the suite module skips its five tests cleanly, other tests run."""
     pytester.makepyfile(test_other="def test_other():\n    pass\n")
     result = pytester.runpytest("-p", "no:circuit_ablation", "-p", "no:cacheprovider", "-rs", ".",
                                 "--pyargs", "pytest_circuit_ablation")
-    result.assert_outcomes(passed=1, skipped=4)
+    result.assert_outcomes(passed=1, skipped=5)  # the five suite functions skip
     result.stdout.fnmatch_lines(["*the circuit_ablation plugin is disabled*"])
     assert "fixture" not in result.stdout.str()

@@ -40,7 +40,7 @@ def test_untrained_model_fails_accuracy_and_its_gate_is_not_meaningful(run_suite
     untrained = HookedTransformer(trained.cfg, move_to_device=False)
     save_ll_model(untrained, tmp_path / "Untrained" / "3")
     result = run_suite(f"--ablation-models={tmp_path / 'Untrained'}", "-rs")
-    result.assert_outcomes(passed=12, failed=1, skipped=11)  # checkpoint items: 10 nodes + the gate
+    result.assert_outcomes(passed=22, failed=1, skipped=11)  # skipped: the checkpoint items (10 nodes + the gate); passed: 10 diagnoses (invariants only)
     result.stdout.fnmatch_lines(["case3-Untrained: LL matches HL on *% of cells*needs 99%"])
     result.stdout.fnmatch_lines(["*not meaningful: case3-Untrained matches its HL model on only*"])
     result.stdout.fnmatch_lines(["case3 Untrained * NOT MEANINGFUL *"])
