@@ -126,3 +126,38 @@ def test_a_model_the_engine_does_not_compute_is_refused_at_start(setup):
         engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=0.0)  # the real model passes
         with pytest.raises(AblationError, match="differs from TransformerLens"):
             engine.Engine(capped, hl_out, tokens, categorical=False, label_atol=0.0)
+
+
+def test_iit_mean_and_zero_effects_equal_a_plain_hooked_run():
+    """iit's mean/zero effect (P(LL wrong after | LL right before) over every base cell, positions 1..)
+    from the engine equals a plain TransformerLens run with a hook that writes the mean (or 0)."""
+    from pytest_circuit_ablation.core.nodes import parse_node
+
+    case = case3()
+    ll = load_ll_model(model_dir("siit"))
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, N_INPUTS, seed=5))
+    nodes = [parse_node("blocks.0.mlp.hook_post"), parse_node("blocks.1.attn.hook_result[2]")]
+    with torch.no_grad():
+        ll.unembed.b_U += 0.045  # some clean cells now fall outside iit's atol: "right before" is not every cell
+        hl_out = load_hl_model(case.dir)(tokens)
+        clean, cache = ll.run_with_cache(tokens)
+        result = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol).run(
+            nodes, [modes.Ablation("mean", 1.0), modes.Ablation("zero", 0.0), modes.Ablation("mean", 0.5)])
+        right = ~metrics.disagrees(clean[:, 1:], hl_out[:, 1:], False)
+        assert 0 < int(right.sum()) < right.numel()
+        for node in nodes:
+            act = oracle.node_act(cache, node)
+            for mode, scale in (("mean", 1.0), ("zero", 0.0), ("mean", 0.5)):
+                value = scale * act.mean(dim=0) if mode == "mean" else torch.zeros_like(act[0])
+
+                def hook(x, hook, value=value):
+                    if node.is_mlp:
+                        x[:] = value
+                    else:
+                        x[:, :, node.head] = value
+                    return x
+
+                out = ll.run_with_hooks(tokens, fwd_hooks=[(node.hook, hook)])
+                wrong = metrics.disagrees(out[:, 1:], hl_out[:, 1:], False)
+                assert result.iit_flipped[(node, mode, scale)] == int((wrong & right).sum()), (node, mode, scale)
+    assert any(v > 0 for v in result.iit_flipped.values())

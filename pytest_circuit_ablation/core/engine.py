@@ -45,6 +45,9 @@ class ModelResult:
     clean_cells: int
     counted_cells: int
     kl_sums: dict[tuple[Node, str, float], float] | None = None  # categorical: summed normalised KL
+    #: base-only settings: cells right before the ablation and wrong after it, over every base cell (iit's
+    #: ``ablate_nodes`` definition of mean/zero effects, pooled), out of ``clean_cells - clean_wrong``
+    iit_flipped: dict[tuple[Node, str, float], int] | None = None
 
     @property
     def accuracy(self) -> float:
@@ -377,9 +380,9 @@ class Engine:
         margin = ((ll - hl).abs() - (metrics.REGRESSION_ATOL + metrics.REGRESSION_RTOL * hl.abs())).abs()
         return (margin <= self.VERIFY_ABS + self.VERIFY_REL * ll.abs()).any(-1) | ~torch.isfinite(ll).all(-1)
 
-    def _base_only(self, node: Node, configs: list[Ablation], proj: Projection | None, flipped, kl, jobs) -> None:
+    def _base_only(self, node: Node, configs: list[Ablation], proj: Projection | None, flipped, kl, jobs, iit) -> None:
         """Modes that depend on the base alone: N rows in float64, each base cell weighted by how many
-        sources change its label."""
+        sources change its label; ``iit`` also gets iit's unweighted count (right before, wrong after)."""
         import torch
 
         prec = self.f64
@@ -398,6 +401,7 @@ class Engine:
             ll = prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, C, self.n, -1)
             wrong = metrics.disagrees(ll, self.hl_pm[1:].unsqueeze(1), self.categorical)  # [P-1, C, N]
             flipped[chunk] += (wrong * self.counted_per_base.t().unsqueeze(1)).sum(dim=(0, 2))
+            iit[chunk] += (wrong & ~self.clean_wrong.t().unsqueeze(1)).sum(dim=(0, 2))
             if kl is not None:
                 nll = metrics.label_nll(ll, self.labels_pm[1:].unsqueeze(1).expand(-1, C, -1))  # [P-1, C, N]
                 excess = nll - self.kl_clean_pm[1:].unsqueeze(1)
@@ -473,13 +477,15 @@ class Engine:
             wrong[c, picked] = torch.where(unsure[c, picked], redo_wrong, wrong[c, picked])
 
     def run_node(self, node: Node, configs: list[Ablation], projection: Projection | None = None):
-        """int64 tensor [len(configs)] of flipped cells and, for categorical tasks, float64 tensor of
-        summed normalised KL (else None), on the device."""
+        """int64 tensor [len(configs)] of flipped cells; for categorical tasks, float64 tensor of summed
+        normalised KL (else None); int64 tensor of iit's right-before-wrong-after cells (-1 where the
+        setting depends on the source); all on the device."""
         import torch
 
         projs = {p.dtype: projection.to(self.device, p.dtype) if projection is not None else None
                  for p in (self.f32, self.f64)}
         flipped = torch.zeros(len(configs), dtype=torch.int64, device=self.device)
+        iit = torch.full((len(configs),), -1, dtype=torch.int64, device=self.device)  # -1: not a base-only setting
         kl = torch.zeros(len(configs), dtype=torch.float64, device=self.device) if self.categorical else None
         first: dict[tuple[str, float], int] = {}
         base_jobs, pair_jobs = [], []
@@ -490,15 +496,17 @@ class Engine:
             first[key] = i
             # at scale 0 a source-dependent mode no longer depends on the source
             (pair_jobs if cfg.mode in modes.SOURCE_MODES and cfg.scale != 0.0 else base_jobs).append(i)
-        self._base_only(node, configs, projs[self.f64.dtype], flipped, kl, base_jobs)
+        iit[base_jobs] = 0
+        self._base_only(node, configs, projs[self.f64.dtype], flipped, kl, base_jobs, iit)
         self._pairs(node, configs, projs, flipped, kl, pair_jobs)
         for i, cfg in enumerate(configs):
             key = (cfg.mode, 0.0 if cfg.mode == "zero" else cfg.scale)
             if first[key] != i:
                 flipped[i] = flipped[first[key]]
+                iit[i] = iit[first[key]]
                 if kl is not None:
                     kl[i] = kl[first[key]]
-        return flipped, kl
+        return flipped, kl, iit
 
     def run(self, nodes: list[Node], configs: list[Ablation], projections: dict[Node, Projection] | None = None) -> ModelResult:
         """All nodes x configs; a single device-to-host copy at the end."""
@@ -506,22 +514,27 @@ class Engine:
 
         projections = projections or {}
         needs_pca = any(c.mode in modes.PCA_MODES for c in configs)
-        per_node, per_node_kl = [], []
+        per_node, per_node_kl, per_node_iit = [], [], []
         for node in nodes:
             if needs_pca and node not in projections:
                 raise AblationError(f"no PCA directions for node {node.name}")
-            flipped, kl = self.run_node(node, configs, projections.get(node))
+            flipped, kl, iit = self.run_node(node, configs, projections.get(node))
             per_node.append(flipped)
             per_node_kl.append(kl)
+            per_node_iit.append(iit)
         table = torch.stack(per_node).cpu().tolist() if per_node else []
+        iit_table = torch.stack(per_node_iit).cpu().tolist() if per_node else []
         kl_table = torch.stack(per_node_kl).cpu().tolist() if per_node and self.categorical else None
-        counts, kl_sums = {}, {} if self.categorical else None
+        counts, kl_sums, iit_flipped = {}, {} if self.categorical else None, {}
         for i, (node, row) in enumerate(zip(nodes, table)):
             for j, (cfg, flipped) in enumerate(zip(configs, row)):
                 counts[(node, cfg.mode, cfg.scale)] = (int(flipped), self.counted_total)
+                if iit_table[i][j] >= 0:
+                    iit_flipped[(node, cfg.mode, cfg.scale)] = int(iit_table[i][j])
                 if kl_sums is not None:
                     kl_sums[(node, cfg.mode, cfg.scale)] = float(kl_table[i][j])
-        return ModelResult(counts, int(self.clean_wrong.sum()), int(self.clean_wrong.numel()), self.counted_total, kl_sums)
+        return ModelResult(counts, int(self.clean_wrong.sum()), int(self.clean_wrong.numel()), self.counted_total, kl_sums,
+                           iit_flipped)
 
 
 def estimate_bytes(n_inputs: int, seq_len: int, d_model: int, memory_budget_mb: int) -> int:

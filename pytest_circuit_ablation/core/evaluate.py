@@ -91,6 +91,15 @@ class Evaluation:
         """node name -> effect at one setting, in node order."""
         return {node.name: effect(*self.result.counts[(node, mode, scale)]) for node in self.nodes}
 
+    def iit_effect(self, node: Node, mode: str, scale: float) -> float | None:
+        """iit's definition of a mean/zero ablation effect (its ``ablate_nodes``), pooled over every base
+        cell (positions 1..): P(LL wrong after | LL right before). Settings that depend on the base alone
+        (mean, zero, pca-self-*, resample x 0); None for the others."""
+        res = self.result
+        flipped = (res.iit_flipped or {}).get((node, mode, scale))
+        right = res.clean_cells - res.clean_wrong
+        return None if flipped is None else (flipped / right if right else float("nan"))
+
     def kl_effect(self, node: Node, mode: str, scale: float) -> float | None:
         """The normalised-KL effect of a setting (``metrics.kl_effect``); None for regression tasks."""
         sums = self.result.kl_sums

@@ -46,6 +46,7 @@ class EffectColumns(TypedDict):
     effect: float
     hl_effect: float | None  # the HL node's own effect (in-circuit nodes of a case circuit, resample only)
     kl_effect: float | None  # normalised KL; None for regression tasks
+    iit_effect: float | None  # base-only settings: iit's mean/zero effect, P(wrong after | right before) over all cells
     cells_counted: int
     cells_flipped: int
     ci_low: float
@@ -218,7 +219,7 @@ def effect_columns(ev, node, mode: str, scale: float) -> dict[str, Any]:
     return dict(node=node.name, hook=node.hook, layer=node.layer, head="MLP" if node.is_mlp else node.head,
                 status="in_circuit" if node in ev.circuit else "not_in_circuit", mode=mode, scale=scale,
                 effect=metrics.effect(flipped, counted), hl_effect=ev.hl_effect(node, mode, scale),
-                kl_effect=ev.kl_effect(node, mode, scale), cells_counted=counted, cells_flipped=flipped,
+                kl_effect=ev.kl_effect(node, mode, scale), iit_effect=ev.iit_effect(node, mode, scale), cells_counted=counted, cells_flipped=flipped,
                 ci_low=low, ci_high=high, note=_note(ev, node, mode))
 
 
