@@ -161,3 +161,61 @@ def test_iit_mean_and_zero_effects_equal_a_plain_hooked_run():
                 wrong = metrics.disagrees(out[:, 1:], hl_out[:, 1:], False)
                 assert result.iit_flipped[(node, mode, scale)] == int((wrong & right).sum()), (node, mode, scale)
     assert any(v > 0 for v in result.iit_flipped.values())
+
+
+def _variant_folder(tmp_path, **changes):
+    """Case 3's SIIT config with ``changes``, random weights (seed 0) saved in InterpBench's layout."""
+    import pickle
+
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    from pytest_circuit_ablation.core.hubfiles import save_ll_model
+
+    cfg = pickle.loads((model_dir("siit") / "ll_model_cfg.pkl").read_bytes())
+    cfg.update(changes)
+    torch.manual_seed(0)
+    model = HookedTransformer(HookedTransformerConfig(**{k: v for k, v in cfg.items() if k in HookedTransformerConfig.__dataclass_fields__
+                                                         and k not in ("n_params", "device")}))
+    save_ll_model(model, tmp_path / "m")
+    return tmp_path / "m"
+
+
+def test_attention_only_model_equals_oracle(tmp_path):
+    """An attn_only model (no MLPs: its heads write straight into resid_post) loads, passes the engine's
+    self-check, and its counts equal the oracle's."""
+    case = case3()
+    ll = load_ll_model(_variant_folder(tmp_path, attn_only=True, d_mlp=None))
+    assert ll.cfg.attn_only
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, 24, seed=1))
+    nodes = all_nodes(2, 4, attn_only=True)
+    assert not any(n.is_mlp for n in nodes)
+    configs = [modes.Ablation(m, s) for m in ("resample", "mean", "zero") for s in (0.0, 0.5, 1.0, 5.0)]
+    with torch.no_grad():
+        hl_out = load_hl_model(case.dir)(tokens)
+        ll.unembed.b_U.copy_(hl_out[:, 1:].mean())  # centre the random model's output near the HL's, so cells flip both ways
+        expected = oracle.oracle_counts(ll, hl_out, tokens, nodes, configs, categorical=False, label_atol=case.label_atol,
+                                        projections={}, batch_size=576)
+        got = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol).run(nodes, configs).counts
+    assert got == expected
+    assert 0 < sum(f for f, _ in got.values()) < sum(c for _, c in got.values())
+
+
+def test_model_without_hook_result_gives_the_same_counts(tmp_path):
+    """use_attn_result=False (TransformerLens computes no per-head hook_result): the loader turns it on,
+    which changes no output, so the counts are those of the same weights with it on."""
+    import pickle
+    import shutil
+
+    folder = tmp_path / "no-result"
+    shutil.copytree(model_dir("siit"), folder)
+    cfg = pickle.loads((folder / "ll_model_cfg.pkl").read_bytes())
+    cfg["use_attn_result"] = False
+    (folder / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
+    case = case3()
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, 24, seed=2))
+    configs = [modes.Ablation("resample", 1.0), modes.Ablation("zero", 0.0)]
+    with torch.no_grad():
+        hl_out = load_hl_model(case.dir)(tokens)
+        counts = [engine.Engine(load_ll_model(f), hl_out, tokens, categorical=False, label_atol=case.label_atol).run(
+            all_nodes(2, 4), configs).counts for f in (folder, model_dir("siit"))]
+    assert counts[0] == counts[1]

@@ -165,8 +165,7 @@ def test_training_record_reads_this_trainers_meta_and_ignores_others(tmp_path):
 import pytest as _pytest
 
 
-@_pytest.mark.parametrize("field, value", [("gated_mlp", True), ("parallel_attn_mlp", True), ("attn_only", True),
-                                           ("use_attn_result", False), ("attn_scores_soft_cap", 50.0),
+@_pytest.mark.parametrize("field, value", [("gated_mlp", True), ("parallel_attn_mlp", True), ("attn_scores_soft_cap", 50.0),
                                            ("output_logits_soft_cap", 30.0), ("positional_embedding_type", "rotary")])
 def test_config_fields_the_engine_does_not_compute_are_refused_in_one_line(tmp_path, field, value):
     import pickle
@@ -179,7 +178,7 @@ def test_config_fields_the_engine_does_not_compute_are_refused_in_one_line(tmp_p
     folder = tmp_path / "m"
     shutil.copytree(model_dir("siit"), folder)
     cfg = pickle.loads((folder / "ll_model_cfg.pkl").read_bytes())
-    assert field in cfg or field == "attn_only"
+    assert field in cfg
     read_config(folder)  # the original loads
     cfg[field] = value
     (folder / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))

@@ -237,8 +237,9 @@ class _Precision:
         return _node_activation(self._cache, node)
 
     def start(self, node: Node):
-        """Where a patched run resumes: the cached residual [N, P, d] at the node's layer, and the stage."""
-        if node.is_mlp:
+        """Where a patched run resumes: the cached residual [N, P, d] at the node's layer, and the stage.
+        An attention-only block has no resid_mid: its head writes straight into resid_post."""
+        if node.is_mlp or self.w.attn_only:
             return self._cache[f"blocks.{node.layer}.hook_resid_post"], "next"
         return self._cache[f"blocks.{node.layer}.hook_resid_mid"], "mlp"
 

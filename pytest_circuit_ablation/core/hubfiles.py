@@ -177,8 +177,6 @@ def _read_config(path: Path) -> dict[str, Any]:
 _UNSUPPORTED: tuple[tuple[str, Any, str], ...] = (
     ("gated_mlp", bool, "the engine computes plain (ungated) MLPs"),
     ("parallel_attn_mlp", bool, "the engine runs attention then the MLP in each block"),
-    ("attn_only", bool, "the engine expects an MLP in every block"),
-    ("use_attn_result", lambda v: v is False, "per-head ablation needs hook_result (use_attn_result=True)"),
     ("attn_scores_soft_cap", lambda v: isinstance(v, (int, float)) and v > 0, "the engine applies no attention soft cap"),
     ("output_logits_soft_cap", lambda v: isinstance(v, (int, float)) and v > 0, "the engine applies no logit soft cap"),
     ("positional_embedding_type", lambda v: v not in (None, "standard"), "the engine supports standard positional embeddings only"),
@@ -270,6 +268,8 @@ def _build(cfg: dict[str, Any], weights: Path, device: str, dtype: str, where: P
         raise AblationError(f"{where}: config does not build a HookedTransformer ({type(exc).__name__}: {exc})") from None
     _check_weights(weights, state, model.state_dict())
     model.load_state_dict({k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    if not model.cfg.use_attn_result:  # per-head ablation reads hook_result; turning it on changes no output
+        model.set_use_attn_result(True)
     model.to(device)
     model.cfg.device = device
     model.eval()
