@@ -1,6 +1,8 @@
-"""``index.html``: one self-contained, offline page (plotly.js embedded, no CDN) with, per task and model,
-the gate verdict, accuracy, the effect-against-scale figure (one panel per mode), node x scale
-heatmaps, the separation table (AUROC and margin per mode and scale), and the run's metadata.
+"""``index.html``: one self-contained, offline page (plotly.js embedded, no CDN): a banner, an overview
+table, then per task and model the gate verdict (offenders linked to their rows), accuracy, the
+effect-against-scale figure (one panel per mode), node x scale heatmaps, a node table at each gate
+checkpoint (effect, interval, HL effect, holds or offends; a line where AUROC and verdict seem to
+disagree), the separation table, the diagnosis table, and the run's settings, versions and timings.
 
 The page records its own health for automated checks: ``#render-status`` gets ``data-rendered`` (how
 many figures drew an SVG) and ``data-errors`` (JavaScript errors), which a headless browser can read.
@@ -105,6 +107,62 @@ def gate_marks(meta: dict[str, Any]) -> dict[str, float]:
     return {k: settings[k] for k in ("tau_in", "tau_out") if isinstance(settings.get(k), (int, float))}
 
 
+def _offender_names(gate_row: dict[str, Any]) -> set[str]:
+    """Node names in a separation row's ``offenders`` ("L0H3=0.176 L1MLP=0.918")."""
+    return {part.split("=", 1)[0] for part in (gate_row.get("offenders") or "").split()}
+
+
+def _node_table(anchor: str, effects: list[Row], gate_row: dict[str, Any], role: str) -> str:
+    """Every node at one checkpoint: effect, Wilson interval, the HL node's own effect, and whether it
+    holds its side of the gate; offenders get an anchor the model's line links to (a negative control's
+    are what it is for: not marked as failures)."""
+    off = _offender_names(gate_row)
+    offender = "<span class=fail>offender</span>" if role == GATED else "<span class=muted>offender (expected of a control)</span>"
+    head = ("<tr><th class=l>node</th><th class=l>status</th><th>effect</th><th>95% interval</th><th>HL effect</th>"
+            "<th>cells flipped / counted</th><th class=l>gate</th></tr>")
+    body = []
+    for r in effects:
+        bad = r["node"] in off
+        where = f" id='{anchor}-{_esc(gate_row['mode'])}-{_esc(gate_row['scale'])}-{_esc(r['node'])}'" if bad else ""
+        body.append(f"<tr{where}><td class=l>{_esc(r['node'])}</td><td class=l>{_esc(r.get('status', ''))}</td>"
+                    f"<td>{_num(r.get('effect'))}</td><td>[{_num(r.get('ci_low'))}, {_num(r.get('ci_high'))}]</td>"
+                    f"<td>{_num(r.get('hl_effect'))}</td><td>{_esc(r.get('cells_flipped', ''))} / {_esc(r.get('cells_counted', ''))}</td>"
+                    f"<td class=l>{offender if bad else '<span class=pass>holds</span>'}</td></tr>")
+    return f"<table>{head}{''.join(body)}</table>"
+
+
+def _auroc_note(gate_row: dict[str, Any], role: str) -> str:
+    """One line where the AUROC and the verdict seem to disagree."""
+    auroc, ok = gate_row.get("auroc"), gate_row.get("outcome") == "passed"
+    if not isinstance(auroc, float):
+        return ""
+    if auroc >= 1.0 and not ok:
+        return ("<p class=muted>AUROC 1.000 with this verdict: AUROC only says every in-circuit node ranks above every "
+                "out-of-circuit one; the gate also needs each out-of-circuit node under tau_out and each in-circuit node "
+                "at its HL node's effect, and the offenders above miss that.</p>")
+    if auroc < 1.0 and ok:
+        return ("<p class=muted>AUROC below 1 with a pass: the gate holds in-circuit nodes to their HL node's own effect, "
+                "which can be low (an HL variable that rarely changes the output), so such a node may rank below an "
+                "out-of-circuit one and still be right.</p>")
+    return ""
+
+
+def _settings_table(meta: dict[str, Any]) -> str:
+    """The run's settings, versions and timings as small tables; the full metadata stays below, folded."""
+    settings = meta.get("settings") or {}
+    rows = [(k, ", ".join(map(str, v)) if isinstance(v, list) and not any(isinstance(x, list) for x in v)
+             else "; ".join(" x ".join(map(str, x)) for x in v) if isinstance(v, list) else v) for k, v in sorted(settings.items())]
+    rows += [(f"version: {k}", v) for k, v in sorted((meta.get("versions") or {}).items()) if v]
+    rows += [("python", meta.get("python")), ("items", meta.get("items")), ("seconds (run)", meta.get("seconds_total")),
+             ("static images", meta.get("static_images"))]
+    times = sorted(((k, m.get("seconds")) for k, m in (meta.get("models") or {}).items() if m.get("seconds") is not None),
+                   key=lambda kv: -kv[1])
+    table = "".join(f"<tr><th class=l>{_esc(k)}</th><td class=l>{_esc(v)}</td></tr>" for k, v in rows if v is not None)
+    timing = "".join(f"<tr><td class=l>{_esc(k)}</td><td>{v:.1f}</td></tr>" for k, v in times)
+    return (f"<table id='settings'>{table}</table>"
+            + (f"<h3>Seconds per model</h3><table id='timings'><tr><th class=l>model</th><th>seconds</th></tr>{timing}</table>" if timing else ""))
+
+
 def _diagnosis_table(rows: list[Row], role: str) -> str:
     """Every node's diagnosis: verdict, the numbers behind it, and why. A negative control's flagged nodes
     are what it is for, so only a gated model's are marked."""
@@ -180,7 +238,9 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         parts = [f"<h2 id='{anchor}'>{_esc(title)}</h2>",
                  f"<p>role: {_esc(entry['role'])}; accuracy {_num(acc, '{:.2%}')}; "
                  + "; ".join(f"gate at {_esc(g['mode'])} x {_esc(g['scale'])}: {_verdict_html(entry['role'], g['outcome'])}"
-                             + (f" (offenders: {_esc(g['offenders'])})" if g.get("offenders") else "") for g in gates)
+                             + (" (offenders: " + ", ".join(
+                                 f"<a href='#{anchor}-{_esc(g['mode'])}-{_esc(g['scale'])}-{_esc(o.split('=', 1)[0])}'>{_esc(o)}</a>"
+                                 for o in g["offenders"].split()) + ")" if g.get("offenders") else "") for g in gates)
                  + "</p>" + _training_html(entry.get("training", {}))]
         if mine:
             for kind, fig in (("effect", figures.effect_figure(mine, f"{title}: effect against scale", marks)),
@@ -188,6 +248,11 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
                 fid = f"fig-{anchor}-{kind}"
                 specs.append({"id": fid, "spec": json.loads(fig.to_json())})
                 parts.append(f"<div class=figure id='{fid}'></div>")
+        for g in gates:
+            at = [r for r in mine if r["mode"] == g["mode"] and r["scale"] == g["scale"]]
+            if at:
+                parts.append(f"<h3>Nodes at the checkpoint {_esc(g['mode'])} x {_esc(g['scale'])}</h3>"
+                             + _node_table(anchor, at, g, entry["role"]) + _auroc_note(g, entry["role"]))
         if seps:
             parts.append("<h3>Separation</h3>" + _separation_table(seps))
         diag = [r for r in diag_rows if r["task"] == task and r["model"] == model]
@@ -205,7 +270,9 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         f"<p>gate: {_esc(meta.get('gate', ''))}</p>",
         f"<table>{head}{''.join(overview)}</table>",
         *sections,
-        "<h2>Run</h2><pre>" + _esc(json.dumps(meta, indent=1, sort_keys=True)) + "</pre>",
+        "<h2>Run</h2>" + _settings_table(meta),
+        "<details><summary>all metadata (ablation.json)</summary><pre>" + _esc(json.dumps(meta, indent=1, sort_keys=True))
+        + "</pre></details>",
         "<p id='render-status' data-rendered='0' data-errors='' class=muted>rendering...</p>",
         "<script>window.__figures = " + json.dumps(specs).replace("</", "<\\/") + ";</script>",
         f"<script>{_RENDER}</script></body></html>",

@@ -98,3 +98,21 @@ def test_page_has_the_tables_and_hover_details(run_suite, pytester, monkeypatch)
                  "not_in_circuit"):
         assert text in page, text  # the verdicts as the page's own markup ("PASS" alone is in plotly.js)
     assert "<span class=fail>" not in page
+
+
+def test_page_has_a_node_table_per_checkpoint_with_linked_offenders_and_a_settings_table(run_suite, pytester, monkeypatch):
+    monkeypatch.setattr(images, "find_browser", lambda: None)
+    run_suite("--ablation-report")
+    page = (pytester.path / "reports" / "index.html").read_text()
+    assert page.count("<h3>Nodes at the checkpoint resample x 1.0</h3>") == 3  # one per model
+    # the iit control's offender L0H3 is linked from its verdict line to its row in the node table
+    assert "<a href='#case3-iit-resample-1.0-L0H3'>L0H3=" in page
+    row = page.split("id='case3-iit-resample-1.0-L0H3'>", 1)[1].split("</tr>", 1)[0]
+    assert "<span class=muted>offender (expected of a control)</span>" in row and "not_in_circuit" in row
+    # the gated model's in-circuit nodes hold, with their HL effect beside them
+    siit = page.split("<h2 id='case3-siit'>", 1)[1].split("<h3>Separation</h3>", 1)[0]
+    assert "offender" not in siit and siit.count("<span class=pass>holds</span>") == 10
+    # AUROC 1.000 beside REJECTED is explained in one line, on the control only
+    assert page.count("AUROC 1.000 with this verdict") == 1
+    assert "<table id='settings'><tr><th class=l>checkpoints</th><td class=l>resample x 1.0</td></tr>" in page
+    assert "<table id='timings'>" in page and "<details><summary>all metadata (ablation.json)" in page
