@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,7 +262,10 @@ def _build(cfg: dict[str, Any], weights: Path, device: str, dtype: str, where: P
     try:
         tcfg = _torch_config(cfg, "cpu", dtype)
         torch.manual_seed(0)
-        model = HookedTransformer(tcfg, move_to_device=False)
+        with warnings.catch_warnings():  # TransformerLens 3 announces HookedTransformer's removal in 4.0 on every
+            # model built: noise in every user's run (the dependency is pinned below 4; see pyproject.toml)
+            warnings.filterwarnings("ignore", message="HookedTransformer is deprecated", category=DeprecationWarning)
+            model = HookedTransformer(tcfg, move_to_device=False)
     except AblationError:
         raise
     except Exception as exc:
