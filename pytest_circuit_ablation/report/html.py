@@ -147,6 +147,21 @@ def _auroc_note(gate_row: dict[str, Any], role: str) -> str:
     return ""
 
 
+def _drift_table(rows: list[Row]) -> str:
+    """With --ablation-baseline: every item that drifted or is new, largest move first."""
+    moved = [r for r in rows if r.get("baseline") in ("drift", "absent")]
+    if not any(r.get("baseline") for r in rows):
+        return ""
+    moved.sort(key=lambda r: (r["baseline"] != "drift", -abs((r.get("effect") or 0.0) - (r.get("baseline_effect") or 0.0))))
+    body = "".join(f"<tr><td class=l>{_esc(r['item'])}</td><td class=l>{_esc(r['baseline'])}</td>"
+                   f"<td>{_num(r.get('baseline_effect'))}</td><td>{_num(r.get('effect'))}</td></tr>" for r in moved)
+    drifted = sum(r["baseline"] == "drift" for r in moved)
+    return (f"<h2 id='baseline'>Baseline</h2><p>{drifted} items drifted beyond the tolerance, "
+            f"{len(moved) - drifted} are not in the baseline, {sum(r.get('baseline') == 'ok' for r in rows)} are within it.</p>"
+            + (f"<table><tr><th class=l>item</th><th class=l>baseline</th><th>baseline effect</th><th>effect</th></tr>{body}</table>"
+               if moved else ""))
+
+
 def _settings_table(meta: dict[str, Any]) -> str:
     """The run's settings, versions and timings as small tables; the full metadata stays below, folded."""
     settings = meta.get("settings") or {}
@@ -270,6 +285,7 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         f"<p>gate: {_esc(meta.get('gate', ''))}</p>",
         f"<table>{head}{''.join(overview)}</table>",
         *sections,
+        _drift_table(effect_rows),
         "<h2>Run</h2>" + _settings_table(meta),
         "<details><summary>all metadata (ablation.json)</summary><pre>" + _esc(json.dumps(meta, indent=1, sort_keys=True))
         + "</pre></details>",

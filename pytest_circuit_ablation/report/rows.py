@@ -53,6 +53,8 @@ class EffectColumns(TypedDict):
     ci_high: float
     gate_role: ItemRole
     note: str  # "pca-degenerate" on PCA-mode rows of a node whose PCA rest is empty (core/diagnosis.py)
+    baseline: str  # with --ablation-baseline: "ok" | "drift" | "absent"; else empty
+    baseline_effect: float | None  # the baseline's effect of this item
     outcome: str
     item: str
 
@@ -118,8 +120,7 @@ class ModelColumns(TypedDict, total=False):
 
 
 class EffectRow(_Common, EffectColumns, total=False):
-    baseline: str  # "ok" | "drift" | "absent", with --ablation-baseline
-    baseline_effect: float | None
+    pass
 
 
 class SeparationRow(_Common, SeparationColumns, total=False):

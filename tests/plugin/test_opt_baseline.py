@@ -17,11 +17,18 @@ def test_unchanged_model_passes_and_drifted_model_fails(run_suite, pytester, int
     # the model is retrained without the strict loss: same task accuracy, but its L1 MLP now matters
     for f in ("ll_model.pth", "ll_model_cfg.pkl"):
         shutil.copy(model_dir("iit") / f, interpbench_dir / "3" / f)
-    result = run_suite(models, f"--ablation-baseline={base}")
+    result = run_suite(models, f"--ablation-baseline={base}", "--ablation-report")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["case3-InterpBench-L1MLP-resample-0.5: effect moved from 0.0 in the baseline to * (tolerance 0.02)"])
     result.stdout.fnmatch_lines(["*items drifted from the baseline*", "*drifted: case3-InterpBench-L1MLP-*"])
     assert "test_accuracy" not in result.stdout.str().split("short test summary")[-1]
+    # the drift is in the CSV, beside the effect, and on the page
+    from tests.plugin.conftest import read_csv
+
+    row = next(r for r in read_csv(pytester.path / "reports" / "ablation.csv") if r["item"] == "case3-InterpBench-L1MLP-resample-0.5")
+    assert row["baseline"] == "drift" and float(row["baseline_effect"]) == 0.0 < float(row["effect"])
+    page = (pytester.path / "reports" / "index.html").read_text()
+    assert "<h2 id='baseline'>Baseline</h2>" in page and "<td class=l>case3-InterpBench-L1MLP-resample-0.5</td><td class=l>drift</td>" in page
 
 
 def test_items_absent_from_the_baseline_are_reported_not_failed(run_suite, pytester, interpbench_dir):
