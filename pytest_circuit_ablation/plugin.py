@@ -350,6 +350,15 @@ def ablation_effects(ablation_store) -> Mapping:
     return _ByModel(ablation_store, lambda ev: ev.effect_table())
 
 
+@pytest.fixture(scope="session")
+def ablation_effects_frame(ablation_store) -> Mapping:
+    """model key -> pandas DataFrame of the measured columns of ``ablation.csv`` for that model, typed and
+    ordered exactly as ``results.read(folder)["ablation"]`` (``results.effect_frame``)."""
+    from .results import effect_frame
+
+    return _ByModel(ablation_store, effect_frame)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
     """With pytest-html installed, a model's gate item carries its effect-against-scale figure."""

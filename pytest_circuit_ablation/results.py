@@ -4,8 +4,10 @@
     tables = results.read("reports")
     tables["ablation"].query("gate_role == 'gate'").groupby("status").effect.max()   # worst node at the gate
 
-``read`` returns ``ablation``, ``separation`` and ``models`` (one frame per CSV the report writes);
-``to_csv`` writes a frame back through the report's own CSV writer, byte for byte as the report wrote it.
+``read`` returns ``ablation``, ``separation``, ``models`` and ``diagnosis`` (one frame per CSV the
+report writes); ``to_csv`` writes a frame back through the report's own CSV writer, byte for byte as the
+report wrote it; ``effect_frame`` gives one evaluation's measured columns of ``ablation.csv`` as the same
+typed frame, without a report (the ``ablation_effects_frame`` fixture).
 """
 from __future__ import annotations
 
@@ -18,23 +20,13 @@ from .report.rows import TABLES, columns, dtype
 
 def read(folder: str | Path) -> dict[str, Any]:
     """Every table of a report folder as a typed DataFrame (floats parsed to the exact value written)."""
-    import pandas as pd
-
     folder = Path(folder)
     frames = {}
     for name, table in TABLES.items():
         path = folder / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not a report folder (run pytest with --ablation-report)")
-        names = columns(table)
-        types = {c: dtype(table, c) for c in names}
-        # ints are read as floats first (a missing value is an empty cell), then made nullable ints
-        frame = pd.read_csv(path, dtype={c: ("float64" if t == "Int64" else t) for c, t in types.items()},
-                            keep_default_na=False, na_values={c: [""] for c in names})
-        for column, kind in types.items():
-            if kind == "Int64":
-                frame[column] = frame[column].astype("Int64")
-        frames[name] = frame[names]
+        frames[name] = read_text(path.read_text(), table)  # ints read as floats first (empty = missing), then Int64
     return frames
 
 
@@ -56,3 +48,38 @@ def to_csv(frame, name: str) -> str:
     names = columns(table)
     records = [{c: _value(v) for c, v in zip(names, row)} for row in frame[names].itertuples(index=False)]
     return write(records, table)
+
+
+#: the columns of ablation.csv that an evaluation alone decides (the rest come from the items' outcomes)
+MEASURED = ("task", "model", "node", "hook", "layer", "head", "status", "mode", "scale", "effect", "hl_effect",
+            "kl_effect", "iit_effect", "cells_counted", "cells_flipped", "ci_low", "ci_high", "note")
+
+
+def effect_frame(ev) -> Any:
+    """One ``core.evaluate.Evaluation`` as a DataFrame of ``MEASURED`` columns, typed and ordered as
+    ``read(folder)["ablation"]`` (rows in the report's order: node, mode, scale)."""
+    from .report.rows import EffectColumns, _sort_key, effect_columns
+    from .report.rows import to_csv as write
+
+    ref = ev.pair.ref
+    records = [{"task": ref.case_id, "model": ref.name, **effect_columns(ev, node, mode, scale)}
+               for node, mode, scale in ev.result.counts]
+    records.sort(key=_sort_key)
+    # through the CSV text, so every value and type is exactly what read() gives for the same report
+    return read_text(write(records, EffectColumns), EffectColumns)[list(MEASURED)]
+
+
+def read_text(text: str, table: type) -> Any:
+    """One table's CSV text as a typed frame (``read``'s parsing, for text in memory)."""
+    import io
+
+    import pandas as pd
+
+    names = columns(table)
+    types = {c: dtype(table, c) for c in names}
+    frame = pd.read_csv(io.StringIO(text), dtype={c: ("float64" if t == "Int64" else t) for c, t in types.items()},
+                        keep_default_na=False, na_values={c: [""] for c in names})
+    for column, kind in types.items():
+        if kind == "Int64":
+            frame[column] = frame[column].astype("Int64")
+    return frame[names]
