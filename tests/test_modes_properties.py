@@ -130,3 +130,23 @@ def test_pca_components_ignore_a_constant_shift(seed, width, n, shift):
 def test_unknown_mode_is_an_error():
     with pytest.raises(ValueError):
         modes.delta("bogus", 1.0, torch.zeros(1, 2, 3))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("centre", [False, True])
+def test_fitted_components_are_orthonormal_and_beat_random_bases(seed, centre):
+    """What the PCA modes rely on: each position's k components are orthonormal, and they capture at least
+    as much of the activations' variance (around their mean, as PCA fits) as any random orthonormal basis
+    of the same size."""
+    g = torch.Generator().manual_seed(seed)
+    mixing = torch.randn(7, 7, generator=g, dtype=torch.float64) * torch.linspace(0.1, 3.0, 7, dtype=torch.float64)
+    acts = torch.randn(80, 3, 7, generator=g, dtype=torch.float64) @ mixing + 2.0  # anisotropic, off-centre
+    proj = fit_projection(acts, 2, centre=centre)
+    for p in range(1, 3):
+        v = proj.components[p]
+        assert torch.allclose(v @ v.T, torch.eye(2, dtype=torch.float64), atol=1e-10)
+        dev = acts[:, p] - acts[:, p].mean(dim=0)
+        captured = float((dev @ v.T).pow(2).sum())
+        for _ in range(25):
+            q, _ = torch.linalg.qr(torch.randn(7, 2, generator=g, dtype=torch.float64))
+            assert captured >= float((dev @ q).pow(2).sum()) - 1e-9
