@@ -128,6 +128,32 @@ def test_a_model_the_engine_does_not_compute_is_refused_at_start(setup):
             engine.Engine(capped, hl_out, tokens, categorical=False, label_atol=0.0)
 
 
+def test_a_wrong_resume_point_is_refused_per_node(monkeypatch):
+    """The per-node start-up check: an engine that resumed an MLP node's runs before its own MLP (so the
+    MLP would see its own ablation) is refused for that node, in one line, before any count."""
+    from pytest_circuit_ablation.errors import AblationError
+
+    case = case3()
+    ll = load_ll_model(model_dir("siit"))
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, 20, seed=4))
+    nodes, projections = all_nodes(2, 4), None
+    with torch.no_grad():
+        hl_out = load_hl_model(case.dir)(tokens)
+    real = engine._Precision.start
+
+    def before_the_mlp(self, node):
+        if node.is_mlp:
+            return self._cache[f"blocks.{node.layer}.hook_resid_mid"], "mlp"
+        return real(self, node)
+
+    with torch.no_grad():
+        engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol).run(nodes, CONFIGS[:1], projections)
+        monkeypatch.setattr(engine._Precision, "start", before_the_mlp)
+        eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol)
+        with pytest.raises(AblationError, match="run from L0MLP differs from TransformerLens's with a hook"):
+            eng.run(nodes, CONFIGS[:1], projections)
+
+
 def test_iit_mean_and_zero_effects_equal_a_plain_hooked_run():
     """iit's mean/zero effect (P(LL wrong after | LL right before) over every base cell, positions 1..)
     from the engine equals a plain TransformerLens run with a hook that writes the mean (or 0)."""

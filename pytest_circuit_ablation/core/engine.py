@@ -296,6 +296,8 @@ class Engine:
         self.categorical = categorical
         self.tokens = tokens.to(self.device)
         logits, cache = clean_cache(model, self.tokens)
+        self._model = model  # for the per-node self-check (``_check_node``)
+        self._checked: set[Node] = set()
         self.f64 = _Precision(model, cache, self.device, torch.float64, is_hl and categorical)
         self.f32 = _Precision(model, cache, self.device, torch.float32, is_hl and categorical) if fast else self.f64
         n, P = self.tokens.shape
@@ -335,6 +337,35 @@ class Engine:
         if not worst <= self.SELF_CHECK_RTOL * max(1.0, float(tl_logits.abs().max())):
             raise AblationError(f"the ablation engine's forward pass differs from TransformerLens's on this model (largest "
                                 f"logit difference {worst:.3g}): it uses something the engine does not compute")
+
+    def _check_node(self, node: Node) -> None:
+        """Where a patched run of this node starts (the cached residual and stage) and how its change
+        reaches the residual stream (``to_resid``) must match TransformerLens: zero-ablate the node both
+        ways on the clean inputs, through a hook and through the engine, and compare the logits. Refused
+        in one line otherwise."""
+        import torch
+
+        if node in self._checked:
+            return
+        prec = self.f64
+        resid, stage = prec.start(node)
+        start = (resid + prec.to_resid(node, -prec.activation(node))).transpose(0, 1)  # [P, N, d]
+        every_cell = torch.ones(self.P, self.n, dtype=torch.bool, device=self.device)
+        ours = prec.w._logits_at(start, node.layer, stage, every_cell).view(self.P, self.n, -1).transpose(0, 1)
+
+        def zero(x, hook):
+            if node.is_mlp:
+                return torch.zeros_like(x)
+            x = x.clone()
+            x[:, :, node.head] = 0
+            return x
+
+        theirs = self._model.run_with_hooks(self.tokens, fwd_hooks=[(node.hook, zero)]).to(self.device, torch.float64)
+        worst = float((ours - theirs).abs().max())
+        if not worst <= self.SELF_CHECK_RTOL * max(1.0, float(theirs.abs().max())):
+            raise AblationError(f"the ablation engine's run from {node.name} differs from TransformerLens's with a hook "
+                                f"(largest logit difference {worst:.3g}): it resumes this node's runs wrongly")
+        self._checked.add(node)
 
     def _init_kl(self) -> None:
         """Per-cell terms of the normalised KL (``metrics.kl_effect``): the clean KL of each base cell,
@@ -519,6 +550,7 @@ class Engine:
         for node in nodes:
             if needs_pca and node not in projections:
                 raise AblationError(f"no PCA directions for node {node.name}")
+            self._check_node(node)
             flipped, kl, iit = self.run_node(node, configs, projections.get(node))
             per_node.append(flipped)
             per_node_kl.append(kl)
