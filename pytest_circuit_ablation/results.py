@@ -58,14 +58,13 @@ MEASURED = ("task", "model", "node", "hook", "layer", "head", "status", "mode", 
 def effect_frame(ev) -> Any:
     """One ``core.evaluate.Evaluation`` as a DataFrame of ``MEASURED`` columns, typed and ordered as
     ``read(folder)["ablation"]`` (rows in the report's order: node, mode, scale)."""
-    from .report.rows import EffectColumns, _sort_key, effect_columns
+    from .report.rows import EffectColumns, effect_columns
     from .report.rows import to_csv as write
 
     ref = ev.pair.ref
     records = [{"task": ref.case_id, "model": ref.name, **effect_columns(ev, node, mode, scale)}
                for node, mode, scale in ev.result.counts]
-    records.sort(key=_sort_key)
-    # through the CSV text, so every value and type is exactly what read() gives for the same report
+    # through the report's CSV writer (which sorts) and reader, so every value and type is what read() gives
     return read_text(write(records, EffectColumns), EffectColumns)[list(MEASURED)]
 
 

@@ -325,18 +325,12 @@ class Engine:
         through that copy, from the embeddings on, must give TransformerLens's own logits. A model that
         uses something the engine does not compute (a config field it does not know) is refused here, in
         one line, instead of getting silently wrong counts."""
-        import torch
-
         w = self.f64.w
         x = self.f64._cache["blocks.0.hook_resid_pre"].transpose(0, 1)  # [P, N, d]
-        x = x + w.attn_out(x, 0)
-        every_cell = torch.ones(self.P, self.n, dtype=torch.bool, device=self.device)
         # the path every patched run takes, from layer 0's resid_mid on (the last MLP folded into W_U)
-        ours = w._logits_at(x, 0, "mlp", every_cell).view(self.P, self.n, -1).transpose(0, 1)  # [N, P, V]
-        worst = float((ours - tl_logits).abs().max())
-        if not worst <= self.SELF_CHECK_RTOL * max(1.0, float(tl_logits.abs().max())):
-            raise AblationError(f"the ablation engine's forward pass differs from TransformerLens's on this model (largest "
-                                f"logit difference {worst:.3g}): it uses something the engine does not compute")
+        self._refuse_unless_close(self._every_cell_logits(x + w.attn_out(x, 0), 0, "mlp"), tl_logits,
+                                  "the ablation engine's forward pass differs from TransformerLens's on this model",
+                                  "it uses something the engine does not compute")
 
     def _check_node(self, node: Node) -> None:
         """Where a patched run of this node starts (the cached residual and stage) and how its change
@@ -350,8 +344,6 @@ class Engine:
         prec = self.f64
         resid, stage = prec.start(node)
         start = (resid + prec.to_resid(node, -prec.activation(node))).transpose(0, 1)  # [P, N, d]
-        every_cell = torch.ones(self.P, self.n, dtype=torch.bool, device=self.device)
-        ours = prec.w._logits_at(start, node.layer, stage, every_cell).view(self.P, self.n, -1).transpose(0, 1)
 
         def zero(x, hook):
             if node.is_mlp:
@@ -361,11 +353,22 @@ class Engine:
             return x
 
         theirs = self._model.run_with_hooks(self.tokens, fwd_hooks=[(node.hook, zero)]).to(self.device, torch.float64)
+        self._refuse_unless_close(self._every_cell_logits(start, node.layer, stage), theirs,
+                                  f"the ablation engine's run from {node.name} differs from TransformerLens's with a hook",
+                                  "it resumes this node's runs wrongly")
+        self._checked.add(node)
+
+    def _every_cell_logits(self, x, layer: int, stage: str):
+        """float64 logits [N, P, V] of a run resumed at ``layer`` from x [P, N, d], at every cell."""
+        import torch
+
+        every_cell = torch.ones(self.P, self.n, dtype=torch.bool, device=self.device)
+        return self.f64.w._logits_at(x, layer, stage, every_cell).view(self.P, self.n, -1).transpose(0, 1)
+
+    def _refuse_unless_close(self, ours, theirs, what: str, why: str) -> None:
         worst = float((ours - theirs).abs().max())
         if not worst <= self.SELF_CHECK_RTOL * max(1.0, float(theirs.abs().max())):
-            raise AblationError(f"the ablation engine's run from {node.name} differs from TransformerLens's with a hook "
-                                f"(largest logit difference {worst:.3g}): it resumes this node's runs wrongly")
-        self._checked.add(node)
+            raise AblationError(f"{what} (largest logit difference {worst:.3g}): {why}")
 
     def _init_kl(self) -> None:
         """Per-cell terms of the normalised KL (``metrics.kl_effect``): the clean KL of each base cell,

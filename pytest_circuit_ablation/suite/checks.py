@@ -158,7 +158,7 @@ def check_separation(item: ItemSpec, store: AblationStore, record: Record) -> No
 def check_diagnosis(item: ItemSpec, store: AblationStore, record: Record) -> None:
     """One node's diagnosis (suite/diagnosis.py). Invariants: a node whose activation is the same on every
     input leaves resample x 1.0 a no-op; a PCA-degenerate node's ``pca-*-orth`` settings change nothing.
-    With ``--ablation-require-irrelevant`` a gated model's out-of-circuit nodes must be irrelevant."""
+    With ``--ablation-require-irrelevant`` a gated model's constant-load-bearing nodes fail."""
     ev = _evaluation(item, store)
     settings, node = store.settings, item.node
     in_circuit = node in ev.circuit

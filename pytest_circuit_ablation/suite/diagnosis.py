@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.modes import SOURCE_MODES, is_identity
+
 SPREAD_MAX = 0.05
 LOAD_MIN = 0.1
 
@@ -32,9 +34,6 @@ VERDICTS = (CAUSAL, WEAK, IRRELEVANT, CONSTANT_LOAD, LOAD, LEAKING)
 #: verdicts worth a reader's attention (flagged in the banner and the terminal summary). A varying node
 #: that only a large scale moves ("load-bearing") is common in trained models and is not flagged.
 FLAGGED = frozenset({WEAK, CONSTANT_LOAD, LEAKING})
-
-#: interchange settings: a constant node swapped for itself changes nothing there, so they cannot show load
-_INTERCHANGES = frozenset({"resample", "pca-resample-var", "pca-resample-orth"})
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,9 @@ class Diagnosis:
 
 
 def _moving(mode: str, scale: float) -> bool:
-    """Settings that can show a constant node's load: anything but an interchange at scale 1 and the
-    identity settings."""
-    if scale == 1.0 and (mode in _INTERCHANGES or mode.startswith("pca-self")):
-        return False
-    return True
+    """Settings that can show a constant node's load: anything but an interchange at scale 1 (a constant
+    swapped for itself) and the identity settings."""
+    return not (scale == 1.0 and mode in SOURCE_MODES) and not is_identity(mode, scale)
 
 
 def strongest_move(effects: dict[tuple[str, float], float]) -> tuple[float | None, str]:
