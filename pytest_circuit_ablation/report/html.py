@@ -169,7 +169,10 @@ def _settings_table(meta: dict[str, Any]) -> str:
              else "; ".join(" x ".join(map(str, x)) for x in v) if isinstance(v, list) else v) for k, v in sorted(settings.items())]
     rows += [(f"version: {k}", v) for k, v in sorted((meta.get("versions") or {}).items()) if v]
     rows += [("python", meta.get("python")), ("items", meta.get("items")), ("seconds (run)", meta.get("seconds_total")),
-             ("static images", meta.get("static_images"))]
+             ("static images", meta.get("static_images")), ("shard", meta.get("shard"))]
+    if meta.get("merged_from"):
+        rows.append(("merged from", "; ".join(f"{m['folder']}" + (f" (shard {m['shard']})" if m.get("shard") else "")
+                                             for m in meta["merged_from"])))
     times = sorted(((k, m.get("seconds")) for k, m in (meta.get("models") or {}).items() if m.get("seconds") is not None),
                    key=lambda kv: -kv[1])
     table = "".join(f"<tr><th class=l>{_esc(k)}</th><td class=l>{_esc(v)}</td></tr>" for k, v in rows if v is not None)

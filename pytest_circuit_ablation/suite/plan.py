@@ -61,7 +61,25 @@ def _plan_model(ref: ModelRef, case: Case | None, settings: Settings) -> ModelPl
 
 
 def build_plan(settings: Settings) -> list[ModelPlan]:
-    """Models to gate: the user's folder if given, else every built-in case's models."""
+    """Models to gate: the user's folder if given, else every built-in case's models; with a shard, its share."""
+    return select_shard(_all_plans(settings), settings.shard)
+
+
+def select_shard(plans: list[ModelPlan], shard: tuple[int, int] | None) -> list[ModelPlan]:
+    """Shard I of N: the plans sorted by (case, model) and dealt out in turn. The split depends only on the
+    set of models, never on the machine or the order they were found in, so N jobs cover each model once."""
+    if shard is None:
+        return plans
+    index, count = shard
+    ordered = sorted(plans, key=lambda p: (cases.case_sort_key(p.ref.case_id), p.ref.name))
+    mine = ordered[index - 1::count]
+    if not mine:
+        raise AblationError(f"--ablation-shard {index}/{count}: no model falls in this shard "
+                            f"({len(plans)} models planned in all; use at most {len(plans)} shards)")
+    return mine
+
+
+def _all_plans(settings: Settings) -> list[ModelPlan]:
     available = cases.available_case_ids()
     if settings.tasks:
         unknown = [t for t in settings.tasks if t not in available]

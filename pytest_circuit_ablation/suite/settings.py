@@ -55,6 +55,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "a Chrome/Chromium and costs about 0.3 s per figure on 2 cores", "png", "FORMATS"),
     OptionSpec("ablation-models", "gate the models in DIR, laid out as InterpBench's hub: DIR/<case>/ll_model.pth + ll_model_cfg.pkl", None, "DIR", kind="path"),
     OptionSpec("ablation-tasks", "comma-separated case ids to run (default: every built-in case)", None, "IDS"),
+    OptionSpec("ablation-shard", "run shard I of N: the planned models sorted by (case, model) and dealt out in turn, "
+               "so each model's items stay on one shard; merge the shards' reports with 'circuit-ablation-report merge'",
+               None, "I/N"),
     OptionSpec("ablation-modes", f"comma-separated ablation modes (default: all of {', '.join(MODES)})", ",".join(MODES), "MODES"),
     OptionSpec("ablation-scales", "comma-separated scales (default: the notebook's 12)", ",".join(map(str, DEFAULT_SCALES)), "SCALES"),
     OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", str(_SWEEP.inputs), "N"),
@@ -98,6 +101,7 @@ class Settings:
     images: tuple[str, ...] = ("png",)  # static image formats of the report's figures
     models_dir: Path | None = None
     tasks: tuple[str, ...] | None = None
+    shard: tuple[int, int] | None = None  # (I, N), 1 <= I <= N
     save_baseline: Path | None = None
     baseline: dict | None = field(default=None, compare=False, repr=False)
     baseline_path: Path | None = None
@@ -192,6 +196,19 @@ def _check_cuda(device: str) -> None:
         raise _fail("ablation-device", f"{device}: no such CUDA device ({torch.cuda.device_count()} present)")
 
 
+def parse_shard(raw: Any) -> tuple[int, int] | None:
+    """``I/N`` -> (I, N), with 1 <= I <= N."""
+    if raw in (None, ""):
+        return None
+    index, sep, count = str(raw).strip().partition("/")
+    if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+        raise _fail("ablation-shard", f"{raw!r} is not I/N (e.g. 2/3)")
+    i, n = int(index), int(count)
+    if n < 1 or not 1 <= i <= n:
+        raise _fail("ablation-shard", f"{raw!r}: I must be between 1 and N")
+    return i, n
+
+
 def parse_checkpoints(raw: str) -> tuple[tuple[str, float], ...]:
     out = []
     for item in _list("ablation-checkpoints", raw):
@@ -283,7 +300,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         diagnosis=DiagnosisRule(spread_max=_nonnegative("ablation-spread-max", get("ablation_spread_max")),
                                 load_min=_fraction("ablation-load-min", get("ablation_load_min")),
                                 require_irrelevant=_bool("ablation-require-irrelevant", get("ablation_require_irrelevant"))),
-        images=IMAGE_CHOICES[images_raw], models_dir=models_dir, tasks=tasks,
+        images=IMAGE_CHOICES[images_raw], models_dir=models_dir, tasks=tasks, shard=parse_shard(get("ablation_shard")),
         save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,
         baseline_tol=_fraction("ablation-baseline-tol", get("ablation_baseline_tol")),
     )

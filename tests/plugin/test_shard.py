@@ -1,0 +1,82 @@
+"""--ablation-shard I/N and ``circuit-ablation-report merge``: shards merged give the report one run gives."""
+import json
+import re
+import shutil
+
+import pytest
+
+from pytest_circuit_ablation.tools.report import main as report_main
+
+# three models in case 3 and one in case 35 (a regression and a categorical case), small settings
+SETTINGS = ("--ablation-tasks=3,35", "--ablation-modes=resample,zero", "--ablation-scales=0.5,1.0,10.0",
+            "--ablation-inputs=40", "--ablation-images=none")
+TABLES = ("ablation.csv", "separation.csv", "models.csv", "diagnosis.csv")
+
+
+def _page(path) -> str:
+    """The page without what a run's wall clock decides (timings, the folded metadata, the merge's own row)."""
+    text = path.read_text()
+    text = re.sub(r"<table id='timings'>.*?</table>", "", text, flags=re.S)
+    text = re.sub(r"<tr><th class=l>(seconds \(run\)|merged from|items)</th>.*?</tr>", "", text)
+    return re.sub(r"<details><summary>all metadata.*?</details>", "", text, flags=re.S)
+
+
+@pytest.fixture(scope="module")
+def shard_runs(tmp_path_factory):
+    """One serial run and its three shards, run once for the module (pytester is per test, so plain runs)."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("shards")
+    base = [sys.executable, "-m", "pytest", "--pyargs", "pytest_circuit_ablation", "-p", "no:cacheprovider",
+            "-p", "no:randomly", "-q", "--ablation-report", *SETTINGS]
+    runs = {"serial": subprocess.run([*base, "--ablation-report-dir=serial"], cwd=root, capture_output=True, text=True)}
+    for i in (1, 2, 3):
+        runs[f"s{i}"] = subprocess.run([*base, f"--ablation-report-dir=s{i}", f"--ablation-shard={i}/3"], cwd=root,
+                                       capture_output=True, text=True)
+    for name, run in runs.items():
+        assert run.returncode == 0, (name, run.stdout[-2000:], run.stderr[-2000:])
+    return root, runs
+
+
+def test_three_shards_merged_equal_one_run(shard_runs, capsys):
+    root, runs = shard_runs
+    models = [set(json.loads((root / f"s{i}" / "ablation.json").read_text())["models"]) for i in (1, 2, 3)]
+    assert all(models) and not (models[0] & models[1] or models[1] & models[2] or models[0] & models[2])
+    assert set().union(*models) == set(json.loads((root / "serial" / "ablation.json").read_text())["models"])
+    assert report_main(["merge", *(str(root / f"s{i}") for i in (3, 1, 2)), "-o", str(root / "merged"), "--images", "none"]) == 0
+    for name in TABLES:
+        assert (root / "merged" / name).read_bytes() == (root / "serial" / name).read_bytes(), name
+    assert _page(root / "merged" / "index.html") == _page(root / "serial" / "index.html")
+    meta = json.loads((root / "merged" / "ablation.json").read_text())
+    assert meta["items"] == json.loads((root / "serial" / "ablation.json").read_text())["items"]
+    assert [m["shard"] for m in meta["merged_from"]] == ["3/3", "1/3", "2/3"]
+
+
+def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
+    root, _ = shard_runs
+    shards = [str(root / f"s{i}") for i in (1, 2, 3)]
+    assert report_main(["merge", shards[0], shards[2], "-o", str(tmp_path / "out"), "--images", "none"]) == 2
+    assert "shard 2/3 is missing" in capsys.readouterr().err
+    assert report_main(["merge", *shards, str(root / "serial"), "-o", str(tmp_path / "out"), "--images", "none"]) == 2
+    assert "different splits" in capsys.readouterr().err
+    other = tmp_path / "other"
+    shutil.copytree(shards[1], other)
+    meta = json.loads((other / "ablation.json").read_text())
+    meta["settings"]["inputs"] = 41
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", str(tmp_path / "out"), "--images", "none"]) == 2
+    err = capsys.readouterr().err
+    assert "settings differ" in err and "inputs: 40 vs 41" in err
+    assert report_main(["merge", str(tmp_path / "nothing"), "-o", str(tmp_path / "out")]) == 2
+    assert "not a report folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_shard_options_refused_in_one_line(run_suite):
+    """Case 3 has three models: a fourth shard of four is empty, a usage error rather than a green run."""
+    for value, why in (("0/3", "between 1 and N"), ("4/3", "between 1 and N"), ("two", "is not I/N"),
+                       ("4/4", "no model falls in this shard")):
+        result = run_suite(f"--ablation-shard={value}")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"*--ablation-shard*{why}*"])
