@@ -117,6 +117,7 @@ class AblationSession:
                        for r in loads},
             "items": len(self.rows),
             "seconds_total": round(time.perf_counter() - self.started, 2),
+            **({"shard": "{}/{}".format(*s.shard)} if s.shard else {}),
         }
 
     def baseline_settings(self) -> dict[str, Any]:
@@ -359,11 +360,28 @@ def ablation_effects_frame(ablation_store) -> Mapping:
     return _ByModel(ablation_store, effect_frame)
 
 
+def _html_report_asked(config: pytest.Config) -> bool:
+    """pytest-html is installed *and* ``--html`` was given (its plugin is registered either way)."""
+    return config.pluginmanager.hasplugin("html") and bool(getattr(config.option, "htmlpath", None))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(prefix: list, summary: list, postfix: list, session: pytest.Session) -> None:
+    """pytest-html's page gets plotly.js once, and the script that draws the gate items' figures
+    (report/html_extra.py), when this run had gate items."""
+    rows = _session(session.config).rows
+    if any(r.get("kind") == "separation" and r.get("gate_role") in ("gate", "control") for r in rows):
+        from .report.html_extra import summary_scripts
+
+        prefix.append(summary_scripts())
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
-    """With pytest-html installed, a model's gate item carries its effect-against-scale figure."""
+    """With pytest-html installed, a model's gate item carries its effect-against-scale figure (drawn
+    offline: report/html_extra.py)."""
     report = yield
-    if report.when != "call" or not item.config.pluginmanager.hasplugin("html"):
+    if report.when != "call" or not _html_report_asked(item.config):
         return report
     row = next((v for k, v in item.user_properties if k == _ROWS_KEY), None)
     store = getattr(item, "funcargs", {}).get("ablation_store")
@@ -373,12 +391,13 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         from pytest_html import extras
 
         from .report.figures import effect_figure
+        from .report.html_extra import figure_html
         from .report.rows import effect_columns
 
         ev = store.evaluation(f"case{row['task']}-{row['model']}")
         rows = [effect_columns(ev, node, mode, scale) for node, mode, scale in ev.result.counts]
         fig = effect_figure(rows, f"case {row['task']} / {row['model']}")
-        report.extras = [*getattr(report, "extras", []), extras.html(fig.to_html(full_html=False, include_plotlyjs="cdn"))]
+        report.extras = [*getattr(report, "extras", []), extras.html(figure_html(fig))]
     except Exception as exc:  # an extra must never break the run
         report.sections.append(("circuit-ablation", f"figure not attached: {exc}"))
     return report

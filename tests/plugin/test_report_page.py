@@ -1,39 +1,13 @@
 """The HTML page in a real headless Chromium (every figure drawn, no JavaScript error), static images
 with Chromium present, and a clear one-line notice without it."""
 import json
-import os
+import re
 import struct
-import subprocess
 
 import pytest
 
-from pytest_circuit_ablation.report import images
-
-CHROMIUM = images.find_browser()
-
-
-def needs_chromium(test):
-    """Skip without Chromium on a developer's machine; under CI (CI=true) a missing browser is a failure,
-    so a broken install cannot turn the browser tests green."""
-    if CHROMIUM is not None:
-        return test
-    if os.environ.get("CI"):
-        def fail(*_, **__):
-            pytest.fail("no Chromium under CI=true: .ci/run must install it (apt-get install -y chromium)")
-
-        fail.__name__, fail.__doc__ = test.__name__, test.__doc__
-        return fail
-    return pytest.mark.skip(reason="no Chromium: apt-get install -y chromium (.ci/run installs it)")(test)
-
-
-def _dump_dom(page, tmp_path):
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'chrome-profile'}", "--virtual-time-budget=30000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
+from tests.plugin.browser import dump_dom as _dump_dom, needs_chromium
+from tests.plugin.conftest import read_csv
 
 
 @needs_chromium
@@ -47,6 +21,7 @@ def test_page_renders_every_figure_without_errors_and_images_are_written(run_sui
     assert 'data-rendered="6"' in status, status  # 3 models x (effect figure + heatmap)
     assert 'data-errors=""' in status, status
     assert "6 of 6 figures rendered" in dom
+    _reads_as_a_reader_would(dom, reports)
     for model in ("siit", "iit", "natural"):
         for mode in ("resample", "pca-self-var"):
             png = (reports / "figures" / f"case3-{model}-{mode}.png").read_bytes()
@@ -57,6 +32,32 @@ def test_page_renders_every_figure_without_errors_and_images_are_written(run_sui
     assert meta["static_images"] == "12 files under figures/"
     assert meta["settings"]["inputs"] == 30 and meta["models"]["case3-siit"]["hash"]
     assert meta["versions"]["torch"].startswith("2.13")
+
+
+def _text(fragment: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def _reads_as_a_reader_would(dom: str, reports) -> None:
+    """What a reader sees in the drawn page: the banner's counts, one legend label per node in each
+    model's effect figure, and each checkpoint's node table marking exactly the separation's offenders."""
+    banner = _text(re.search(r'<p class="banner[^"]*" id="banner">(.*?)</p>', dom, re.S).group(1))
+    assert banner.startswith("1 of 1 gated models passed; 2 of 2 negative controls rejected"), banner
+    separation = {r["model"]: r for r in read_csv(reports / "separation.csv") if r["gate_role"] != "measure"}
+    nodes = sorted({r["node"] for r in read_csv(reports / "ablation.csv")})
+    for model, gate in separation.items():
+        figure = dom.split(f'id="fig-case3-{model}-effect"', 1)[1].split('id="fig-', 1)[0]
+        labels = set(re.findall(r'<text class="legendtext"[^>]*>([^<]+)</text>', figure))
+        assert set(nodes) <= labels, (model, labels)
+        section = dom.split(f'<h2 id="case3-{model}">', 1)[1].split("<h2", 1)[0]
+        table = section.split("Nodes at the checkpoint resample x 1.0</h3>", 1)[1].split("</table>", 1)[0]
+        rows = {_text(r.split("</td>", 1)[0]): _text(r) for r in re.findall(r"<tr[^>]*>\s*<td.*?</tr>", table, re.S)}
+        assert sorted(rows) == nodes
+        offenders = {o.split("=")[0] for o in gate["offenders"].split()}
+        assert {n for n, text in rows.items() if "offender" in text} == offenders
+        assert (model == "siit") == (not offenders)  # the gated model passes; each control has offenders
+        for node in offenders:
+            assert f'id="case3-{model}-resample-1.0-{node}"' in table
 
 
 @needs_chromium
