@@ -191,9 +191,12 @@ _OWN_SCHEDULER = pytest.StashKey[bool]()
 
 @pytest.hookimpl(wrapper=True)
 def pytest_cmdline_main(config: pytest.Config):
-    """With -n and no --dist, distribute whole cases (``scheduling.CaseScheduling``). A wrapper, so it runs
+    """With -n (or --tx gateways) and no --dist, distribute whole cases (``scheduling.CaseScheduling``). A wrapper, so it runs
     before xdist's own hook turns an unset --dist into 'load'."""
-    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
+    spread = getattr(config.option, "numprocesses", None) or getattr(config.option, "tx", None)
+    # never on a worker: its options repeat the controller's --tx, and a worker that distributed
+    # would start workers of its own
+    if spread and not _is_worker(config) and getattr(config.option, "dist", "no") == "no":
         config.option.dist = "load"
         config.stash[_OWN_SCHEDULER] = True
     return (yield)

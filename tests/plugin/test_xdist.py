@@ -16,8 +16,10 @@ def test_parallel_report_equals_serial(run_suite, pytester):
     parallel.stdout.fnmatch_lines(["*circuit ablation*", "*case3 siit*PASS*"])
 
 
-def test_loadgroup_is_the_default_distribution(run_suite):
-    result = run_suite("-n", "2", "-v")
+@pytest.mark.parametrize("spread", [("-n", "2"), ("--tx", "2*popen")], ids=["n", "tx"])
+def test_loadgroup_is_the_default_distribution(run_suite, spread):
+    """With -n, or with xdist's own --tx gateways (the way to span hosts), each case stays on one worker."""
+    result = run_suite(*spread, "-v")
     assert result.ret == 0
     workers = {}
     for line in result.stdout.lines:
