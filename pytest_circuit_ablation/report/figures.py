@@ -19,6 +19,7 @@ from ..core.nodes import parse_node
 from .rows import EffectRow
 
 IN_COLOUR, OUT_COLOUR = "green", "orange"  # the legend's group colours
+LINE_KEY = "one line per node: solid green in circuit, dashed orange out of circuit; ringed: gate checkpoint; bars: Wilson 95%"
 # one shade per node, so that lines of one group can be told apart (greens in circuit, oranges/browns out)
 IN_SHADES = ("#1b7837", "#5aae61", "#00441b", "#7fbf7b", "#276419", "#4d9221", "#a6d96a", "#1a9850")
 OUT_SHADES = ("#e66101", "#b35806", "#fdb863", "#8c510a", "#f1a340", "#d95f02", "#fc8d59", "#7f3b08", "#bf812d",
@@ -112,9 +113,13 @@ def _thresholds(fig, marks: dict[str, float] | None, **where) -> None:
 
 def _style(fig, rows: list[EffectRow], height: int, width: int | None = None) -> None:
     axis = _scale_axis(rows)
-    fig.update_layout(template="plotly_white", height=height, width=width, margin=dict(l=70, r=30, t=60, b=60),
-                      font=dict(size=13), legend=dict(orientation="h", y=-0.18, title_text="node (solid: in circuit, dashed: out; ringed: gate checkpoint)"))
-    fig.update_xaxes(showgrid=False, tickmode="array", tickvals=list(range(len(axis))), ticktext=[f"{s:g}" for s in axis])
+    fig.update_layout(template="plotly_white", height=height, width=width, margin=dict(l=70, r=30, t=80, b=110),
+                      font=dict(size=13),
+                      # fixed-width entries and no title beside them, so on a narrow window the legend wraps
+                      # into even rows inside the bottom margin instead of running off its right edge
+                      legend=dict(orientation="h", x=0, y=-0.08, yanchor="top", entrywidth=72))
+    fig.update_xaxes(showgrid=False, tickmode="array", tickvals=list(range(len(axis))), ticktext=[f"{s:g}" for s in axis],
+                     tickangle=0)
     fig.update_yaxes(showgrid=False, range=[-0.05, 1.08])
 
 
@@ -129,8 +134,8 @@ def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, float] | N
     for i, mode in enumerate(modes):
         _add_lines(fig, rows, mode, row=i // cols + 1, col=i % cols + 1, legend=(i == 0))
         _thresholds(fig, marks, row=i // cols + 1, col=i % cols + 1)
-    _style(fig, rows, height=330 * nrows + 120)
-    fig.update_layout(title=title)
+    _style(fig, rows, height=330 * nrows + 170)
+    fig.update_layout(title=dict(text=f"{title}<br><sup>{LINE_KEY}</sup>"))
     fig.update_xaxes(title_text="scale")
     fig.update_yaxes(title_text="causal effect", col=1)
     return fig

@@ -22,7 +22,8 @@ from .rows import Row, SeparationRow
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1500px}
 h1{font-size:1.6em} h2{margin-top:2em;border-bottom:1px solid #ccc;padding-bottom:4px}
-table{border-collapse:collapse;margin:8px 0;font-size:.9em} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
+table{border-collapse:collapse;margin:8px 0;font-size:.9em;display:block;overflow-x:auto;max-width:100%}
+td.why{min-width:26em} td.at{white-space:nowrap} td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f4f4f4} td.l,th.l{text-align:left}
 .pass{color:#16794c;font-weight:600} .fail{color:#b3261e;font-weight:600} .muted{color:#777}
 .banner{font-size:1.15em;padding:8px 12px;border-radius:4px} .banner.ok{background:#e6f4ea;color:#16794c} .banner.fail{background:#fce8e6;color:#b3261e}
@@ -37,8 +38,19 @@ window.addEventListener('error', function (e) { window.__ablationErrors.push(Str
 _RENDER = """
 (function () {
   var status = document.getElementById('render-status');
+  // on a narrow window the evenly spread scale labels would collide: keep every other one
+  function fit(f) {
+    var layout = f.spec.layout, narrow = document.getElementById(f.id).clientWidth < 1100;
+    Object.keys(layout).forEach(function (k) {
+      var ax = layout[k];
+      if (narrow && /^xaxis[0-9]*$/.test(k) && ax.ticktext && ax.ticktext.length > 6) {
+        ax.ticktext = ax.ticktext.map(function (t, i) { return i % 2 ? '' : t; });
+      }
+    });
+    return layout;
+  }
   var jobs = window.__figures.map(function (f) {
-    return Plotly.newPlot(f.id, f.spec.data, f.spec.layout, {responsive: true, displaylogo: false});
+    return Plotly.newPlot(f.id, f.spec.data, fit(f), {responsive: true, displaylogo: false});
   });
   function done() {
     var drawn = window.__figures.filter(function (f) {
@@ -193,9 +205,9 @@ def _diagnosis_table(rows: list[Row], role: str) -> str:
         body.append(f"<tr id='diag-case{_esc(r['task'])}-{_esc(r['model'])}-{_esc(r['node'])}'><td class=l>{_esc(r['node'])}</td>"
                     f"<td class=l>{_esc(r.get('status', ''))}</td><td class=l><span class={cls}>{_esc(r.get('verdict', ''))}</span></td>"
                     f"<td>{_num(r.get('checkpoint_effect'))}</td><td>{_num(r.get('moved_effect'))}</td>"
-                    f"<td class=l>{_esc(r.get('moved_by', ''))}</td><td>{_num(r.get('spread'))}</td>"
+                    f"<td class='l at'>{_esc(r.get('moved_by', ''))}</td><td>{_num(r.get('spread'))}</td>"
                     f"<td>{_num(r.get('explained'))}</td><td class=l>{_esc(r.get('pca_degenerate', ''))}</td>"
-                    f"<td class=l>{_esc(r.get('reason', ''))}</td></tr>")
+                    f"<td class='l why'>{_esc(r.get('reason', ''))}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 

@@ -6,6 +6,7 @@ import struct
 
 import pytest
 
+from pytest_circuit_ablation.report import images
 from tests.plugin.browser import dump_dom as _dump_dom, needs_chromium
 from tests.plugin.conftest import read_csv
 
