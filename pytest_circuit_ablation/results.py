@@ -30,7 +30,8 @@ def read(folder: str | Path) -> dict[str, Any]:
     return frames
 
 
-def _value(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A frame cell as the Python value a recorded row holds: missing (NA, NaN) -> None, numpy scalars unwrapped."""
     import pandas as pd
 
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
@@ -46,7 +47,7 @@ def to_csv(frame, name: str) -> str:
 
     table = TABLES[name]
     names = columns(table)
-    records = [{c: _value(v) for c, v in zip(names, row)} for row in frame[names].itertuples(index=False)]
+    records = [{c: plain_value(v) for c, v in zip(names, row)} for row in frame[names].itertuples(index=False)]
     return write(records, table)
 
 

@@ -35,9 +35,9 @@ def read_folder(folder: Path) -> tuple[list[Row], dict[str, Any]]:
 
 
 def _records(frame) -> list[dict[str, Any]]:
-    from ..results import _value
+    from ..results import plain_value
 
-    return [{c: _value(v) for c, v in row.items()} for row in frame.to_dict("records")]
+    return [{c: plain_value(v) for c, v in row.items()} for row in frame.to_dict("records")]
 
 
 def rows_from_tables(tables: dict[str, Any], meta: dict[str, Any]) -> list[Row]:
