@@ -363,6 +363,11 @@ def ablation_effects_frame(ablation_store) -> Mapping:
     return _ByModel(ablation_store, effect_frame)
 
 
+def _is_gate_row(row: Any) -> bool:
+    """A model's gate (or control) separation row: the item that carries the model's figure."""
+    return isinstance(row, dict) and row.get("kind") == "separation" and row.get("gate_role") in ("gate", "control")
+
+
 def _html_report_asked(config: pytest.Config) -> bool:
     """pytest-html is installed *and* ``--html`` was given (its plugin is registered either way)."""
     return config.pluginmanager.hasplugin("html") and bool(getattr(config.option, "htmlpath", None))
@@ -373,7 +378,7 @@ def pytest_html_results_summary(prefix: list, summary: list, postfix: list, sess
     """pytest-html's page gets plotly.js once, and the script that draws the gate items' figures
     (report/html_extra.py), when this run had gate items."""
     rows = _session(session.config).rows
-    if any(r.get("kind") == "separation" and r.get("gate_role") in ("gate", "control") for r in rows):
+    if any(_is_gate_row(r) for r in rows):
         from .report.html_extra import summary_scripts
 
         prefix.append(summary_scripts())
@@ -388,7 +393,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         return report
     row = next((v for k, v in item.user_properties if k == _ROWS_KEY), None)
     store = getattr(item, "funcargs", {}).get("ablation_store")
-    if not row or row.get("kind") != "separation" or row.get("gate_role") not in ("gate", "control") or store is None:
+    if not _is_gate_row(row) or store is None:
         return report
     try:
         from pytest_html import extras
