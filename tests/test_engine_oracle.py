@@ -60,7 +60,7 @@ CAT_CONFIGS = [modes.Ablation(m, s) for m in modes.MODES for s in (0.0, 1.0, 2.0
 @pytest.fixture(scope="module", params=["18", "34"], ids=["case18-bidirectional", "case34-causal-10"])
 def categorical_setup(request):
     """Categorical cases, counts and the normalised KL, oracle against engine: case 18 (bidirectional) and
-    case 34 (causal, 10 positions: attention unrolled over queries)."""
+    case 34 (causal, 10 positions)."""
     case = load_case(request.param)
     hl = load_hl_model(case.dir)
     ll = load_ll_model(case.dir / "models" / "siit")
@@ -99,14 +99,12 @@ def test_regression_has_no_kl(setup):
         assert eng.run(nodes[:1], CONFIGS[:2], projections).kl_sums is None
 
 
-@pytest.mark.parametrize("path", ["unrolled", "batched"])
-def test_each_bidirectional_attention_path_equals_oracle(categorical_setup, monkeypatch, path):
-    """The engine computes bidirectional attention two ways (unrolled over queries, or batched matmuls),
-    chosen by head width (``_Weights.batched``); each is forced here on every head."""
+@pytest.mark.parametrize("path", ["fused", "batched"])
+def test_each_attention_path_equals_oracle(categorical_setup, monkeypatch, path):
+    """The engine computes attention two ways (a fused kernel, or batched matmuls), chosen by the
+    attention direction (``_Weights.fused``); each is forced here on every head, causal or not."""
     ll, hl_out, tokens, nodes, projections, counts, _ = categorical_setup
-    if ll.cfg.attention_dir == "causal":
-        pytest.skip("a causal case: always unrolled, covered by test_categorical_counts_and_kl_equal_oracle")
-    monkeypatch.setattr(engine._Weights, "BATCHED_FROM_D_HEAD", 10**6 if path == "unrolled" else 1)
+    monkeypatch.setattr(engine._Weights, "fused", property(lambda self: path == "fused"))
     with torch.no_grad():
         got = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, memory_budget_mb=32).run(nodes, CAT_CONFIGS, projections)
     assert got.counts == counts
