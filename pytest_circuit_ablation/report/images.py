@@ -1,10 +1,12 @@
 """Static PNG and/or PDF of the notebook's figure (effect against scale, one mode, 1000 x 400, node names in the
-legend) through kaleido, which needs a Chrome or Chromium (Debian: ``apt-get install -y chromium``). Without
-one the images are skipped with a single notice; the HTML page and the CSVs never depend on them.
+legend). Both need a Chrome or Chromium (Debian: ``apt-get install -y chromium``); without one the images are
+skipped with a single notice; the HTML page and the CSVs never depend on them.
 
-Rendering is the report's slow part (about 0.6 s per image in one browser tab), so it uses one tab per
-core, up to ``MAX_TABS`` (1.5x faster on 2 cores), and writes only the formats asked for
-(``--ablation-images``, PNG by default)."""
+PNGs are drawn by plotly.js's own ``Plotly.toImage`` in one headless page per core that holds every figure and
+is read back with ``--dump-dom``: kaleido reloads its page (and re-parses plotly.js) after every figure, about
+0.8 CPU-seconds each, which made the PNGs of the default run (140 figures) cost about two CPU-minutes; one page
+draws them for about a quarter of that (``benchmarks/bench_images.py``). PDFs need Chromium's print-to-PDF, so
+they still go through kaleido (``--ablation-images pdf``)."""
 from __future__ import annotations
 
 import shutil
@@ -38,34 +40,122 @@ def _tabs(figures: int) -> int:
 def render(rows: list[Row], marks: dict[str, float] | None = None,
            formats: tuple[str, ...] = ("png",)) -> tuple[dict[str, bytes], str | None]:
     """{relative file name: bytes} of every (task, model, mode) figure in each of ``formats`` ('png',
-    'pdf'), or ({}, why not)."""
+    'pdf'), or ({}, why not): all of them or none."""
     browser = find_browser()
     if browser is None:
         return {}, "static images skipped: no Chrome/Chromium found (apt-get install -y chromium); HTML and CSV written"
+    named = _figures(rows, marks)
+    out: dict[str, bytes] = {}
+    if "png" in formats:
+        try:
+            pngs = render_png(browser, [fig for _, fig in named])
+        except ImageError as exc:
+            return {}, f"static images skipped: {exc}; HTML and CSV written"
+        out.update({f"figures/{name}.png": png for (name, _), png in zip(named, pngs)})
+    if "pdf" in formats:
+        pdfs, why = _render_pdf(browser, named)
+        if why:
+            return {}, why
+        out.update(pdfs)
+    return out, None
+
+
+class ImageError(Exception):
+    """Chromium did not give back every image."""
+
+
+def _figures(rows: list[Row], marks: dict[str, float] | None) -> list[tuple[str, Any]]:
+    """(file stem, figure) for every (task, model, mode), in report order."""
+    effect = [r for r in rows if r["kind"] == "effect"]
+    groups = sorted({(r["task"], r["model"], r["mode"]) for r in effect},
+                    key=lambda k: (case_sort_key(k[0]), k[1], figures.MODES.index(k[2])))
+    by_model: dict[tuple[str, str], list[Row]] = {}
+    for r in effect:
+        by_model.setdefault((r["task"], r["model"]), []).append(r)
+    return [(f"case{task}-{model}-{mode}",
+             figures.mode_figure(by_model[(task, model)], mode, f"case {task} / {model}: {mode}", marks))
+            for task, model, mode in groups]
+
+
+def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 400, timeout_s: float = 600) -> list[bytes]:
+    """PNG bytes of each figure, drawn by plotly.js in headless pages (one Chromium per core, each with its
+    share of the figures), in order. Raises ImageError unless every image came back."""
+    import base64
+    import re
+    import subprocess
+
+    if not figs:
+        return []
+    share = _tabs(len(figs))
+    chunks = [list(range(i, len(figs), share)) for i in range(share)]
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = []
+        for k, chunk in enumerate(chunks):
+            page = Path(tmp) / f"render-{k}.html"
+            page.write_text(_render_page([figs[i] for i in chunk], width, height), encoding="utf-8")
+            procs.append(subprocess.Popen(
+                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update", "--disable-extensions",
+                 f"--user-data-dir={Path(tmp) / f'profile-{k}'}", "--virtual-time-budget=3600000", "--dump-dom",
+                 page.as_uri()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        out: list[bytes | None] = [None] * len(figs)
+        try:
+            for chunk, proc in zip(chunks, procs):
+                dom, err = proc.communicate(timeout=timeout_s)
+                found = dict(re.findall(r'<pre id="img-(\d+)">data:image/png;base64,([A-Za-z0-9+/=]*)</pre>', dom))
+                failed = re.search(r'<pre id="failed">([^<]*)</pre>', dom)
+                if failed or len(found) != len(chunk):
+                    why = failed.group(1) if failed else (err.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+                    raise ImageError(f"Chromium drew {len(found)} of {len(chunk)} figures ({why[:200]})")
+                for j, i in enumerate(chunk):
+                    out[i] = base64.b64decode(found[str(j)])
+        except subprocess.TimeoutExpired:
+            raise ImageError(f"Chromium did not finish drawing within {timeout_s:.0f} s") from None
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    return out  # type: ignore[return-value]
+
+
+def _render_page(figs: list[Any], width: int, height: int) -> str:
+    """A page that draws each figure with Plotly.toImage, one after the other, into <pre id="img-i">."""
+    from plotly.offline import get_plotlyjs
+
+    specs = ",".join(fig.to_json().replace("</", "<\\/") for fig in figs)
+    return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><script>{get_plotlyjs()}</script></head><body>
+<div id="out"></div><script>
+(async () => {{
+  const specs = [{specs}], out = document.getElementById("out");
+  for (let i = 0; i < specs.length; i++) {{
+    const url = await Plotly.toImage(specs[i], {{format: "png", width: {width}, height: {height}}});
+    const pre = document.createElement("pre"); pre.id = "img-" + i; pre.textContent = url; out.appendChild(pre);
+  }}
+}})().catch(e => {{
+  const pre = document.createElement("pre"); pre.id = "failed"; pre.textContent = String(e);
+  document.body.appendChild(pre);
+}});
+</script></body></html>"""
+
+
+def _render_pdf(browser: str, named: list[tuple[str, Any]]) -> tuple[dict[str, bytes], str | None]:
+    """PDF bytes of each figure through kaleido (Chromium's print-to-PDF), or ({}, why not)."""
     try:
         import kaleido
     except ImportError:
-        return {}, "static images skipped: kaleido is not installed (pip install kaleido); HTML and CSV written"
+        return {}, "static images skipped: PDF needs kaleido (pip install kaleido); HTML and CSV written"
     import os
 
     os.environ.setdefault("BROWSER_PATH", browser)
-    effect = [r for r in rows if r["kind"] == "effect"]
-    groups = sorted({(r["task"], r["model"], r["mode"]) for r in effect}, key=lambda k: (case_sort_key(k[0]), k[1], figures.MODES.index(k[2])))
-    out: dict[str, bytes] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            jobs, paths = [], []
-            for task, model, mode in groups:
-                mine = [r for r in effect if r["task"] == task and r["model"] == model]
-                fig = figures.mode_figure(mine, mode, f"case {task} / {model}: {mode}", marks)
-                for ext in formats:
-                    paths.append(Path(tmp) / f"case{task}-{model}-{mode}.{ext}")
-                    jobs.append({"fig": fig, "path": str(paths[-1]), "opts": {"format": ext, "width": 1000, "height": 400}})
+            paths = [Path(tmp) / f"{name}.pdf" for name, _ in named]
+            jobs = [{"fig": fig, "path": str(path), "opts": {"format": "pdf", "width": 1000, "height": 400}}
+                    for (_, fig), path in zip(named, paths)]
             # one browser for all of them, with a tab per core
             kaleido.write_fig_from_object_sync(jobs, kopts={"n": _tabs(len(jobs))})
-            for path in paths:
-                out[f"figures/{path.name}"] = path.read_bytes()
+            return {f"figures/{path.name}": path.read_bytes() for path in paths}, None
     except Exception as exc:  # a browser that will not start must not cost the HTML and CSV
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return {}, f"static images skipped: kaleido failed ({first[:200]}); HTML and CSV written"
-    return out, None

@@ -118,3 +118,39 @@ def test_page_has_a_node_table_per_checkpoint_with_linked_offenders_and_a_settin
     assert page.count("AUROC 1.000 with this verdict") == 1
     assert "<table id='settings'><tr><th class=l>checkpoints</th><td class=l>resample x 1.0</td></tr>" in page
     assert "<table id='timings'>" in page and "<details><summary>all metadata (ablation.json)" in page
+
+
+def _figure(lines: int):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i in range(lines):
+        fig.add_scatter(x=[0, 0.5, 1, 2, 5, 10], y=[(i * j) % 7 / 7 for j in range(6)], name=f"L0H{i}")
+    return fig
+
+
+@needs_chromium
+def test_one_page_pngs_equal_kaleidos(tmp_path):
+    """The PNGs drawn in one page are the ones kaleido draws (same Chromium, same plotly.js), byte for byte,
+    each at its own place in the list."""
+    import kaleido
+
+    figs = [_figure(n) for n in (1, 4, 9)]
+    ours = images.render_png(images.find_browser(), figs)
+    jobs = [{"fig": f, "path": str(tmp_path / f"{i}.png"), "opts": {"format": "png", "width": 1000, "height": 400}}
+            for i, f in enumerate(figs)]
+    kaleido.write_fig_from_object_sync(jobs, kopts={"n": 1})
+    assert [o == (tmp_path / f"{i}.png").read_bytes() for i, o in enumerate(ours)] == [True, True, True]
+
+
+def test_a_browser_that_draws_nothing_costs_only_the_images(tmp_path, monkeypatch):
+    """A Chromium that exits without drawing: one notice, no image at all (never some of them)."""
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(images, "find_browser", lambda: str(fake))
+    rows = [{"kind": "effect", "task": "3", "model": "siit", "mode": "resample", "node": "L0H0", "status": "in_circuit",
+             "scale": s, "effect": 0.5, "cells_flipped": 1, "cells_counted": 2} for s in (0.0, 1.0)]
+    out, notice = images.render(rows)
+    assert out == {}
+    assert notice == "static images skipped: Chromium drew 0 of 1 figures (cannot open display); HTML and CSV written"
