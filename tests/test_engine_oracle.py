@@ -99,12 +99,12 @@ def test_regression_has_no_kl(setup):
         assert eng.run(nodes[:1], CONFIGS[:2], projections).kl_sums is None
 
 
-@pytest.mark.parametrize("path", ["fused", "batched"])
+@pytest.mark.parametrize("path", ["fused", "batched", "unrolled"])
 def test_each_attention_path_equals_oracle(categorical_setup, monkeypatch, path):
-    """The engine computes attention two ways (a fused kernel, or batched matmuls), chosen by the
-    attention direction (``_Weights.fused``); each is forced here on every head, causal or not."""
+    """The engine computes attention three ways (a fused kernel, batched matmuls, a loop over queries),
+    chosen by shape (``_Weights.attention_path``); each is forced here on every head, causal or not."""
     ll, hl_out, tokens, nodes, projections, counts, _ = categorical_setup
-    monkeypatch.setattr(engine._Weights, "fused", property(lambda self: path == "fused"))
+    monkeypatch.setattr(engine._Weights, "attention_path", lambda self, positions: path)
     with torch.no_grad():
         got = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, memory_budget_mb=32).run(nodes, CAT_CONFIGS, projections)
     assert got.counts == counts

@@ -97,53 +97,64 @@ class _Weights:
 
         return _ACTS[self.act_name](F, x)
 
-    def attn_out(self, x, layer: int, qkv=None):
+    def attn_out(self, x, layer: int):
         """Attention block output (heads summed, bias added) for x [P, B, d], position-major."""
         import torch
 
         w = self.layers[layer]
         P, B, d = x.shape
-        z = self.attend(x, layer, qkv)
+        z = self.attend(x, layer)
         return torch.addmm(w["b_O"], z.reshape(P * B, -1), w["W_O_flat"]).view(P, B, d)
 
-    def attn_out_at(self, x, layer: int, cells, qkv=None):
+    def attn_out_at(self, x, layer: int, cells):
         """The attention block's output at the selected cells only, [K, d]: every position is still a key,
         but the output projection runs on the cells that are read."""
         import torch
 
         w = self.layers[layer]
-        return torch.addmm(w["b_O"], _select(self.attend(x, layer, qkv), cells), w["W_O_flat"])
+        return torch.addmm(w["b_O"], _select(self.attend(x, layer), cells), w["W_O_flat"])
 
-    def attend(self, x, layer: int, qkv=None):
-        """The heads' outputs z [P, B, H * d_head] before W_O, for x [P, B, d] (or its QKV projection
-        ``qkv`` [P, B, 3 * H * d_head], where given).
+    #: causal attention runs fused from this many positions x d_head, unrolled below it (see ``attend``)
+    FUSED_FROM = 64
 
-        Bidirectional heads run as two batched matmuls over (row, head); causal heads as one fused
-        ``scaled_dot_product_attention`` on strided views, which never materialises the per-query
-        products of an unrolled loop. Measured on one thread, 14,000 rows of float32: causal 15
-        positions x d_head 8 (case 19) 2x faster than the unrolled loop, 10 x 9 (case 24) 1.4x, 10 x 3
-        and 10 x 4 about even; bidirectional 10 x 4 to 10 x 6 batched matmuls 1.1-1.2x faster than the
-        fused kernel (and 2-3x faster than the loop)."""
+    def attention_path(self, positions: int) -> str:
+        """'batched' (bidirectional), 'fused' or 'unrolled' (causal, long or short): the fastest of the three
+        for the shape, measured as in ``attend``. Every path gives the same counts (tests/test_engine_oracle.py)."""
+        if not self.causal:
+            return "batched"
+        return "fused" if positions * self.d_head >= self.FUSED_FROM else "unrolled"
+
+    def attend(self, x, layer: int):
+        """The heads' outputs z [P, B, H * d_head] before W_O, for x [P, B, d].
+
+        Three ways, by shape. Bidirectional heads: two batched matmuls over (row, head). Long causal heads:
+        one fused ``scaled_dot_product_attention`` on strided views, which never materialises the
+        per-query products. Short causal heads: a loop over queries, whose small products beat the fused
+        kernel's fixed costs. Measured on one thread, 14,000 rows of float32, against the loop: causal
+        15 positions x d_head 8 (case 19) fused 2-2.5x faster, 10 x 9 (case 24) 1.4x, 10 x 4 and 10 x 3
+        even, 5 positions (case 3) the loop 1.3-1.7x faster per node; bidirectional 10 x 4 to 10 x 6
+        batched 2-3x faster than the loop and 1.1-1.2x faster than fused."""
         import torch
         import torch.nn.functional as F
 
         w = self.layers[layer]
         P, B, d = x.shape
         H, dh = self.n_heads, self.d_head
-        if qkv is None:
-            qkv = torch.addmm(w["b_qkv"], x.reshape(P * B, d), w["w_qkv"])
-        qkv = qkv.view(P, B, 3, H, dh)
-        if not self.fused:
-            q, k, v = qkv[:, :, 0] / self.attn_scale[layer], qkv[:, :, 1], qkv[:, :, 2]  # [P, B, H, dh]
+        qkv = torch.addmm(w["b_qkv"], x.reshape(P * B, d), w["w_qkv"]).view(P, B, 3, H, dh)
+        path = self.attention_path(P)
+        if path == "fused":
+            q, k, v = (qkv[:, :, i].permute(1, 2, 0, 3) for i in range(3))  # [B, H, P, dh] views
+            z = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=1.0 / self.attn_scale[layer])
+            return z.permute(2, 0, 1, 3).reshape(P, B, H * dh)
+        q, k, v = qkv[:, :, 0] / self.attn_scale[layer], qkv[:, :, 1], qkv[:, :, 2]  # [P, B, H, dh]
+        if path == "batched":
             return self._attend_batched(q, k, v).reshape(P, B, H * dh)
-        q, k, v = (qkv[:, :, i].permute(1, 2, 0, 3) for i in range(3))  # [B, H, P, dh] views
-        z = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=1.0 / self.attn_scale[layer])
-        return z.permute(2, 0, 1, 3).reshape(P, B, H * dh)
-
-    @property
-    def fused(self) -> bool:
-        """Whether attention runs as the fused kernel (else as batched matmuls); see ``attend``."""
-        return self.causal
+        zs = []
+        for i in range(P):  # causal: query i attends to keys 0..i
+            keys = slice(0, i + 1) if self.causal else slice(0, P)
+            pattern = (q[i].unsqueeze(0) * k[keys]).sum(-1).softmax(0)  # [keys, B, H]
+            zs.append((pattern.unsqueeze(-1) * v[keys]).sum(0))
+        return torch.stack(zs).reshape(P, B, H * dh)
 
     def _attend_batched(self, q, k, v):
         """Attention as two batched matmuls over (row, head), [P, B, H, dh] in and out."""
@@ -158,68 +169,47 @@ class _Weights:
             scores.masked_fill_(torch.ones(P, P, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
         return torch.bmm(scores.softmax(-1), vh).view(B, H, P, dh).permute(2, 0, 1, 3)
 
-    def mlp_out(self, x, layer: int, pre=None):
+    def mlp_out(self, x, layer: int):
         import torch
 
         w = self.layers[layer]
         P, B, d = x.shape
-        if pre is None:
-            pre = torch.addmm(w["b_in"], x.reshape(P * B, d), w["W_in"])
-        post = self.act(pre.reshape(P * B, -1))
+        post = self.act(torch.addmm(w["b_in"], x.reshape(P * B, d), w["W_in"]))
         return torch.addmm(w["b_out"], post, w["W_out"]).view(P, B, d)
 
-    def first_map(self, layer: int, stage: str):
-        """(weight, bias) of the linear map a run resumed at ``layer``/``stage`` applies first to its
-        residual: W_in of that layer's MLP, the next layer's QKV, or the unembedding. A resumed residual
-        that is affine in the scale has a first-map output that is affine in it too, so it can be
-        computed once per input instead of once per (pair, scale) (``_SourceTerms``)."""
-        if stage == "mlp" and not self.attn_only:
-            w = self.layers[layer]
-            return w["W_in"], w["b_in"]
-        if layer + 1 < self.n_layers:
-            w = self.layers[layer + 1]
-            return w["w_qkv"], w["b_qkv"]
-        return self.W_U, self.b_U
-
-    def logits_at(self, x, layer: int, stage: str, cells, pre=None):
-        out = self._logits_at(x, layer, stage, cells, pre)
+    def logits_at(self, x, layer: int, stage: str, cells):
+        out = self._logits_at(x, layer, stage, cells)
         return metrics.hl_labels_output(out, True) if self.snap else out
 
-    def _logits_at(self, x, layer: int, stage: str, cells, pre=None):
+    def _logits_at(self, x, layer: int, stage: str, cells):
         """Logits [K, V] at the K cells selected by the bool mask ``cells`` [P, B] (in its nonzero
         order), for runs resumed at ``layer`` with x [P, B, d]: ``stage`` 'mlp' means x is that layer's
-        resid_mid, 'next' its resid_post. ``pre`` [P, B, m], where given, is ``first_map`` already applied
-        to x. The last layer's MLP and the unembedding act per position, so they run on the selected
-        cells only."""
+        resid_mid, 'next' its resid_post. The last layer's MLP and the unembedding act per position,
+        so they run on the selected cells only."""
         import torch
 
         if stage == "mlp":
             if self.attn_only:
                 stage = "next"
             elif layer == self.n_layers - 1:
-                return self._final_logits(_select(x, cells), None if pre is None else _select(pre, cells))
+                return self._final_logits(_select(x, cells))
             else:
-                x = x + self.mlp_out(x, layer, pre)
-                pre = None
+                x = x + self.mlp_out(x, layer)
         for l in range(layer + 1, self.n_layers):
             if l == self.n_layers - 1:  # the last block acts per position: only the read cells go on
-                x = _select(x, cells) + self.attn_out_at(x, l, cells, pre)
+                x = _select(x, cells) + self.attn_out_at(x, l, cells)
                 return torch.addmm(self.b_U, x, self.W_U) if self.attn_only else self._final_logits(x)
-            x = x + self.attn_out(x, l, pre)
-            pre = None
+            x = x + self.attn_out(x, l)
             if not self.attn_only:
                 x = x + self.mlp_out(x, l)
-        if pre is not None:
-            return _select(pre, cells)
         return torch.addmm(self.b_U, _select(x, cells), self.W_U)
 
-    def _final_logits(self, resid_mid, pre=None):
-        """resid_mid [K, d] of the last layer -> logits [K, V], with W_out @ W_U folded; ``pre`` [K, d_mlp],
-        where given, is its MLP's pre-activation."""
+    def _final_logits(self, resid_mid):
+        """resid_mid [K, d] of the last layer -> logits [K, V], with W_out @ W_U folded."""
         import torch
 
         w = self.layers[-1]
-        post = self.act(torch.addmm(w["b_in"], resid_mid, w["W_in"]) if pre is None else pre)
+        post = self.act(torch.addmm(w["b_in"], resid_mid, w["W_in"]))
         out = torch.addmm(self.b_outU, post, self.W_outU)
         return torch.addmm(out, resid_mid, self.W_U)
 
@@ -279,35 +269,21 @@ class _SourceTerms:
 
     base: object
     source: object
-    pre_base: object  # the run's first linear map (``_Weights.first_map``) of base, bias included, [P, N, m]
-    pre_source: object  # ... and of source, without the bias
 
     @classmethod
     def of(cls, prec: _Precision, node: Node, mode: str, proj: Projection | None) -> "_SourceTerms":
-        import torch
-
-        resid, stage = prec.start(node)
+        resid, _ = prec.start(node)
         part = prec.to_resid(node, modes.source_part(mode, prec.activation(node), proj))
-        base, source = (resid - part).transpose(0, 1).contiguous(), part.transpose(0, 1).contiguous()
-        weight, bias = prec.w.first_map(node.layer, stage)
-        return cls(base, source, torch.addmm(bias, base.flatten(0, 1), weight).view(*base.shape[:2], -1),
-                   (source.flatten(0, 1) @ weight).view(*source.shape[:2], -1))
+        return cls((resid - part).transpose(0, 1).contiguous(), part.transpose(0, 1).contiguous())
 
     def rows(self, b, s) -> "_SourceTerms":
-        """The terms of pair rows (b, s), [P, R, .] each."""
-        return _SourceTerms(self.base[:, b], self.source[:, s], self.pre_base[:, b], self.pre_source[:, s])
+        """The terms of pair rows (b, s), [P, R, d] each."""
+        return _SourceTerms(self.base[:, b], self.source[:, s])
 
     def starts(self, lams):
-        """[P, C*R, d] residuals of these rows for scales ``lams`` [C], and [P, C*R, m] their first map."""
-        return _affine(self.base, self.source, lams), _affine(self.pre_base, self.pre_source, lams)
-
-
-def _affine(base, source, lams):
-    """base + lam * source for each scale, [P, R, w] twice -> [P, C*R, w]."""
-    import torch
-
-    out = torch.addcmul(base.unsqueeze(1), lams.view(1, -1, 1, 1), source.unsqueeze(1))  # [P, C, R, w]
-    return out.reshape(out.shape[0], -1, out.shape[-1])
+        """[P, C*R, d] residuals of these rows for scales ``lams`` [C]."""
+        out = self.base.unsqueeze(1) + lams.view(1, -1, 1, 1) * self.source.unsqueeze(1)  # [P, C, R, d]
+        return out.reshape(out.shape[0], -1, out.shape[-1])
 
 
 class Engine:
@@ -514,8 +490,7 @@ class Engine:
                     C = len(chunk)
                     lams = torch.tensor([configs[i].scale for i in chunk], dtype=f32.dtype, device=self.device)
                     cells = row_cells.unsqueeze(1).expand(self.P, C, R).reshape(self.P, C * R)
-                    x, pre = rows.starts(lams)
-                    ll = f32.w.logits_at(x, node.layer, stage, cells, pre)
+                    ll = f32.w.logits_at(rows.starts(lams), node.layer, stage, cells)
                     # cells come out position-major: regroup to [C, K]
                     ll = _by_config(ll, row_cells, C)
                     wrong = metrics.disagrees(ll.double(), hl.unsqueeze(0), self.categorical)  # [C, K]
@@ -544,8 +519,7 @@ class Engine:
             keep[rows] = True
             sub_cells = row_cells[:, rows]
             lam = torch.tensor([lams[c]], dtype=torch.float64, device=self.device)
-            x, pre = terms.rows(b[rows], s[rows]).starts(lam)
-            redo = self.f64.w.logits_at(x, node.layer, stage, sub_cells, pre)
+            redo = self.f64.w.logits_at(terms.rows(b[rows], s[rows]).starts(lam), node.layer, stage, sub_cells)
             redo_wrong = metrics.disagrees(redo, self.hl_pm[:, b[rows]][sub_cells], self.categorical)
             picked = keep[cell_rows]  # the recomputed rows' cells, in the same (position, row) order
             wrong[c, picked] = torch.where(unsure[c, picked], redo_wrong, wrong[c, picked])
