@@ -45,7 +45,13 @@ def bench_all(args) -> int:
 
     lines, status = [], 0
     for case_id in available_case_ids():
-        if args.model not in {r.name for r in load_case(case_id).builtin_models}:
+        case = load_case(case_id)
+        if args.model not in {r.name for r in case.builtin_models}:
+            continue
+        declared = case.spec["models"][args.model]
+        if declared.get("status") == "not-trained":  # case.json says why; there are no weights to time
+            lines.append(f"case {case_id:>3}: skipped, {args.model} is declared not-trained in case.json")
+            print(lines[-1])
             continue
         args.case = case_id
         code, line = bench_case(args)
