@@ -20,6 +20,7 @@ engine's counts equal the oracle's exactly (tests/test_engine_oracle.py).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import metrics, modes
@@ -144,7 +145,8 @@ class _Weights:
         path = self.attention_path(P)
         if path == "fused":
             q, k, v = (qkv[:, :, i].permute(1, 2, 0, 3) for i in range(3))  # [B, H, P, dh] views
-            z = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=1.0 / self.attn_scale[layer])
+            with _one_thread():  # the kernel's last bits depend on the thread count: keep them -n-independent
+                z = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=1.0 / self.attn_scale[layer])
             return z.permute(2, 0, 1, 3).reshape(P, B, H * dh)
         q, k, v = qkv[:, :, 0] / self.attn_scale[layer], qkv[:, :, 1], qkv[:, :, 2]  # [P, B, H, dh]
         if path == "batched":
@@ -610,13 +612,21 @@ def _by_config(ll, row_cells, C: int):
 def _fixed_order_sum(x, dim):
     """``x.sum(dim)`` in one thread: a parallel float reduction splits the terms by thread count, so its
     last bits (and the report's bytes) would depend on ``-n`` and the cores; one thread sums in a fixed order."""
+    with _one_thread():
+        return x.sum(dim=dim)
+
+
+@contextmanager
+def _one_thread():
+    """torch on one thread inside, for kernels whose rounding depends on the thread count."""
     import torch
 
     threads = torch.get_num_threads()
     if threads == 1:
-        return x.sum(dim=dim)
+        yield
+        return
     torch.set_num_threads(1)
     try:
-        return x.sum(dim=dim)
+        yield
     finally:
         torch.set_num_threads(threads)

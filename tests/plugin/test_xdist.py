@@ -5,9 +5,10 @@ pytest.importorskip("xdist")
 
 
 def test_parallel_report_equals_serial(run_suite, pytester):
-    """A regression and a categorical case (whose normalised-KL sums are floats summed over many cells):
-    serial on every core against two workers of one thread each."""
-    both = ("--ablation-tasks=3,35", "--ablation-modes=resample,zero", "--ablation-scales=0.5,1.0,10.0", "--ablation-inputs=100")
+    """A regression case and two categorical ones (whose normalised-KL sums are floats summed over many
+    cells; case 24's causal attention runs in the fused kernel): serial on every core against two workers
+    of one thread each."""
+    both = ("--ablation-tasks=3,24,35", "--ablation-modes=resample,zero", "--ablation-scales=0.5,1.0,10.0", "--ablation-inputs=100")
     serial = run_suite("--ablation-report", "--ablation-report-dir=serial", *both, fast=False)
     parallel = run_suite("--ablation-report", "--ablation-report-dir=parallel", "-n", "2", *both, fast=False)
     assert serial.ret == parallel.ret == 0
