@@ -23,6 +23,8 @@ EXAMPLES = """examples:
         train case 3 with SIIT into cases/3/models/siit2/ and register it in case.json (gated)
   circuit-ablation-train 3 --name iit2 --strict-weight 0 --role negative-control --why "IIT without the strict loss"
         a negative control: the gate must reject it
+  circuit-ablation-train 21 --name siit --init-from cases/21/models/siit.rejected --lr 0.0005
+        continue training a saved model (e.g. one that missed its targets) from its weights
   circuit-ablation-train 3 --name mine --out ./InterpBench
         write ./InterpBench/3/ (InterpBench's hub layout); gate it with
         pytest --pyargs pytest_circuit_ablation --ablation-models ./InterpBench
@@ -62,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="linear: fall to --final-lr over --max-steps (InterpBench's LambdaLR)")
     p.add_argument("--final-lr", type=float, default=2e-4, help="last learning rate of the linear schedule (default: %(default)s)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay; 0 is plain Adam, as InterpBench (default: %(default)s)")
+    p.add_argument("--init-from", type=Path, default=None, metavar="DIR",
+                   help="start from the weights of a saved LL model folder of this case (InterpBench layout) "
+                        "instead of a fresh initialisation; its meta.json is kept in the new one's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -92,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             max_seconds=args.max_seconds,
         )
         hl = load_hl_model(case.dir, dtype="float32")
-        trainer = SIITTrainer(case, hl, targs)
+        init_state, init_record = _initial_weights(args.init_from, case, hl) if args.init_from else (None, None)
+        trainer = SIITTrainer(case, hl, targs, init_state)
         bar = None
         if not args.no_progress:
             from tqdm import tqdm
@@ -108,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         if bar is not None:
             bar.close()
         meta = trainer.meta(result, "circuit-ablation-train " + shlex.join(raw))
+        if init_record is not None:
+            meta["init_from"] = init_record
         missed = [k for k in trainer.stop_metrics() if result.get(k, 0.0) < targs.early_stop]
         if missed:
             rejected = out.with_name(out.name + ".rejected")
@@ -127,6 +135,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _initial_weights(folder: Path, case, hl) -> tuple[dict, dict]:
+    """The state dict of a saved model to continue, checked against the shape this case's LL model has,
+    and what its meta.json says about how it was made (so the new meta.json records the whole chain)."""
+    import json
+
+    from ...core.hubfiles import META_FILE, load_ll_model, model_hash
+    from .siit import ll_config
+
+    model = load_ll_model(folder, dtype="float32")
+    want = ll_config(case, hl.cfg, 0)
+    for field in ("n_layers", "n_heads", "d_head", "d_model", "d_mlp", "n_ctx", "d_vocab", "d_vocab_out", "attention_dir"):
+        have, need = getattr(model.cfg, field), getattr(want, field)
+        if have != need:
+            raise AblationError(f"--init-from {folder}: {field} is {have}, case {case.id}'s LL model has {need}")
+    try:
+        before = json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError):
+        before = {}
+    record = {"folder": str(folder), "model_hash": model_hash(folder),
+              **{k: before[k] for k in ("command", "final_metrics", "init_from") if k in before}}
+    return model.state_dict(), record
 
 
 def register_model(case, name: str, role: str, why: str | None) -> None:

@@ -135,7 +135,7 @@ def _patch_hook(node: Node, source_cache):
 class SIITTrainer:
     """Trains an LL model against a frozen HL model; see the module docstring."""
 
-    def __init__(self, case: Case, hl_model, args: TrainArgs) -> None:
+    def __init__(self, case: Case, hl_model, args: TrainArgs, init_state: dict[str, Any] | None = None) -> None:
         import torch
         from transformer_lens import HookedTransformer
 
@@ -143,6 +143,8 @@ class SIITTrainer:
         self.hl.requires_grad_(False)
         torch.manual_seed(args.seed)
         self.ll = HookedTransformer(ll_config(case, hl_model.cfg, args.seed), move_to_device=False)
+        if init_state is not None:  # continue a saved model (its Adam state is not stored: the optimiser starts afresh)
+            self.ll.load_state_dict(init_state, strict=False)
         # several HL labels written by one component are one intervention: keep each (HL node, LL nodes) once
         unique = {(hl, tuple(lls)) for hl, lls in case.correspondence().values()}
         self.corr = {f"{hl}->{','.join(n.full_name for n in lls)}": (parse_node(hl), list(lls)) for hl, lls in sorted(unique)}
