@@ -99,17 +99,6 @@ def test_regression_has_no_kl(setup):
         assert eng.run(nodes[:1], CONFIGS[:2], projections).kl_sums is None
 
 
-@pytest.mark.parametrize("path", ["fused", "batched", "unrolled"])
-def test_each_attention_path_equals_oracle(categorical_setup, monkeypatch, path):
-    """The engine computes attention three ways (a fused kernel, batched matmuls, a loop over queries),
-    chosen by shape (``_Weights.attention_path``); each is forced here on every head, causal or not."""
-    ll, hl_out, tokens, nodes, projections, counts, _ = categorical_setup
-    monkeypatch.setattr(engine._Weights, "attention_path", lambda self, positions: path)
-    with torch.no_grad():
-        got = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, memory_budget_mb=32).run(nodes, CAT_CONFIGS, projections)
-    assert got.counts == counts
-
-
 def test_a_model_the_engine_does_not_compute_is_refused_at_start(setup):
     """An output soft cap (a config field the engine does not implement) changes TransformerLens's forward;
     the engine's start-up self-check refuses the model in one line instead of counting wrongly."""

@@ -37,6 +37,13 @@ _ACTS = {
 }
 
 
+#: Default micro-batch budget. Small on purpose: glibc serves each allocation above 32 MiB with a fresh
+#: mmap, whose pages the kernel zero-fills on first touch, so an elementwise pass over a large new tensor
+#: cost 3x its arithmetic (GELU on 14M floats: 48 ms fresh, 17 ms reused). At 128 MiB the intermediates stay
+#: in malloc's reused heap; case 24's sweep took 79 s at 512 MiB and 41-45 s at 128 (one thread).
+MICRO_BATCH_MB = 128
+
+
 @dataclass
 class ModelResult:
     """Everything measured on one model: counts per (node, mode, scale) and clean accuracy."""
@@ -79,11 +86,14 @@ class _Weights:
         self.attn_only = bool(cfg.attn_only)
         H, dh, d = cfg.n_heads, cfg.d_head, cfg.d_model
         self.layers = []
-        for block in model.blocks:
+        for l, block in enumerate(model.blocks):
             a = block.attn
-            w_qkv = torch.cat([t(w).permute(1, 0, 2).reshape(d, H * dh) for w in (a.W_Q, a.W_K, a.W_V)], dim=1)
-            b_qkv = torch.cat([t(b).reshape(H * dh) for b in (a.b_Q, a.b_K, a.b_V)])
-            layer = {"w_qkv": w_qkv, "b_qkv": b_qkv, "W_O": t(a.W_O), "W_O_flat": t(a.W_O).reshape(H * dh, d), "b_O": t(a.b_O)}
+            # features in (component, head) order, Q pre-divided by the attention scale (see ``attend``)
+            q_div = (self.attn_scale[l], 1.0, 1.0)
+            w_qkv = torch.cat([t(w).permute(2, 0, 1).reshape(dh * H, d) / c for w, c in zip((a.W_Q, a.W_K, a.W_V), q_div)])
+            b_qkv = torch.cat([t(b).t().reshape(dh * H) / c for b, c in zip((a.b_Q, a.b_K, a.b_V), q_div)])
+            layer = {"w_qkv_t": w_qkv, "b_qkv_col": b_qkv.unsqueeze(1), "W_O": t(a.W_O),
+                     "W_O_eh": t(a.W_O).permute(1, 0, 2).reshape(dh * H, d), "b_O": t(a.b_O)}
             if not self.attn_only:
                 layer.update(W_in=t(block.mlp.W_in), b_in=t(block.mlp.b_in), W_out=t(block.mlp.W_out), b_out=t(block.mlp.b_out))
             self.layers.append(layer)
@@ -104,8 +114,7 @@ class _Weights:
 
         w = self.layers[layer]
         P, B, d = x.shape
-        z = self.attend(x, layer)
-        return torch.addmm(w["b_O"], z.reshape(P * B, -1), w["W_O_flat"]).view(P, B, d)
+        return torch.addmm(w["b_O"], self.attend(x, layer).t(), w["W_O_eh"]).view(P, B, d)
 
     def attn_out_at(self, x, layer: int, cells):
         """The attention block's output at the selected cells only, [K, d]: every position is still a key,
@@ -113,63 +122,46 @@ class _Weights:
         import torch
 
         w = self.layers[layer]
-        return torch.addmm(w["b_O"], _select(self.attend(x, layer), cells), w["W_O_flat"])
-
-    #: causal attention runs fused from this many positions x d_head, unrolled below it (see ``attend``)
-    FUSED_FROM = 64
-
-    def attention_path(self, positions: int) -> str:
-        """'batched' (bidirectional), 'fused' or 'unrolled' (causal, long or short): the fastest of the three
-        for the shape, measured as in ``attend``. Every path gives the same counts (tests/test_engine_oracle.py)."""
-        if not self.causal:
-            return "batched"
-        return "fused" if positions * self.d_head >= self.FUSED_FROM else "unrolled"
+        flat = cells.reshape(-1).nonzero().squeeze(1)
+        return torch.addmm(w["b_O"], self.attend(x, layer).index_select(1, flat).t(), w["W_O_eh"])
 
     def attend(self, x, layer: int):
-        """The heads' outputs z [P, B, H * d_head] before W_O, for x [P, B, d].
+        """The heads' outputs z before W_O, feature-major: [d_head * H, P * B], feature (e, h) of cell
+        (p, b) at [e * H + h, p * B + b], for x [P, B, d].
 
-        Three ways, by shape. Bidirectional heads: two batched matmuls over (row, head). Long causal heads:
-        one fused ``scaled_dot_product_attention`` on strided views, which never materialises the
-        per-query products. Short causal heads: a loop over queries, whose small products beat the fused
-        kernel's fixed costs. Measured on one thread, 14,000 rows of float32, against the loop: causal
-        15 positions x d_head 8 (case 19) fused 2-2.5x faster, 10 x 9 (case 24) 1.4x, 10 x 4 and 10 x 3
-        even, 5 positions (case 3) the loop 1.3-1.7x faster per node; bidirectional 10 x 4 to 10 x 6
-        batched 2-3x faster than the loop and 1.1-1.2x faster than fused."""
+        Why feature-major: these heads are tiny (2-10 positions, d_head 1-9), so the usual layout, a
+        batch of [P, d_head] matrices per (row, head), spends its time in per-matrix overheads, in
+        softmaxes over rows of 10 and in the permutes around them. With rows innermost every step is an
+        elementwise operation or a reduction over an outer axis on long contiguous vectors: the scores
+        accumulate one d_head component at a time, the softmax runs over the key axis, and z one
+        component at a time; causal heads go query by query over their own keys only. Measured on one
+        thread against the best per shape of batched matmuls, a fused ``scaled_dot_product_attention``
+        and a loop over queries in the row-major layout: 1.6x (10 positions x d_head 4, bidirectional)
+        to 2.1x (15 x 8, causal) and 2.5x (5 x 3, causal) faster."""
         import torch
-        import torch.nn.functional as F
 
         w = self.layers[layer]
         P, B, d = x.shape
         H, dh = self.n_heads, self.d_head
-        qkv = torch.addmm(w["b_qkv"], x.reshape(P * B, d), w["w_qkv"]).view(P, B, 3, H, dh)
-        path = self.attention_path(P)
-        if path == "fused":
-            q, k, v = (qkv[:, :, i].permute(1, 2, 0, 3) for i in range(3))  # [B, H, P, dh] views
-            with _one_thread():  # the kernel's last bits depend on the thread count: keep them -n-independent
-                z = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=1.0 / self.attn_scale[layer])
-            return z.permute(2, 0, 1, 3).reshape(P, B, H * dh)
-        q, k, v = qkv[:, :, 0] / self.attn_scale[layer], qkv[:, :, 1], qkv[:, :, 2]  # [P, B, H, dh]
-        if path == "batched":
-            return self._attend_batched(q, k, v).reshape(P, B, H * dh)
-        zs = []
-        for i in range(P):  # causal: query i attends to keys 0..i
-            keys = slice(0, i + 1) if self.causal else slice(0, P)
-            pattern = (q[i].unsqueeze(0) * k[keys]).sum(-1).softmax(0)  # [keys, B, H]
-            zs.append((pattern.unsqueeze(-1) * v[keys]).sum(0))
-        return torch.stack(zs).reshape(P, B, H * dh)
-
-    def _attend_batched(self, q, k, v):
-        """Attention as two batched matmuls over (row, head), [P, B, H, dh] in and out."""
-        import torch
-
-        P, B, H, dh = q.shape
-        qh = q.permute(1, 2, 0, 3).reshape(B * H, P, dh)
-        kh = k.permute(1, 2, 3, 0).reshape(B * H, dh, P)
-        vh = v.permute(1, 2, 0, 3).reshape(B * H, P, dh)
-        scores = torch.bmm(qh, kh)  # [BH, query, key]
-        if self.causal:
-            scores.masked_fill_(torch.ones(P, P, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
-        return torch.bmm(scores.softmax(-1), vh).view(B, H, P, dh).permute(2, 0, 1, 3)
+        qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t()).view(3, dh, H, P, B)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # [d_head, H, P, B], q already divided by the scale
+        z = torch.empty(dh, H, P, B, dtype=x.dtype, device=x.device)
+        if self.causal:  # query by query over its own keys: half the work of masking a square
+            for i in range(P):
+                scores = q[0, :, i:i + 1] * k[0, :, :i + 1]  # [H, key, B]
+                for e in range(1, dh):
+                    scores.addcmul_(q[e, :, i:i + 1], k[e, :, :i + 1])
+                pattern = scores.softmax(1)
+                for e in range(dh):
+                    torch.sum(pattern * v[e, :, :i + 1], dim=1, out=z[e, :, i])
+            return z.view(dh * H, P * B)
+        scores = q[0].unsqueeze(2) * k[0].unsqueeze(1)  # [H, query, key, B]
+        for e in range(1, dh):
+            scores.addcmul_(q[e].unsqueeze(2), k[e].unsqueeze(1))
+        pattern = scores.softmax(2)
+        for e in range(dh):
+            torch.sum(pattern * v[e].unsqueeze(1), dim=2, out=z[e])
+        return z.view(dh * H, P * B)
 
     def mlp_out(self, x, layer: int):
         import torch
@@ -304,7 +296,7 @@ class Engine:
     VERIFY_REL = 1e-3
 
     def __init__(self, model, hl_outputs, tokens, *, categorical: bool, label_atol: float,
-                 device: str = "cpu", memory_budget_mb: int = 512, fast: bool = True, is_hl: bool = False) -> None:
+                 device: str = "cpu", memory_budget_mb: int = MICRO_BATCH_MB, fast: bool = True, is_hl: bool = False) -> None:
         import torch
 
         self.device = torch.device(device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .engine import MICRO_BATCH_MB
 from .modes import MODES, Ablation
 
 DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 0.7, 0.8, 1.0, 1.2, 1.4, 2.0, 5.0, 10.0)  # the seed notebook's
@@ -23,7 +24,7 @@ class Sweep:
     pca_components: int = 2
     pca_centre: bool = False  # components around the mean: PCA modes move only the deviation from it
     device: str = "cpu"
-    memory_mb: int = 512  # one engine micro-batch
+    memory_mb: int = MICRO_BATCH_MB  # one engine micro-batch
 
     def ablations(self) -> list[Ablation]:
         """Every (mode, scale) of the sweep, each once, in order."""
