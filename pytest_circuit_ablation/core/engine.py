@@ -197,39 +197,49 @@ class _Weights:
         post = self.act(torch.addmm(w["b_in"], x.reshape(P * B, d), w["W_in"]))
         return torch.addmm(w["b_out"], post, w["W_out"]).view(P, B, d)
 
-    def logits_at(self, x, layer: int, stage: str, cells):
-        out = self._logits_at(x, layer, stage, cells)
+    def logits_at(self, x, layer: int, stage: str, cells, class_major: bool = False):
+        out = self._logits_at(x, layer, stage, cells, class_major)
         return metrics.hl_labels_output(out, True) if self.snap else out
 
-    def _logits_at(self, x, layer: int, stage: str, cells):
+    def _logits_at(self, x, layer: int, stage: str, cells, class_major: bool = False):
         """Logits [K, V] at the K cells selected by the bool mask ``cells`` [P, B] (in its nonzero
         order), for runs resumed at ``layer`` with x [P, B, d]: ``stage`` 'mlp' means x is that layer's
         resid_mid, 'next' its resid_post. The last layer's MLP and the unembedding act per position,
-        so they run on the selected cells only."""
-        import torch
-
+        so they run on the selected cells only. ``class_major``: [V, K] instead (see ``_unembed``)."""
         if stage == "mlp":
             if self.attn_only:
                 stage = "next"
             elif layer == self.n_layers - 1:
-                return self._final_logits(_select(x, cells))
+                return self._final_logits(_select(x, cells), class_major)
             else:
                 x = x + self.mlp_out(x, layer)
         for l in range(layer + 1, self.n_layers):
             if l == self.n_layers - 1:  # the last block acts per position: only the read cells go on
                 x = _select(x, cells) + self.attn_out_at(x, l, cells)
-                return torch.addmm(self.b_U, x, self.W_U) if self.attn_only else self._final_logits(x)
+                return self._unembed(x, class_major) if self.attn_only else self._final_logits(x, class_major)
             x = x + self.attn_out(x, l)
             if not self.attn_only:
                 x = x + self.mlp_out(x, l)
-        return torch.addmm(self.b_U, _select(x, cells), self.W_U)
+        return self._unembed(_select(x, cells), class_major)
 
-    def _final_logits(self, resid_mid):
-        """resid_mid [K, d] of the last layer -> logits [K, V], with W_out @ W_U folded."""
+    def _unembed(self, resid, class_major: bool):
+        """resid [K, d] -> logits [K, V], or [V, K] when ``class_major``: with 2-11 classes a row-major
+        product has rows too narrow for the matmul kernel, and the transposed one ran 2-4x faster."""
+        import torch
+
+        if class_major:
+            return torch.addmm(self.b_U.unsqueeze(1), self.W_U.t(), resid.t())
+        return torch.addmm(self.b_U, resid, self.W_U)
+
+    def _final_logits(self, resid_mid, class_major: bool = False):
+        """resid_mid [K, d] of the last layer -> logits [K, V] (or [V, K]), with W_out @ W_U folded."""
         import torch
 
         w = self.layers[-1]
         post = self.act(torch.addmm(w["b_in"], resid_mid, w["W_in"]))
+        if class_major:
+            out = torch.addmm(self.b_outU.unsqueeze(1), self.W_outU.t(), post.t())
+            return out.addmm_(self.W_U.t(), resid_mid.t())
         out = torch.addmm(self.b_outU, post, self.W_outU)
         return torch.addmm(out, resid_mid, self.W_U)
 
@@ -439,16 +449,26 @@ class Engine:
         return max(1, int(self.memory_budget // per_row))
 
     def _uncertain(self, ll, hl):
-        """Bool [K]: cells whose decision could differ between float32 and float64."""
+        """Bool [C, K]: regression cells whose decision could differ between float32 and float64."""
         import torch
 
         ll = ll.double()
-        if self.categorical:
-            top2 = ll.topk(2, dim=-1).values
-            gap = top2[..., 0] - top2[..., 1]
-            return gap.abs() <= self.VERIFY_ABS + self.VERIFY_REL * top2[..., 0].abs()
         margin = ((ll - hl).abs() - (metrics.REGRESSION_ATOL + metrics.REGRESSION_RTOL * hl.abs())).abs()
         return (margin <= self.VERIFY_ABS + self.VERIFY_REL * ll.abs()).any(-1) | ~torch.isfinite(ll).all(-1)
+
+    def _decide_categorical(self, logits, labels):
+        """From class-major float64 logits [V, C, K] (``_class_major``) and the HL labels [K]: which cells
+        are wrong (the LL's top class is not the label), which are too close to call in float32 (the top
+        two logits within the verification band), and the top logit, in one pass over the classes.
+        Ties in the top class are always in the band, so where the first maximum and argmax could differ
+        the float64 recomputation decides."""
+        import torch
+
+        first, top = logits.max(0)  # [C, K]; the first maximum on ties
+        classes = torch.arange(logits.shape[0], device=logits.device).view(-1, 1, 1)
+        second = logits.masked_fill(classes == top, float("-inf")).amax(0)
+        unsure = ((first - second) <= self.VERIFY_ABS + self.VERIFY_REL * first.abs()) | ~torch.isfinite(first)
+        return top != labels, unsure, first
 
     def _base_only(self, node: Node, configs: list[Ablation], proj: Projection | None, flipped, kl, jobs, iit) -> None:
         """Modes that depend on the base alone: N rows in float64, each base cell weighted by how many
@@ -502,35 +522,40 @@ class Engine:
                 row_cells = torch.zeros(self.P, R, dtype=torch.bool, device=self.device)
                 row_cells[1:] = self.changed[b, s].t()
                 hl = self.hl_pm[:, b][row_cells]  # [K, V] in (position, row) order
+                cell_labels = self.labels_pm[:, b][row_cells] if self.categorical else None
                 rows = terms.rows(b, s)
                 if kl is not None:
                     inv = torch.zeros(self.P, R, dtype=torch.float64, device=self.device)
                     inv[1:] = self.kl_inv[b, s].t()
-                    kl_terms = (self.labels_pm[:, b][row_cells], self.kl_clean_pm[:, b][row_cells], inv[row_cells])
+                    kl_terms = (self.kl_clean_pm[:, b][row_cells], inv[row_cells])
                 for j0 in range(0, len(mode_jobs), per_batch):
                     chunk = mode_jobs[j0:j0 + per_batch]
                     C = len(chunk)
                     lams = torch.tensor([configs[i].scale for i in chunk], dtype=f32.dtype, device=self.device)
                     cells = row_cells.unsqueeze(1).expand(self.P, C, R).reshape(self.P, C * R)
-                    ll = f32.w.logits_at(rows.starts(lams), node.layer, stage, cells)
-                    # cells come out position-major: regroup to [C, K]
-                    ll = _by_config(ll, row_cells, C)
-                    wrong = metrics.disagrees(ll.double(), hl.unsqueeze(0), self.categorical)  # [C, K]
+                    ll = f32.w.logits_at(rows.starts(lams), node.layer, stage, cells, class_major=self.categorical)
+                    # cells come out position-major: regroup to [C, K] (classes first where categorical)
+                    if self.categorical:
+                        logits = _class_major(ll, row_cells, C)  # [V, C, K] float64
+                        wrong, unsure, top = self._decide_categorical(logits, cell_labels)
+                    else:
+                        ll = _by_config(ll, row_cells, C)
+                        wrong = metrics.disagrees(ll.double(), hl.unsqueeze(0), False)  # [C, K]
+                        unsure = self._uncertain(ll, hl.unsqueeze(0))
                     if f32 is not self.f64:
                         if f64_terms is None:
                             f64_terms = _SourceTerms.of(self.f64, node, mode, projs[self.f64.dtype])
-                        self._verify(node, stage, f64_terms, [configs[i].scale for i in chunk], b, s, row_cells, hl, ll, wrong)
+                        self._verify(node, stage, f64_terms, [configs[i].scale for i in chunk], b, s, row_cells, unsure, wrong)
                     flipped[chunk] += wrong.sum(dim=1)
                     if kl is not None:
-                        labels, clean, weight = kl_terms
-                        nll = metrics.label_nll(ll.double(), labels.unsqueeze(0).expand(C, -1))  # [C, K]
-                        kl[chunk] += _fixed_order_sum((nll - clean) * weight, 1)
+                        clean, weight = kl_terms
+                        kl[chunk] += _fixed_order_sum((_label_nll(logits, top, cell_labels) - clean) * weight, 1)
 
-    def _verify(self, node, stage, terms, lams, b, s, row_cells, hl, ll, wrong) -> None:
-        """Recompute in float64 the rows holding cells too close to the threshold to trust float32."""
+    def _verify(self, node, stage, terms, lams, b, s, row_cells, unsure, wrong) -> None:
+        """Recompute in float64 the rows holding cells too close to the threshold to trust float32
+        (``unsure`` [C, K]) and put their float64 decisions into ``wrong``."""
         import torch
 
-        unsure = self._uncertain(ll, hl.unsqueeze(0))  # [C, K]
         if not bool(unsure.any()):
             return
         self.verified_cells += int(unsure.sum())
@@ -627,6 +652,35 @@ def _by_config(ll, row_cells, C: int):
         parts.append(ll[start:start + C * n].view(C, n, ll.shape[-1]))
         start += C * n
     return torch.cat(parts, dim=1)
+
+
+def _class_major(ll, row_cells, C: int):
+    """Class-major logits [V, C * K] of C stacked configs, selected position-major from [P, C, R], as
+    float64 [V, C, K] with each config's K cells in (position, row) order: ``_by_config``'s regrouping
+    and the float64 conversion in one pass. Classes first, so that every per-cell step over the
+    classes is an elementwise operation on long vectors (rows of 2-11 classes made argmax, topk and
+    log_softmax cost 5-10 ns per logit). The KL terms need float64: a cell's (nll - clean) is divided
+    by (kl_corrupt - kl_clean), which can be tiny, and a float32 log-sum-exp moved case 8's KL sums by
+    1e-4 relative."""
+    import torch
+
+    per_position = row_cells.sum(dim=1).tolist()
+    V = ll.shape[0]
+    out = torch.empty(V, C, sum(per_position), dtype=torch.float64, device=ll.device)
+    start = col = 0
+    for n in per_position:  # cells per position, the same for every config
+        if n:
+            out[:, :, col:col + n].copy_(ll[:, start:start + C * n].view(V, C, n))
+        start += C * n
+        col += n
+    return out
+
+
+def _label_nll(logits, top, labels):
+    """``metrics.label_nll`` on class-major logits [V, C, K] given their top logit [C, K]: logsumexp
+    minus the label's logit, the sum running over the classes as elementwise adds."""
+    lse = (logits - top).exp_().sum(dim=0).log_().add_(top)
+    return lse - logits.gather(0, labels.view(1, 1, -1).expand(1, logits.shape[1], -1)).squeeze(0)
 
 
 def _fixed_order_sum(x, dim):
