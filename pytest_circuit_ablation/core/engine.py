@@ -162,8 +162,8 @@ class _Weights:
         accumulate one d_head component at a time, the softmax runs over the key axis, and z one
         component at a time; causal heads go query by query over their own keys only. Measured on one
         thread against the best per shape of batched matmuls, a fused ``scaled_dot_product_attention``
-        and a loop over queries in the row-major layout: 1.6x (10 positions x d_head 4, bidirectional)
-        to 2.1x (15 x 8, causal) and 2.5x (5 x 3, causal) faster."""
+        and a loop over queries in the row-major layout: 1.5x (10 positions x d_head 9, causal),
+        1.6-1.7x (10 x 4 and 10 x 6, bidirectional), 2.1x (15 x 8), 2.5x (5 x 3), 3.3x (10 x 3, causal)."""
         import torch
 
         w = self.layers[layer]
