@@ -521,8 +521,10 @@ class Engine:
                 R = len(b)
                 row_cells = torch.zeros(self.P, R, dtype=torch.bool, device=self.device)
                 row_cells[1:] = self.changed[b, s].t()
-                hl = self.hl_pm[:, b][row_cells]  # [K, V] in (position, row) order
-                cell_labels = self.labels_pm[:, b][row_cells] if self.categorical else None
+                if self.categorical:  # the HL labels [K] of the counted cells, in (position, row) order
+                    cell_labels = self.labels_pm[:, b][row_cells]
+                else:  # the HL outputs [K, V]
+                    hl = self.hl_pm[:, b][row_cells]
                 rows = terms.rows(b, s)
                 if kl is not None:
                     inv = torch.zeros(self.P, R, dtype=torch.float64, device=self.device)
