@@ -151,6 +151,8 @@ class _Weights:
         flat = cells.reshape(-1).nonzero().squeeze(1)
         return torch.addmm(w["b_O"], self.attend(x, layer).index_select(1, flat).t(), w["W_O_eh"])
 
+    WIDE_HEAD = 6  # d_head from which causal heads fold the component loop (see ``attend``)
+
     def attend(self, x, layer: int):
         """The heads' outputs z before W_O, feature-major: [d_head * H, P * B], feature (e, h) of cell
         (p, b) at [e * H + h, p * B + b], for x [P, B, d].
@@ -163,7 +165,13 @@ class _Weights:
         component at a time; causal heads go query by query over their own keys only. Measured on one
         thread against the best per shape of batched matmuls, a fused ``scaled_dot_product_attention``
         and a loop over queries in the row-major layout: 1.5x (10 positions x d_head 9, causal),
-        1.6-1.7x (10 x 4 and 10 x 6, bidirectional), 2.1x (15 x 8), 2.5x (5 x 3), 3.3x (10 x 3, causal)."""
+        1.6-1.7x (10 x 4 and 10 x 6, bidirectional), 2.1x (15 x 8), 2.5x (5 x 3), 3.3x (10 x 3, causal).
+
+        Causal heads of ``WIDE_HEAD`` or more components take each query's scores as one product over all
+        components and one reduction (and z likewise): two passes per query instead of 2 * d_head
+        small ones. One thread: 1.4-2.0x at d_head 6-12 with 4 heads (case 21's 12: 11.4 -> 5.8 ms a
+        call), 4.9x at 29 with one head (case 21's HL model); slower below 6 and on bidirectional heads,
+        which keep the component loop."""
         import torch
 
         w = self.layers[layer]
@@ -172,6 +180,11 @@ class _Weights:
         qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t()).view(3, dh, H, P, B)
         q, k, v = qkv[0], qkv[1], qkv[2]  # [d_head, H, P, B], q already divided by the scale
         z = torch.empty(dh, H, P, B, dtype=x.dtype, device=x.device)
+        if self.causal and dh >= self.WIDE_HEAD:  # every component in one product and one reduction
+            for i in range(P):
+                pattern = (q[:, :, i:i + 1] * k[:, :, :i + 1]).sum(0).softmax(1)  # [H, key, B]
+                torch.sum(pattern * v[:, :, :i + 1], dim=2, out=z[:, :, i])
+            return z.view(dh * H, P * B)
         if self.causal:  # query by query over its own keys: half the work of masking a square
             for i in range(P):
                 scores = q[0, :, i:i + 1] * k[0, :, :i + 1]  # [H, key, B]
