@@ -207,7 +207,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     if config.stash.get(_OWN_SCHEDULER, False):
         from .suite.scheduling import CaseScheduling
 
-        return CaseScheduling(config, log)
+        work: dict[str, float] = {}
+        for plan in _session(config).plans or []:
+            scope = f"case{plan.ref.case_id}"
+            work[scope] = work.get(scope, 0.0) + plan.work
+        return CaseScheduling(config, log, work)
     return None
 
 

@@ -1,7 +1,9 @@
 """pytest-xdist scheduling for ``-n`` without ``--dist``: every item of one case goes to one worker, so a
 worker loads and evaluates a case's models once. xdist's own LoadScopeScheduling with the scope read from
 this suite's item ids (``test_circuits.py::test_effect[case3-siit-...]`` -> ``case3``); any other test is
-a scope of its own. Imported only when pytest-xdist asks for a scheduler.
+a scope of its own. Cases are handed out costliest first (``plan.estimated_work``): xdist's default
+order (most items first) could leave a long case to start late and run alone at the end. Imported only
+when pytest-xdist asks for a scheduler.
 """
 from __future__ import annotations
 
@@ -18,7 +20,21 @@ def scope_of(nodeid: str) -> str:
 
 
 class CaseScheduling(LoadScopeScheduling):
-    """Whole cases as units of work, spread over the workers as xdist spreads scopes."""
+    """Whole cases as units of work, the costliest first, then every other test in xdist's order.
+    ``work``: estimated work per scope (``case<id>``); scopes not in it count as none."""
+
+    def __init__(self, config, log=None, work: dict[str, float] | None = None) -> None:
+        super().__init__(config, log)
+        self._work = work or {}
+        self._ordered = False
 
     def _split_scope(self, nodeid: str) -> str:
         return scope_of(nodeid)
+
+    def _assign_work_unit(self, node) -> None:
+        if not self._ordered:  # the queue is complete before the first unit is handed out
+            self._ordered = False
+            queue = sorted(self.workqueue.items(), key=lambda unit: -self._work.get(unit[0], 0.0))  # stable
+            self.workqueue.clear()
+            self.workqueue.update(queue)
+        super()._assign_work_unit(node)

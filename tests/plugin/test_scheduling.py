@@ -1,0 +1,57 @@
+"""The xdist scheduler keeps a case on one worker and starts the costliest cases first."""
+from types import SimpleNamespace
+
+from pytest_circuit_ablation.core import cases, hubfiles
+from pytest_circuit_ablation.core.nodes import Node
+from pytest_circuit_ablation.suite.plan import estimated_work
+from pytest_circuit_ablation.suite.scheduling import CaseScheduling
+
+SUITE = "pytest_circuit_ablation/test_circuits.py"
+
+
+class _Worker:
+    """The part of xdist's WorkerController a scheduler talks to: it records what it was sent."""
+
+    def __init__(self, name: str) -> None:
+        self.gateway = SimpleNamespace(id=name)
+        self.sent: list[int] = []
+        self.shutting_down = False
+
+    def send_runtest_some(self, indices) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def _first_units(work: dict[str, float]) -> list[str]:
+    """Which case each of two workers starts with, for a collection in which case 3 has the most items."""
+    ids = ([f"{SUITE}::test_effect[case3-siit-L0H{i}-resample-1.0]" for i in range(6)]
+           + [f"{SUITE}::test_effect[case21-siit-L0H{i}-resample-1.0]" for i in range(2)]
+           + [f"{SUITE}::test_effect[case8-siit-L0H{i}-resample-1.0]" for i in range(4)]
+           + ["tests/test_data.py::test_one"])
+    config = SimpleNamespace(getvalue=lambda name: ["2*popen"] if name == "tx" else None,
+                             option=SimpleNamespace(loadscopereorder=True))
+    sched = CaseScheduling(config, None, work)
+    workers = [_Worker("gw0"), _Worker("gw1")]
+    for w in workers:
+        sched.add_node(w)
+        sched.add_node_collection(w, ids)
+    sched.schedule()
+    return [ids[w.sent[0]].split("[")[1].split("-")[0] for w in workers]
+
+
+def test_the_costliest_case_is_handed_out_first():
+    assert _first_units({"case21": 100.0, "case8": 5.0, "case3": 1.0}) == ["case21", "case8"]
+    # without estimates, xdist's own order: the scope with the most items first
+    assert _first_units({}) == ["case3", "case8"]
+
+
+def test_the_estimate_ranks_the_four_layer_case_above_the_two_layer_ones():
+    work = {}
+    for case_id in ("3", "19", "21", "24"):
+        case = cases.load_case(case_id)
+        ref = {r.name: r for r in case.builtin_models}["siit"]
+        nodes = sorted(cases.model_nodes(ref), key=Node.sort_key)
+        work[case_id] = estimated_work(hubfiles.read_config(ref.path), case.max_seq_len, nodes)
+    assert sorted(work, key=work.get, reverse=True) == ["21", "19", "24", "3"]
