@@ -1,0 +1,38 @@
+"""pytest's per-test log capture is dropped only when the run holds nothing but this suite's items
+(it costs 2 ms an item with torch's loggers); any other test keeps ``caplog`` working."""
+
+PROBE = """
+def pytest_sessionfinish(session):
+    print("\\nlog capture registered:", session.config.pluginmanager.has_plugin("logging-plugin"))
+"""
+
+
+def test_a_run_of_only_the_suite_drops_log_capture(run_suite, pytester):
+    pytester.makepyfile(probe=PROBE)
+    pytester.syspathinsert()
+    result = run_suite("-p", "probe", "-s")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*log capture registered: False*"])
+
+
+def test_another_test_in_the_run_keeps_caplog(run_suite, pytester):
+    pytester.makepyfile(probe=PROBE)
+    pytester.syspathinsert()
+    mine = pytester.makepyfile(test_mine="""
+        import logging
+
+        def test_logs(caplog):
+            logging.getLogger("mine").warning("hello")
+            assert "hello" in caplog.text
+        """)
+    result = run_suite("-p", "probe", "-s", "-v", str(mine))
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*test_mine.py::test_logs PASSED*", "*log capture registered: True*"])
+
+
+def test_a_logging_option_keeps_log_capture(run_suite, pytester):
+    pytester.makepyfile(probe=PROBE)
+    pytester.syspathinsert()
+    result = run_suite("-p", "probe", "-s", "--log-level=INFO")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*log capture registered: True*"])
