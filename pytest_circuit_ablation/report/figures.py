@@ -8,10 +8,18 @@
 * ``heatmap_figure``: node x scale heatmaps of the effect, one per mode.
 
 Hovering a point names node, mode, scale, effect and the cell counts.
+
+Figures are plain plotly JSON (``Figure``): each layout is built once with plotly.py (validated, template
+resolved) and cached per shape, and the traces are written as dicts. Building every trace through
+plotly.py's property validation took about 0.2 s a figure, most of the report's writing time (the
+default run's 189 figures: about 25 s on the controller after the last test). tests/test_figures.py
+checks that plotly.py accepts every figure as it is.
 """
 from __future__ import annotations
 
+import json
 import math
+from functools import lru_cache
 from typing import Any
 
 from ..core.modes import MODES
@@ -27,6 +35,18 @@ OUT_SHADES = ("#e66101", "#b35806", "#fdb863", "#8c510a", "#f1a340", "#d95f02", 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon", "hexagon")
 HOVER = ("node %{customdata[0]} (%{customdata[1]})<br>mode %{customdata[2]}<br>scale %{customdata[6]}<br>"
          "effect %{y:.4f} [%{customdata[7]}]<br>flipped %{customdata[3]} of %{customdata[4]} cells<br>%{customdata[5]}<extra></extra>")
+
+
+class Figure(dict):
+    """A plotly figure as plain JSON data, ``{"data": [...], "layout": {...}}``; what plotly.js draws."""
+
+    def to_json(self) -> str:
+        return json.dumps(self, separators=(",", ":"), allow_nan=False)
+
+
+def _axes(panel: int) -> dict[str, str]:
+    """The axis references of subplot ``panel`` (1-based, row-major, as ``make_subplots`` numbers them)."""
+    return {"xaxis": "x", "yaxis": "y"} if panel == 1 else {"xaxis": f"x{panel}", "yaxis": f"y{panel}"}
 
 
 def _kl_text(value: Any) -> str:
@@ -73,13 +93,12 @@ def _interval(p: EffectRow) -> str:
     return "" if low is None or high is None else f"95% CI {low:.3f}-{high:.3f}"
 
 
-def _add_lines(fig, rows, mode: str, row: int | None = None, col: int | None = None, legend: bool = False) -> None:
+def _lines(rows, mode: str, panel: int = 1, legend: bool = False) -> list[dict]:
     """One labelled line per node: in circuit solid, out of circuit dashed, each its own shade and
     marker; Wilson intervals as error bars; checkpoint points (where the gate is asserted) ringed."""
-    import plotly.graph_objects as go
-
     axis = _scale_axis(rows)
     style = _node_style(rows)
+    traces = []
     for node in _nodes(rows):
         pts = _series(rows, node, mode)
         if not pts:
@@ -88,8 +107,8 @@ def _add_lines(fig, rows, mode: str, row: int | None = None, col: int | None = N
         ys = [_y(p["effect"]) for p in pts]
         highs = [(_y(p.get("ci_high")) - y) if y is not None and _y(p.get("ci_high")) is not None else None for p, y in zip(pts, ys)]
         lows = [(y - _y(p.get("ci_low"))) if y is not None and _y(p.get("ci_low")) is not None else None for p, y in zip(pts, ys)]
-        trace = go.Scatter(
-            x=[axis.index(p["scale"]) for p in pts], y=ys, mode="lines+markers", name=node,
+        traces.append(dict(
+            type="scatter", x=[axis.index(p["scale"]) for p in pts], y=ys, mode="lines+markers", name=node,
             line=dict(color=colour, dash="solid" if inside else "dash", width=2 if inside else 1.5),
             marker=dict(symbol=symbol, size=7, color=colour,
                         line=dict(width=[2.5 if p.get("gate_role") in ("gate", "control") else 0 for p in pts], color="black")),
@@ -97,9 +116,9 @@ def _add_lines(fig, rows, mode: str, row: int | None = None, col: int | None = N
             legendgroup=node, showlegend=legend,
             customdata=[[node, p["status"], mode, p["cells_flipped"], p["cells_counted"], _kl_text(p.get("kl_effect")),
                          p["scale"], _interval(p)] for p in pts],
-            hovertemplate=HOVER,
-        )
-        fig.add_trace(trace, row=row, col=col) if row is not None else fig.add_trace(trace)
+            hovertemplate=HOVER, **_axes(panel),
+        ))
+    return traces
 
 
 def _thresholds(fig, marks: dict[str, float] | None, panels: list[int]) -> None:
@@ -121,8 +140,7 @@ def _thresholds(fig, marks: dict[str, float] | None, panels: list[int]) -> None:
         fig.update_layout(shapes=list(fig.layout.shapes) + shapes, annotations=list(fig.layout.annotations) + notes)
 
 
-def _style(fig, rows: list[EffectRow], height: int, width: int | None = None) -> None:
-    axis = _scale_axis(rows)
+def _style(fig, axis: tuple[float, ...], height: int, width: int | None = None) -> None:
     fig.update_layout(template="plotly_white", height=height, width=width, margin=dict(l=70, r=30, t=80, b=110),
                       font=dict(size=13),
                       # fixed-width entries and no title beside them, so on a narrow window the legend wraps
@@ -133,48 +151,70 @@ def _style(fig, rows: list[EffectRow], height: int, width: int | None = None) ->
     fig.update_yaxes(showgrid=False, range=[-0.05, 1.08])
 
 
-def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, float] | None = None):
-    """All modes, one panel each (up to four per row). ``marks``: the gate's thresholds, drawn as lines."""
+def _marks_key(marks: dict[str, float] | None) -> tuple:
+    return tuple(sorted((k, v) for k, v in (marks or {}).items() if k in ("tau_out", "tau_in")))
+
+
+@lru_cache(maxsize=64)
+def _effect_layout(modes: tuple[str, ...], axis: tuple[float, ...], marks: tuple) -> dict:
     from plotly.subplots import make_subplots
 
-    modes = _modes(rows)
     cols = min(4, len(modes))
     nrows = math.ceil(len(modes) / cols)
     fig = make_subplots(rows=nrows, cols=cols, subplot_titles=modes, horizontal_spacing=0.06, vertical_spacing=0.16)
-    for i, mode in enumerate(modes):
-        _add_lines(fig, rows, mode, row=i // cols + 1, col=i % cols + 1, legend=(i == 0))
-    _thresholds(fig, marks, list(range(1, len(modes) + 1)))
-    _style(fig, rows, height=330 * nrows + 170)
-    fig.update_layout(title=dict(text=f"{title}<br><sup>{LINE_KEY}</sup>"))
+    _thresholds(fig, dict(marks), list(range(1, len(modes) + 1)))
+    _style(fig, axis, height=330 * nrows + 170)
     fig.update_xaxes(title_text="scale")
     fig.update_yaxes(title_text="causal effect", col=1)
-    return fig
+    return fig.to_plotly_json()["layout"]
 
 
-def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, float] | None = None):
-    """One mode, as the notebook drew it (1000 x 400), with node names in the legend."""
+def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, float] | None = None) -> Figure:
+    """All modes, one panel each (up to four per row). ``marks``: the gate's thresholds, drawn as lines."""
+    modes = _modes(rows)
+    data = [t for i, mode in enumerate(modes) for t in _lines(rows, mode, panel=i + 1, legend=(i == 0))]
+    layout = dict(_effect_layout(tuple(modes), tuple(_scale_axis(rows)), _marks_key(marks)))
+    layout["title"] = {"text": f"{title}<br><sup>{LINE_KEY}</sup>"}
+    return Figure(data=data, layout=layout)
+
+
+@lru_cache(maxsize=64)
+def _mode_layout(axis: tuple[float, ...], marks: tuple) -> dict:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    _add_lines(fig, rows, mode, legend=True)
-    _thresholds(fig, marks, [1])
-    _style(fig, rows, height=400, width=1000)
-    fig.update_layout(title=title, xaxis_title="Scale", yaxis_title="Causal Effect", margin=dict(r=150, b=50),
+    _thresholds(fig, dict(marks), [1])
+    _style(fig, axis, height=400, width=1000)
+    fig.update_layout(xaxis_title="Scale", yaxis_title="Causal Effect", margin=dict(r=150, b=50),
                       legend=dict(orientation="v", x=1.02, y=1, font=dict(size=10), tracegroupgap=0,
                                   title_text="node (dashed: out of circuit)"))
-    return fig
+    return fig.to_plotly_json()["layout"]
 
 
-def heatmap_figure(rows: list[EffectRow], title: str):
-    """Node x scale effect, one heatmap per mode."""
-    import plotly.graph_objects as go
+def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, float] | None = None) -> Figure:
+    """One mode, as the notebook drew it (1000 x 400), with node names in the legend."""
+    layout = dict(_mode_layout(tuple(_scale_axis(rows)), _marks_key(marks)))
+    layout["title"] = {"text": title}
+    return Figure(data=_lines(rows, mode, legend=True), layout=layout)
+
+
+@lru_cache(maxsize=64)
+def _heatmap_layout(modes: tuple[str, ...]) -> dict:
     from plotly.subplots import make_subplots
 
-    modes = _modes(rows)
-    nodes = _nodes(rows)
     cols = min(4, len(modes))
     nrows = math.ceil(len(modes) / cols)
     fig = make_subplots(rows=nrows, cols=cols, subplot_titles=modes, horizontal_spacing=0.07, vertical_spacing=0.14)
+    fig.update_layout(template="plotly_white", height=300 * nrows + 80, margin=dict(l=70, r=30, t=60, b=40),
+                      font=dict(size=12))
+    return fig.to_plotly_json()["layout"]
+
+
+def heatmap_figure(rows: list[EffectRow], title: str) -> Figure:
+    """Node x scale effect, one heatmap per mode."""
+    modes = _modes(rows)
+    nodes = _nodes(rows)
+    data = []
     for i, mode in enumerate(modes):
         scales = sorted({r["scale"] for r in rows if r["mode"] == mode})
         grid = {(r["node"], r["scale"]): r for r in rows if r["mode"] == mode}
@@ -184,10 +224,12 @@ def heatmap_figure(rows: list[EffectRow], title: str):
             text.append([f"{grid[(node, s)]['cells_flipped']} of {grid[(node, s)]['cells_counted']}" if (node, s) in grid else ""
                          for s in scales])
         labels = [f"{n}{' *' if any(r['node'] == n and r['status'] == 'in_circuit' for r in rows) else ''}" for n in nodes]
-        fig.add_trace(go.Heatmap(
-            z=z, x=[str(s) for s in scales], y=labels, zmin=0, zmax=1, colorscale="Viridis", showscale=(i == 0),
-            text=text, hovertemplate="node %{y}<br>mode " + mode + "<br>scale %{x}<br>effect %{z:.4f}<br>flipped %{text} cells<extra></extra>",
-        ), row=i // cols + 1, col=i % cols + 1)
-    fig.update_layout(template="plotly_white", title=title + " (* = in circuit)", height=300 * nrows + 80,
-                      margin=dict(l=70, r=30, t=60, b=40), font=dict(size=12))
-    return fig
+        data.append(dict(
+            type="heatmap", z=z, x=[str(s) for s in scales], y=labels, zmin=0, zmax=1, colorscale="Viridis",
+            showscale=(i == 0), text=text,
+            hovertemplate="node %{y}<br>mode " + mode + "<br>scale %{x}<br>effect %{z:.4f}<br>flipped %{text} cells<extra></extra>",
+            **_axes(i + 1),
+        ))
+    layout = dict(_heatmap_layout(tuple(modes)))
+    layout["title"] = {"text": title + " (* = in circuit)"}
+    return Figure(data=data, layout=layout)

@@ -1,0 +1,71 @@
+"""The report's figures are plain plotly JSON written without plotly.py's validation, so plotly.py
+checks each kind here: every property must be one it accepts, every trace must sit on an axis the
+layout defines, and the content must be the rows'."""
+import json
+import math
+
+import plotly.graph_objects as go
+import pytest
+
+from pytest_circuit_ablation.report import figures
+
+NODES = {"L0H0": "in_circuit", "L0MLP": "not_in_circuit", "L1H2": "not_in_circuit"}
+MODES = ("resample", "mean", "zero", "pca-self-var", "pca-self-orth")  # five: two rows of panels
+SCALES = (0.0, 0.5, 1.0, 10.0)
+
+
+def _rows(effect_nan_at=None):
+    rows = []
+    for n, (node, status) in enumerate(NODES.items()):
+        for mode in MODES:
+            for s in SCALES:
+                effect = math.nan if (node, mode, s) == effect_nan_at else round((n + 1) * (s + 1) % 7 / 7, 4)
+                rows.append(dict(node=node, status=status, mode=mode, scale=s, effect=effect,
+                                 ci_low=max(0.0, effect - 0.01) if effect == effect else math.nan,
+                                 ci_high=min(1.0, effect + 0.01) if effect == effect else math.nan,
+                                 gate_role="gate" if s == 1.0 and mode == "resample" else "measured",
+                                 cells_flipped=n * 10, cells_counted=900, kl_effect=0.5 if mode == "mean" else None))
+    return rows
+
+
+MARKS = {"tau_out": 0.1, "tau_in": 0.5}
+KINDS = {
+    "effect": lambda rows: figures.effect_figure(rows, "case 3 / siit", MARKS),
+    "mode": lambda rows: figures.mode_figure(rows, "mean", "case 3 / siit: mean", MARKS),
+    "heatmap": lambda rows: figures.heatmap_figure(rows, "case 3 / siit"),
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_plotly_accepts_every_figure_as_written(kind):
+    spec = json.loads(KINDS[kind](_rows()).to_json())
+    fig = go.Figure(spec)  # plotly.py validates every property; a misspelt one raises
+    axes = {k for k in spec["layout"] if k.startswith(("xaxis", "yaxis"))}
+    for trace in spec["data"]:
+        assert trace["xaxis"].replace("x", "xaxis") in axes and trace["yaxis"].replace("y", "yaxis") in axes
+    assert fig.layout.template.layout.paper_bgcolor  # the named template was resolved into the spec
+
+
+def test_lines_carry_the_rows():
+    spec = json.loads(figures.effect_figure(_rows(), "t", MARKS).to_json())
+    assert len(spec["data"]) == len(NODES) * len(MODES)  # one line per node and mode
+    panel = {t["xaxis"] for t in spec["data"] if t["name"] == "L0MLP"}
+    assert panel == {"x", "x2", "x3", "x4", "x5"}  # each mode its own panel
+    mean_mlp = next(t for t in spec["data"] if t["name"] == "L0MLP" and t["xaxis"] == "x2")
+    assert mean_mlp["y"] == [r["effect"] for r in _rows() if r["node"] == "L0MLP" and r["mode"] == "mean"]
+    assert mean_mlp["line"]["dash"] == "dash" and next(t for t in spec["data"] if t["name"] == "L0H0")["line"]["dash"] == "solid"
+    assert spec["layout"]["title"]["text"].startswith("t<br>")
+    tau = [s["y0"] for s in spec["layout"]["shapes"]]
+    assert sorted(set(tau)) == [0.1, 0.5]
+
+
+def test_titles_are_each_figures_own_though_layouts_are_shared():
+    a = figures.mode_figure(_rows(), "mean", "first", MARKS)
+    b = figures.mode_figure(_rows(), "mean", "second", MARKS)
+    assert json.loads(a.to_json())["layout"]["title"]["text"] == "first"
+    assert json.loads(b.to_json())["layout"]["title"]["text"] == "second"
+
+
+def test_a_missing_effect_is_a_gap_not_invalid_json():
+    spec = json.loads(figures.effect_figure(_rows(("L0H0", "resample", 0.5)), "t", MARKS).to_json())
+    assert spec["data"][0]["y"][1] is None
