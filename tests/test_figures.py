@@ -7,7 +7,8 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from pytest_circuit_ablation.report import figures
+from pytest_circuit_ablation.report import figures, images
+from tests.plugin.browser import CHROMIUM, needs_chromium
 
 NODES = {"L0H0": "in_circuit", "L0MLP": "not_in_circuit", "L1H2": "not_in_circuit"}
 MODES = ("resample", "mean", "zero", "pca-self-var", "pca-self-orth")  # five: two rows of panels
@@ -69,3 +70,26 @@ def test_titles_are_each_figures_own_though_layouts_are_shared():
 def test_a_missing_effect_is_a_gap_not_invalid_json():
     spec = json.loads(figures.effect_figure(_rows(("L0H0", "resample", 0.5)), "t", MARKS).to_json())
     assert spec["data"][0]["y"][1] is None
+
+
+def _many_nodes(n: int):
+    return [dict(node=f"L{i // 4}H{i % 4}", status="in_circuit" if i == n - 1 else "not_in_circuit", mode="resample",
+                 scale=s, effect=0.5, ci_low=0.4, ci_high=0.6, gate_role="measured", cells_flipped=1, cells_counted=2,
+                 kl_effect=None) for i in range(n) for s in SCALES]
+
+
+def test_a_static_figure_is_tall_enough_for_its_legend():
+    small = figures.mode_figure(_rows(), "mean", "t", MARKS)
+    big = figures.mode_figure(_many_nodes(20), "resample", "t", MARKS)
+    assert small["layout"]["height"] == 400 and small["layout"]["width"] == 1000  # the notebook's size
+    assert big["layout"]["height"] >= 150 + 19 * 20
+
+
+@needs_chromium
+def test_png_is_drawn_at_the_figures_own_height(tmp_path):
+    import struct
+
+    big = figures.mode_figure(_many_nodes(20), "resample", "t", MARKS)
+    png = images.render_png(CHROMIUM, [big])[0]
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert (width, height) == (1000, big["layout"]["height"])

@@ -191,10 +191,15 @@ def _mode_layout(axis: tuple[float, ...], marks: tuple) -> dict:
     return fig.to_plotly_json()["layout"]
 
 
+LEGEND_ROW_PX = 19  # one legend entry of ``mode_figure`` (font 10, no group gap), with room to spare
+
+
 def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, float] | None = None) -> Figure:
-    """One mode, as the notebook drew it (1000 x 400), with node names in the legend."""
+    """One mode, as the notebook drew it (1000 x 400), with node names in the legend; taller where the
+    legend needs it (a 20-node model's legend ran off a 400-pixel image, in-circuit nodes included)."""
     layout = dict(_mode_layout(tuple(_scale_axis(rows)), _marks_key(marks)))
     layout["title"] = {"text": title}
+    layout["height"] = max(400, 150 + LEGEND_ROW_PX * len(_nodes(rows)))
     return Figure(data=_lines(rows, mode, legend=True), layout=layout)
 
 

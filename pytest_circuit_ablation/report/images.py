@@ -120,7 +120,8 @@ def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 4
 
 
 def _render_page(figs: list[Any], width: int, height: int) -> str:
-    """A page that draws each figure with Plotly.toImage, one after the other, into <pre id="img-i">."""
+    """A page that draws each figure with Plotly.toImage, one after the other, into <pre id="img-i">, at the
+    figure's own width and height where its layout sets them (else ``width`` x ``height``)."""
     from plotly.offline import get_plotlyjs
 
     specs = ",".join(fig.to_json().replace("</", "<\\/") for fig in figs)
@@ -129,7 +130,8 @@ def _render_page(figs: list[Any], width: int, height: int) -> str:
 (async () => {{
   const specs = [{specs}], out = document.getElementById("out");
   for (let i = 0; i < specs.length; i++) {{
-    const url = await Plotly.toImage(specs[i], {{format: "png", width: {width}, height: {height}}});
+    const size = specs[i].layout || {{}};
+    const url = await Plotly.toImage(specs[i], {{format: "png", width: size.width || {width}, height: size.height || {height}}});
     const pre = document.createElement("pre"); pre.id = "img-" + i; pre.textContent = url; out.appendChild(pre);
   }}
 }})().catch(e => {{
@@ -151,7 +153,8 @@ def _render_pdf(browser: str, named: list[tuple[str, Any]]) -> tuple[dict[str, b
     try:
         with tempfile.TemporaryDirectory() as tmp:
             paths = [Path(tmp) / f"{name}.pdf" for name, _ in named]
-            jobs = [{"fig": fig, "path": str(path), "opts": {"format": "pdf", "width": 1000, "height": 400}}
+            jobs = [{"fig": fig, "path": str(path), "opts": {"format": "pdf", "width": fig["layout"].get("width", 1000),
+                                                              "height": fig["layout"].get("height", 400)}}
                     for (_, fig), path in zip(named, paths)]
             # one browser for all of them, with a tab per core
             kaleido.write_fig_from_object_sync(jobs, kopts={"n": _tabs(len(jobs))})
