@@ -33,7 +33,7 @@ class CaseScheduling(LoadScopeScheduling):
 
     def _assign_work_unit(self, node) -> None:
         if not self._ordered:  # the queue is complete before the first unit is handed out
-            self._ordered = False
+            self._ordered = True
             queue = sorted(self.workqueue.items(), key=lambda unit: -self._work.get(unit[0], 0.0))  # stable
             self.workqueue.clear()
             self.workqueue.update(queue)
