@@ -18,7 +18,9 @@ def _evaluate(case_id):
     return evaluate_model(ref, model_nodes(ref), case.circuit(), Sweep(modes=("resample",), scales=(1.0,), inputs=40)), case
 
 
-@pytest.mark.parametrize("case_id, hl_hook", [("13", "blocks.0.attn.hook_result[0]"), ("18", "blocks.0.attn.hook_result[1]")])
+@pytest.mark.parametrize("case_id, hl_hook", [("13", "blocks.0.attn.hook_result[0]"), ("18", "blocks.0.attn.hook_result[1]"),
+                                              # four layers, two of them with empty attention (pruned)
+                                              ("21", "blocks.3.attn.hook_result[0]"), ("21", "blocks.1.mlp.hook_post")])
 def test_hl_reference_equals_a_plain_transformerlens_interchange_in_the_hl_model(case_id, hl_hook):
     ev, case = _evaluate(case_id)
     hl_node = parse_node(hl_hook)

@@ -114,19 +114,26 @@ class _Weights:
         self.layers = []
         for l, block in enumerate(model.blocks):
             a = block.attn
+            W_Q, W_K, W_V, W_O = t(a.W_Q), t(a.W_K), t(a.W_V), t(a.W_O)
+            b_Q, b_K, b_V = t(a.b_Q), t(a.b_K), t(a.b_V)
+            qk, ov = _live_components(W_Q, b_Q, W_K, b_K, W_V, b_V, W_O)
             # features in (component, head) order, Q pre-divided by the attention scale (see ``attend``)
-            q_div = (self.attn_scale[l], 1.0, 1.0)
-            w_qkv = torch.cat([t(w).permute(2, 0, 1).reshape(dh * H, d) / c for w, c in zip((a.W_Q, a.W_K, a.W_V), q_div)])
-            b_qkv = torch.cat([t(b).t().reshape(dh * H) / c for b, c in zip((a.b_Q, a.b_K, a.b_V), q_div)])
-            layer = {"w_qkv_t": w_qkv, "b_qkv_col": b_qkv.unsqueeze(1), "W_O": t(a.W_O),
-                     "W_O_eh": t(a.W_O).permute(1, 0, 2).reshape(dh * H, d), "b_O": t(a.b_O)}
+            rows = [(W_Q, b_Q, qk, self.attn_scale[l]), (W_K, b_K, qk, 1.0), (W_V, b_V, ov, 1.0)]
+            w_qkv = torch.cat([w[:, :, i].permute(2, 0, 1).reshape(len(i) * H, d) / c for w, _, i, c in rows])
+            b_qkv = torch.cat([b[:, i].t().reshape(len(i) * H) / c for _, b, i, c in rows])
+            layer = {"w_qkv_t": w_qkv, "b_qkv_col": b_qkv.unsqueeze(1), "W_O": W_O, "b_O": t(a.b_O),
+                     "W_O_eh": W_O[:, ov].permute(1, 0, 2).reshape(len(ov) * H, d), "d_qk": len(qk), "d_ov": len(ov)}
             if not self.attn_only:
-                layer.update(W_in=t(block.mlp.W_in), b_in=t(block.mlp.b_in), W_out=t(block.mlp.W_out), b_out=t(block.mlp.b_out))
+                W_in, b_in, W_out = t(block.mlp.W_in), t(block.mlp.b_in), t(block.mlp.W_out)
+                units = _live_units(W_in, b_in, W_out, self.act)
+                # W_out whole for ``to_resid`` (an MLP node's activation has every unit); the rest pruned
+                layer.update(W_in=W_in[:, units], b_in=b_in[units], W_out=W_out, W_out_live=W_out[units],
+                             b_out=t(block.mlp.b_out))
             self.layers.append(layer)
         self.W_U, self.b_U = t(model.unembed.W_U), t(model.unembed.b_U)
         last = self.layers[-1]
         if not self.attn_only:  # the final MLP reaches the logits linearly: fold W_out @ W_U
-            self.W_outU = last["W_out"] @ self.W_U
+            self.W_outU = last["W_out_live"] @ self.W_U
             self.b_outU = last["b_out"] @ self.W_U + self.b_U
 
     def act(self, x):
@@ -140,6 +147,8 @@ class _Weights:
 
         w = self.layers[layer]
         P, B, d = x.shape
+        if not w["d_ov"]:  # no head writes anything: the block adds its bias
+            return w["b_O"].expand(P, B, d)
         return torch.addmm(w["b_O"], self.attend(x, layer).t(), w["W_O_eh"]).view(P, B, d)
 
     def attn_out_at(self, x, layer: int, cells):
@@ -148,6 +157,8 @@ class _Weights:
         import torch
 
         w = self.layers[layer]
+        if not w["d_ov"]:
+            return w["b_O"]
         flat = cells.reshape(-1).nonzero().squeeze(1)
         return torch.addmm(w["b_O"], self.attend(x, layer).index_select(1, flat).t(), w["W_O_eh"])
 
@@ -176,31 +187,32 @@ class _Weights:
 
         w = self.layers[layer]
         P, B, d = x.shape
-        H, dh = self.n_heads, self.d_head
-        qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t()).view(3, dh, H, P, B)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # [d_head, H, P, B], q already divided by the scale
-        z = torch.empty(dh, H, P, B, dtype=x.dtype, device=x.device)
-        if self.causal and dh >= self.WIDE_HEAD:  # every component in one product and one reduction
+        H, dh, dv = self.n_heads, w["d_qk"], w["d_ov"]
+        qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t())
+        q, k, v = qkv.split([dh * H, dh * H, dv * H])
+        q, k, v = q.view(dh, H, P, B), k.view(dh, H, P, B), v.view(dv, H, P, B)  # q already divided by the scale
+        z = torch.empty(dv, H, P, B, dtype=x.dtype, device=x.device)
+        if self.causal and max(dh, dv) >= self.WIDE_HEAD:  # every component in one product and one reduction
             for i in range(P):
                 pattern = (q[:, :, i:i + 1] * k[:, :, :i + 1]).sum(0).softmax(1)  # [H, key, B]
                 torch.sum(pattern * v[:, :, :i + 1], dim=2, out=z[:, :, i])
-            return z.view(dh * H, P * B)
+            return z.view(dv * H, P * B)
         if self.causal:  # query by query over its own keys: half the work of masking a square
             for i in range(P):
                 scores = q[0, :, i:i + 1] * k[0, :, :i + 1]  # [H, key, B]
                 for e in range(1, dh):
                     scores.addcmul_(q[e, :, i:i + 1], k[e, :, :i + 1])
                 pattern = scores.softmax(1)
-                for e in range(dh):
+                for e in range(dv):
                     torch.sum(pattern * v[e, :, :i + 1], dim=1, out=z[e, :, i])
-            return z.view(dh * H, P * B)
+            return z.view(dv * H, P * B)
         scores = q[0].unsqueeze(2) * k[0].unsqueeze(1)  # [H, query, key, B]
         for e in range(1, dh):
             scores.addcmul_(q[e].unsqueeze(2), k[e].unsqueeze(1))
         pattern = scores.softmax(2)
-        for e in range(dh):
+        for e in range(dv):
             torch.sum(pattern * v[e].unsqueeze(1), dim=2, out=z[e])
-        return z.view(dh * H, P * B)
+        return z.view(dv * H, P * B)
 
     def mlp_out(self, x, layer: int):
         import torch
@@ -208,7 +220,7 @@ class _Weights:
         w = self.layers[layer]
         P, B, d = x.shape
         post = self.act(torch.addmm(w["b_in"], x.reshape(P * B, d), w["W_in"]))
-        return torch.addmm(w["b_out"], post, w["W_out"]).view(P, B, d)
+        return torch.addmm(w["b_out"], post, w["W_out_live"]).view(P, B, d)
 
     def logits_at(self, x, layer: int, stage: str, cells, class_major: bool = False):
         out = self._logits_at(x, layer, stage, cells, class_major)
@@ -255,6 +267,27 @@ class _Weights:
             return out.addmm_(self.W_U.t(), resid_mid.t())
         out = torch.addmm(self.b_outU, post, self.W_outU)
         return torch.addmm(out, resid_mid, self.W_U)
+
+
+def _live_components(W_Q, b_Q, W_K, b_K, W_V, b_V, W_O):
+    """The d_head components that can matter, as index lists over all heads: (QK) those where some
+    head's query and key both vary, (OV) those where some head's value reaches W_O. A tracr-compiled HL
+    model is mostly exact zeros (case 21's: two of four attention layers empty, 1-3 of 29 value
+    components used); a component left out adds an exact 0 to a score or to the output, so the result
+    is the same up to summation order. No QK component: every score is 0, so one zero component keeps
+    the uniform pattern. Trained models keep everything."""
+    import torch
+
+    live = lambda w, b: (w != 0).any(dim=1) | (b != 0)  # noqa: E731  [H, d_head]
+    qk = (live(W_Q, b_Q) & live(W_K, b_K)).any(dim=0).nonzero().squeeze(1).tolist()
+    ov = (live(W_V, b_V) & (W_O != 0).any(dim=2)).any(dim=0).nonzero().squeeze(1).tolist()
+    return (qk or [0]), ov
+
+
+def _live_units(W_in, b_in, W_out, act) -> list[int]:
+    """MLP units whose output can be nonzero: W_out row nonzero and the unit not constantly act(0) = 0."""
+    reads = (W_in != 0).any(dim=0) | (act(b_in) != 0)
+    return ((W_out != 0).any(dim=1) & reads).nonzero().squeeze(1).tolist()
 
 
 def _select(x, cells):
