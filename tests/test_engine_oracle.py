@@ -18,6 +18,8 @@ CONFIGS = [modes.Ablation(m, s) for m in modes.MODES for s in DEFAULT_SCALES]
 
 @pytest.fixture(scope="module", params=MODEL_NAMES)
 def setup(request):
+    """One case-3 model on 40 inputs, with its PCA projections (cheap: the oracle runs in the test that
+    needs it, so that tests spread over xdist workers never compute it twice)."""
     case = case3()
     hl = load_hl_model(case.dir)
     ll = load_ll_model(model_dir(request.param))
@@ -27,25 +29,26 @@ def setup(request):
         _, cache = ll.run_with_cache(tokens)
     nodes = all_nodes(2, 4)
     projections = {n: fit_projection(oracle.node_act(cache, n), 2, centre=(n.layer == 1)) for n in nodes}
+    return ll, hl_out, tokens, nodes, projections, case
+
+
+def test_engine_equals_oracle(setup):
+    """Both precisions against one oracle run (float32 with float64 re-checks, and float64 throughout)."""
+    ll, hl_out, tokens, nodes, projections, case = setup
     with torch.no_grad():
         expected = oracle.oracle_counts(ll, hl_out, tokens, nodes, CONFIGS, categorical=False,
                                         label_atol=case.label_atol, projections=projections, batch_size=800)
-    return ll, hl_out, tokens, nodes, projections, expected, case
-
-
-@pytest.mark.parametrize("fast", [True, False], ids=["float32-verified", "float64"])
-def test_engine_equals_oracle(setup, fast):
-    ll, hl_out, tokens, nodes, projections, expected, case = setup
-    with torch.no_grad():
-        eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol, fast=fast, memory_budget_mb=32)
-        got = eng.run(nodes, CONFIGS, projections).counts
-    mismatched = {k: (got[k], v) for k, v in expected.items() if got[k] != v}
-    assert not mismatched, f"{len(mismatched)} of {len(expected)} differ, e.g. {list(mismatched.items())[:3]}"
     assert len(expected) == len(nodes) * len(modes.MODES) * len(DEFAULT_SCALES)
+    for fast, name in ((True, "float32-verified"), (False, "float64")):
+        with torch.no_grad():
+            eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol, fast=fast, memory_budget_mb=32)
+            got = eng.run(nodes, CONFIGS, projections).counts
+        mismatched = {k: (got[k], v) for k, v in expected.items() if got[k] != v}
+        assert not mismatched, f"{name}: {len(mismatched)} of {len(expected)} differ, e.g. {list(mismatched.items())[:3]}"
 
 
 def test_counts_do_not_depend_on_batching(setup):
-    ll, hl_out, tokens, nodes, projections, _, case = setup
+    ll, hl_out, tokens, nodes, projections, case = setup
     runs = []
     for budget in (16, 300):
         with torch.no_grad():
@@ -57,12 +60,12 @@ def test_counts_do_not_depend_on_batching(setup):
 CAT_CONFIGS = [modes.Ablation(m, s) for m in modes.MODES for s in (0.0, 1.0, 2.0)]
 
 
-@pytest.fixture(scope="module", params=["18", "34", "21"], ids=["case18-bidirectional", "case34-causal-10", "case21-4-layers"])
-def categorical_setup(request):
-    """Categorical cases, counts and the normalised KL, oracle against engine: case 18 (bidirectional),
-    case 34 (causal, 10 positions, narrow heads) and case 21 (four layers, causal heads of 12 components,
-    which take ``attend``'s folded path)."""
-    case = load_case(request.param)
+@pytest.mark.parametrize("case_id", ["18", "34", "21"], ids=["case18-bidirectional", "case34-causal-10", "case21-4-layers"])
+def test_categorical_counts_and_kl_equal_oracle(case_id):
+    """Categorical cases, counts and the normalised KL, oracle against engine in both precisions: case 18
+    (bidirectional), case 34 (causal, 10 positions, narrow heads) and case 21 (four layers, causal heads
+    of 12 components, which take ``attend``'s folded path)."""
+    case = load_case(case_id)
     hl = load_hl_model(case.dir)
     ll = load_ll_model(case.dir / "models" / "siit")
     tokens = data.encode_inputs(case, data.distinct_bodies(case, 24, seed=3))
@@ -78,26 +81,20 @@ def categorical_setup(request):
     with torch.no_grad():
         counts = oracle.oracle_counts(ll, hl_out, tokens, nodes, CAT_CONFIGS, categorical=True, label_atol=case.label_atol,
                                       projections=projections, batch_size=576, kl_sums=kl)
-    return ll, hl_out, tokens, nodes, projections, counts, kl
-
-
-@pytest.mark.parametrize("fast", [True, False], ids=["float32-verified", "float64"])
-def test_categorical_counts_and_kl_equal_oracle(categorical_setup, fast):
-    ll, hl_out, tokens, nodes, projections, counts, kl = categorical_setup
-    with torch.no_grad():
-        eng = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, fast=fast, memory_budget_mb=32)
-        got = eng.run(nodes, CAT_CONFIGS, projections)
-    assert got.counts == counts
-    rtol = 1e-4 if fast else 1e-9
-    off = {k: (got.kl_sums[k], v) for k, v in kl.items() if abs(got.kl_sums[k] - v) > rtol * max(1.0, abs(v))}
-    assert not off, f"{len(off)} of {len(kl)} KL sums differ, e.g. {list(off.items())[:3]}"
+    for fast, rtol in ((True, 1e-4), (False, 1e-9)):
+        with torch.no_grad():
+            eng = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, fast=fast, memory_budget_mb=32)
+            got = eng.run(nodes, CAT_CONFIGS, projections)
+        assert got.counts == counts, f"fast={fast}"
+        off = {k: (got.kl_sums[k], v) for k, v in kl.items() if abs(got.kl_sums[k] - v) > rtol * max(1.0, abs(v))}
+        assert not off, f"fast={fast}: {len(off)} of {len(kl)} KL sums differ, e.g. {list(off.items())[:3]}"
     # resample x 1.0 reproduces the source's own output on every in-circuit path, so KL spans the range
     values = [metrics.kl_effect(v, counts[k][1]) for k, v in kl.items() if k[1] == "resample" and k[2] == 1.0]
     assert max(values) > 0.5 and min(values) < 0.1
 
 
 def test_regression_has_no_kl(setup):
-    ll, hl_out, tokens, nodes, projections, _, case = setup
+    ll, hl_out, tokens, nodes, projections, case = setup
     with torch.no_grad():
         eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol)
         assert eng.run(nodes[:1], CONFIGS[:2], projections).kl_sums is None
@@ -236,3 +233,39 @@ def test_model_without_hook_result_gives_the_same_counts(tmp_path):
         counts = [engine.Engine(load_ll_model(f), hl_out, tokens, categorical=False, label_atol=case.label_atol).run(
             all_nodes(2, 4), configs).counts for f in (folder, model_dir("siit"))]
     assert counts[0] == counts[1]
+
+
+def test_exact_zeros_are_pruned_and_counts_still_equal_the_oracle():
+    """A tracr-compiled HL model is mostly exact zeros, and the engine leaves out what they make dead
+    (``_live_components``, ``_live_units``). Case 3's model with zeros put in: a value component of every
+    layer-0 head, a query component of every layer-1 head, all of layer 1's W_O (its attention adds only
+    its bias), five layer-0 units that write nothing and four layer-1 units that read nothing. The
+    engine must prune each of them and still count what the oracle counts."""
+    case = case3()
+    ll = load_ll_model(model_dir("siit"))
+    with torch.no_grad():
+        a0, a1 = ll.blocks[0].attn, ll.blocks[1].attn
+        a0.W_V[:, :, 0] = 0
+        a0.b_V[:, 0] = 0
+        a1.W_Q[:, :, 1] = 0
+        a1.b_Q[:, 1] = 0
+        a1.W_O.zero_()
+        ll.blocks[0].mlp.W_out[:5] = 0
+        ll.blocks[1].mlp.W_in[:, :4] = 0
+        ll.blocks[1].mlp.b_in[:4] = 0
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, 20, seed=11))
+    nodes = all_nodes(2, 4)
+    configs = [modes.Ablation(m, s) for m in modes.MODES for s in (0.0, 0.5, 1.0, 2.0)]
+    with torch.no_grad():
+        hl_out = load_hl_model(case.dir)(tokens)
+        _, cache = ll.run_with_cache(tokens)
+        projections = {n: fit_projection(oracle.node_act(cache, n), 2, centre=False) for n in nodes}
+        expected = oracle.oracle_counts(ll, hl_out, tokens, nodes, configs, categorical=False,
+                                        label_atol=case.label_atol, projections=projections)
+        for fast in (True, False):
+            eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol, fast=fast)
+            d_head, d_mlp = ll.cfg.d_head, ll.cfg.d_mlp
+            pruned = [(layer["d_qk"], layer["d_ov"], layer["W_in"].shape[1]) for layer in eng.w.layers]
+            assert pruned == [(d_head, d_head - 1, d_mlp - 5), (d_head - 1, 0, d_mlp - 4)]
+            got = eng.run(nodes, configs, projections).counts
+            assert got == expected, f"fast={fast}: {sum(got[k] != v for k, v in expected.items())} settings differ"
