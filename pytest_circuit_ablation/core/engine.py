@@ -525,7 +525,7 @@ class Engine:
     def _rows_per_batch(self, itemsize: int) -> int:
         w = self.w
         P, d, H = self.P, w.d_model, w.n_heads
-        d_mlp = 0 if w.attn_only else w.layers[0]["W_in"].shape[1]
+        d_mlp = 0 if w.attn_only else max(layer["W_in"].shape[1] for layer in w.layers)  # widest, after pruning
         per_row = P * (8 * d + 4 * H * P + 4 * 3 * H * w.d_head + 3 * d_mlp + 4) * itemsize
         return max(1, int(self.memory_budget // per_row))
 
