@@ -355,9 +355,9 @@ class _SourceTerms:
         part = prec.to_resid(node, modes.source_part(mode, prec.activation(node), proj))
         return cls((resid - part).transpose(0, 1).contiguous(), part.transpose(0, 1).contiguous())
 
-    def rows(self, b, s, positions: int | None = None) -> "_SourceTerms":
-        """The terms of pair rows (b, s), [P, R, d] each, or of their first ``positions`` only."""
-        return _SourceTerms(self.base[:positions, b], self.source[:positions, s])
+    def rows(self, b, s) -> "_SourceTerms":
+        """The terms of pair rows (b, s), [P, R, d] each."""
+        return _SourceTerms(self.base[:, b], self.source[:, s])
 
     def starts(self, lams):
         """[P, C*R, d] residuals of these rows for scales ``lams`` [C]."""
@@ -404,7 +404,7 @@ class Engine:
         self.changed = changed  # [base, source, pos-1]
         self.counted_per_base = changed.sum(dim=1)  # [base, pos-1]
         self.counted_total = int(changed.sum())
-        self.pairs, self.pair_positions = self._pair_rows(changed)
+        self.pairs = changed.any(dim=-1).nonzero()  # [R, 2] (base, source) with something to count
         self.hl_pm = self.hl.transpose(0, 1).contiguous()  # [P, N, V]
         self.memory_budget = memory_budget_mb * 2**20
         self.clean_wrong = metrics.disagrees(self.clean_logits[:, 1:], self.hl[:, 1:], categorical)
@@ -481,38 +481,6 @@ class Engine:
         denom = corrupt.permute(2, 1, 0) - kl_clean[:, None, 1:] + metrics.KL_EPS  # [base, source, P-1]
         self.kl_inv = torch.where(self.changed, 1.0 / denom, torch.zeros_like(denom))
         self.kl_weight_pm = _fixed_order_sum(self.kl_inv, 1).t().contiguous()  # [P-1, base]
-
-    def _pair_rows(self, changed):
-        """The (base, source) rows with something to count, [R, 2], and how many positions each needs run.
-
-        In a causal model a cell sees only its own and earlier positions, so a row needs its positions up
-        to its last counted cell and no further; the rows are sorted by that (longest first, otherwise in
-        (base, source) order) so that each micro-batch runs only as many positions as its longest row.
-        On InterpBench's causal cases 5-11% of the positions (8-18% of the attention) go; a bidirectional
-        model needs every position of every row."""
-        import torch
-
-        pairs = changed.any(dim=-1).nonzero()  # [R, 2]
-        if not self.f64.w.causal or not len(pairs):
-            return pairs, torch.full((len(pairs),), self.P, dtype=torch.int64, device=self.device)
-        at = torch.arange(2, self.P + 1, device=self.device)  # positions needed when cell (pos - 1) counts
-        needed = torch.where(changed[pairs[:, 0], pairs[:, 1]], at, torch.zeros_like(at)).amax(dim=1)
-        order = torch.sort(needed, descending=True, stable=True).indices
-        return pairs[order], needed[order]
-
-    def _row_chunks(self, row_chunk: int) -> list[tuple[int, int]]:
-        """[r0, r1) micro-batches of pair rows: rows of one length together, at most ``row_chunk`` rows
-        of the full length, proportionally more of shorter ones (memory grows with the positions)."""
-        lengths = self.pair_positions.tolist()
-        chunks, r0 = [], 0
-        while r0 < len(lengths):
-            most = max(1, row_chunk * self.P // lengths[r0])
-            r1 = r0 + 1
-            while r1 < len(lengths) and lengths[r1] == lengths[r0] and r1 - r0 < most:
-                r1 += 1
-            chunks.append((r0, r1))
-            r0 = r1
-        return chunks
 
     @property
     def w(self) -> _Weights:
@@ -597,25 +565,25 @@ class Engine:
         for mode, mode_jobs in by_mode.items():
             terms = _SourceTerms.of(f32, node, mode, projs[f32.dtype])
             f64_terms = None
-            for r0, r1 in self._row_chunks(row_chunk):
-                b, s = b_all[r0:r1], s_all[r0:r1]
-                R, P = len(b), int(self.pair_positions[r0])  # rows of one length (``_pair_rows``)
-                row_cells = torch.zeros(P, R, dtype=torch.bool, device=self.device)
-                row_cells[1:] = self.changed[b, s, :P - 1].t()
+            for r0 in range(0, n_rows, row_chunk):
+                b, s = b_all[r0:r0 + row_chunk], s_all[r0:r0 + row_chunk]
+                R = len(b)
+                row_cells = torch.zeros(self.P, R, dtype=torch.bool, device=self.device)
+                row_cells[1:] = self.changed[b, s].t()
                 if self.categorical:  # the HL labels [K] of the counted cells, in (position, row) order
-                    cell_labels = self.labels_pm[:P, b][row_cells]
+                    cell_labels = self.labels_pm[:, b][row_cells]
                 else:  # the HL outputs [K, V]
-                    hl = self.hl_pm[:P, b][row_cells]
-                rows = terms.rows(b, s, P)
+                    hl = self.hl_pm[:, b][row_cells]
+                rows = terms.rows(b, s)
                 if kl is not None:
-                    inv = torch.zeros(P, R, dtype=torch.float64, device=self.device)
-                    inv[1:] = self.kl_inv[b, s, :P - 1].t()
-                    kl_terms = (self.kl_clean_pm[:P, b][row_cells], inv[row_cells])
+                    inv = torch.zeros(self.P, R, dtype=torch.float64, device=self.device)
+                    inv[1:] = self.kl_inv[b, s].t()
+                    kl_terms = (self.kl_clean_pm[:, b][row_cells], inv[row_cells])
                 for j0 in range(0, len(mode_jobs), per_batch):
                     chunk = mode_jobs[j0:j0 + per_batch]
                     C = len(chunk)
                     lams = torch.tensor([configs[i].scale for i in chunk], dtype=f32.dtype, device=self.device)
-                    cells = row_cells.unsqueeze(1).expand(P, C, R).reshape(P, C * R)
+                    cells = row_cells.unsqueeze(1).expand(self.P, C, R).reshape(self.P, C * R)
                     ll = f32.w.logits_at(rows.starts(lams), node.layer, stage, cells, class_major=self.categorical)
                     # cells come out position-major: regroup to [C, K] (classes first where categorical)
                     if self.categorical:
@@ -642,7 +610,6 @@ class Engine:
         if not bool(unsure.any()):
             return
         self.verified_cells += int(unsure.sum())
-        P = row_cells.shape[0]  # the positions these rows run (``_pair_rows``)
         cell_rows = row_cells.nonzero()[:, 1]  # row of each cell, (position, row) order
         for c in unsure.any(dim=1).nonzero()[:, 0].tolist():
             rows = cell_rows[unsure[c]].unique()
@@ -650,8 +617,8 @@ class Engine:
             keep[rows] = True
             sub_cells = row_cells[:, rows]
             lam = torch.tensor([lams[c]], dtype=torch.float64, device=self.device)
-            redo = self.f64.w.logits_at(terms.rows(b[rows], s[rows], P).starts(lam), node.layer, stage, sub_cells)
-            redo_wrong = metrics.disagrees(redo, self.hl_pm[:P, b[rows]][sub_cells], self.categorical)
+            redo = self.f64.w.logits_at(terms.rows(b[rows], s[rows]).starts(lam), node.layer, stage, sub_cells)
+            redo_wrong = metrics.disagrees(redo, self.hl_pm[:, b[rows]][sub_cells], self.categorical)
             picked = keep[cell_rows]  # the recomputed rows' cells, in the same (position, row) order
             wrong[c, picked] = torch.where(unsure[c, picked], redo_wrong, wrong[c, picked])
 
