@@ -10,8 +10,7 @@ Why it is fast, and why it still equals the plain loop in ``oracle.py``:
   layer plus ``delta @ W_out`` (MLP) or ``delta`` (head) and recomputes only what comes after it.
 * Modes that depend on the base alone (mean, zero, pca-self-*) run on N inputs, not N^2 pairs: a base's
   flipped cells are then weighted by how many sources change its label at that position.
-* Source-dependent modes run only on pairs where some position's label changes, and in a causal model
-  only up to the last position that counts (``Engine._pair_rows``).
+* Source-dependent modes run only on pairs where some position's label changes.
 * Weights that are exactly zero (a tracr-compiled HL model is mostly zeros) are left out of the products
   (``_live_components``, ``_live_units``).
 * Many configurations are stacked along the batch, in micro-batches sized to a memory budget; counts
