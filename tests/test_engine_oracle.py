@@ -43,6 +43,7 @@ def test_engine_equals_oracle(setup):
         with torch.no_grad():
             eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol, fast=fast, memory_budget_mb=32)
             got = eng.run(nodes, CONFIGS, projections).counts
+        assert eng.shared_batches, "case 3 is causal: its pair rows must have run on shared prefixes"
         mismatched = {k: (got[k], v) for k, v in expected.items() if got[k] != v}
         assert not mismatched, f"{name}: {len(mismatched)} of {len(expected)} differ, e.g. {list(mismatched.items())[:3]}"
 
@@ -85,6 +86,7 @@ def test_categorical_counts_and_kl_equal_oracle(case_id):
         with torch.no_grad():
             eng = engine.Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0, fast=fast, memory_budget_mb=32)
             got = eng.run(nodes, CAT_CONFIGS, projections)
+        assert bool(eng.shared_batches) == case.causal, "causal pair rows run on shared prefixes"
         assert got.counts == counts, f"fast={fast}"
         off = {k: (got.kl_sums[k], v) for k, v in kl.items() if abs(got.kl_sums[k] - v) > rtol * max(1.0, abs(v))}
         assert not off, f"fast={fast}: {len(off)} of {len(kl)} KL sums differ, e.g. {list(off.items())[:3]}"

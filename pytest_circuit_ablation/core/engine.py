@@ -11,6 +11,9 @@ Why it is fast, and why it still equals the plain loop in ``oracle.py``:
 * Modes that depend on the base alone (mean, zero, pca-self-*) run on N inputs, not N^2 pairs: a base's
   flipped cells are then weighted by how many sources change its label at that position.
 * Source-dependent modes run only on pairs where some position's label changes.
+* In a causal model, pair rows that share their base's and source's first t + 1 tokens compute the
+  same numbers up to position t: the per-position products run once per such prefix class
+  (``prefixes``), about half the rows of case 21 and a third of case 34.
 * Weights that are exactly zero (a tracr-compiled HL model is mostly zeros) are left out of the products
   (``_live_components``, ``_live_units``).
 * Many configurations are stacked along the batch, in micro-batches sized to a memory budget; counts
@@ -29,6 +32,7 @@ from . import metrics, modes
 from ..errors import AblationError
 from .modes import Ablation, Projection
 from .nodes import Node
+from .prefixes import SharedPrefixes, prefix_ids
 
 _ACTS = {
     "relu": lambda F, x: F.relu(x),
@@ -133,6 +137,12 @@ class _Weights:
                              b_out=t(block.mlp.b_out))
             self.layers.append(layer)
         self.W_U, self.b_U = t(model.unembed.W_U), t(model.unembed.b_U)
+        # multiply-adds per row-position of the per-position products, over the elements the shared-prefix
+        # gathers move (queries, keys and values out to the rows, z back), summed over the layers
+        macs = sum(self.d_model * (l["w_qkv_t"].shape[0] + l["W_O_eh"].shape[0]) + 2 * self.d_model * (0 if self.attn_only else l["W_in"].shape[1])
+                   for l in self.layers)
+        moved = sum(l["w_qkv_t"].shape[0] + l["W_O_eh"].shape[0] for l in self.layers)
+        self.share_gain = macs / max(1, moved)
         last = self.layers[-1]
         if not self.attn_only:  # the final MLP reaches the logits linearly: fold W_out @ W_U
             self.W_outU = last["W_out_live"] @ self.W_U
@@ -189,11 +199,17 @@ class _Weights:
 
         w = self.layers[layer]
         P, B, d = x.shape
+        return self.attend_qkv(torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t()), layer, P, B)
+
+    def attend_qkv(self, qkv, layer: int, P: int, B: int):
+        """``attend`` from the heads' queries, keys and values, feature-major [features, P * B]."""
+        import torch
+
+        w = self.layers[layer]
         H, dh, dv = self.n_heads, w["d_qk"], w["d_ov"]
-        qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t())
         q, k, v = qkv.split([dh * H, dh * H, dv * H])
         q, k, v = q.view(dh, H, P, B), k.view(dh, H, P, B), v.view(dv, H, P, B)  # q already divided by the scale
-        z = torch.empty(dv, H, P, B, dtype=x.dtype, device=x.device)
+        z = torch.empty(dv, H, P, B, dtype=qkv.dtype, device=qkv.device)
         if self.causal and max(dh, dv) >= self.WIDE_HEAD:  # every component in one product and one reduction
             for i in range(P):
                 pattern = (q[:, :, i:i + 1] * k[:, :, :i + 1]).sum(0).softmax(1)  # [H, key, B]
@@ -215,6 +231,62 @@ class _Weights:
         for e in range(dv):
             torch.sum(pattern * v[e].unsqueeze(1), dim=2, out=z[e])
         return z.view(dv * H, P * B)
+
+    def attn_out_shared(self, x, layer: int, shared: SharedPrefixes, C: int, needed: bool = False):
+        """``attn_out`` for shared-prefix classes (``prefixes``): x [C * S, d] -> [C * S, d], or with
+        ``needed`` the needed class rows' outputs only. The products run on the classes, the attention
+        itself on every row (each reads its own ancestors' keys): class rows before position ``full``
+        are gathered out to the rows and back; from ``full`` on the classes are the rows, in place."""
+        import torch
+
+        w = self.layers[layer]
+        if not w["d_ov"]:
+            return w["b_O"]
+        index = shared.for_configs(C)
+        E, B = index.early_rows, C * shared.R
+        qkv = torch.empty(w["w_qkv_t"].shape[0], shared.P * B, dtype=x.dtype, device=x.device)
+        split = shared.full * B  # row cells before ``full``
+        if E:
+            early = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x[:E].t())
+            torch.index_select(early, 1, index.expand, out=qkv[:, :split])
+        if split < qkv.shape[1]:
+            torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x[E:].t(), out=qkv[:, split:])
+        z = self.attend_qkv(qkv, layer, shared.P, B)
+        if needed:
+            return torch.addmm(w["b_O"], z.index_select(1, index.gather_needed).t(), w["W_O_eh"])
+        out = torch.empty_like(x)
+        if E:
+            torch.addmm(w["b_O"], z.index_select(1, index.gather_early).t(), w["W_O_eh"], out=out[:E])
+        if split < z.shape[1]:
+            torch.addmm(w["b_O"], z[:, split:].t(), w["W_O_eh"], out=out[E:])
+        return out
+
+    def logits_shared(self, x, layer: int, stage: str, shared: SharedPrefixes, C: int, class_major: bool = False):
+        """``logits_at`` for causal pair rows run as shared-prefix classes (``prefixes``): x [C * S, d]
+        holds each class's resumed residual; the result is each read cell's logits, in ``logits_at``'s
+        order, copied from its class."""
+        out = self._logits_shared(x, layer, stage, shared, C, class_major)
+        out = out.index_select(1 if class_major else 0, shared.for_configs(C).cells)
+        return metrics.hl_labels_output(out, True) if self.snap else out
+
+    def _logits_shared(self, x, layer: int, stage: str, shared: SharedPrefixes, C: int, class_major: bool):
+        last = self.n_layers - 1
+        needed = lambda x: x.index_select(0, shared.for_configs(C).needed)  # noqa: E731
+        if stage == "mlp":
+            if self.attn_only:
+                stage = "next"
+            elif layer == last:
+                return self._final_logits(needed(x), class_major)
+            else:
+                x = x + self.mlp_out(x.unsqueeze(0), layer).squeeze(0)
+        for l in range(layer + 1, self.n_layers):
+            if l == last:
+                x = needed(x) + self.attn_out_shared(x, l, shared, C, needed=True)
+                return self._unembed(x, class_major) if self.attn_only else self._final_logits(x, class_major)
+            x = x + self.attn_out_shared(x, l, shared, C)
+            if not self.attn_only:
+                x = x + self.mlp_out(x.unsqueeze(0), l).squeeze(0)
+        return self._unembed(needed(x), class_major)
 
     def mlp_out(self, x, layer: int):
         import torch
@@ -358,10 +430,36 @@ class _SourceTerms:
         """The terms of pair rows (b, s), [P, R, d] each."""
         return _SourceTerms(self.base[:, b], self.source[:, s])
 
+    def shared(self, shared: SharedPrefixes) -> "_SharedStarts":
+        return _SharedStarts(self, shared)
+
     def starts(self, lams):
         """[P, C*R, d] residuals of these rows for scales ``lams`` [C]."""
         out = self.base.unsqueeze(1) + lams.view(1, -1, 1, 1) * self.source.unsqueeze(1)  # [P, C, R, d]
         return out.reshape(out.shape[0], -1, out.shape[-1])
+
+
+class _SharedStarts:
+    """The resumed residuals of the classes of one micro-batch (``prefixes``), ``base + lam * source``
+    with both terms gathered into the class rows once per number of stacked configs."""
+
+    def __init__(self, terms: _SourceTerms, shared: SharedPrefixes) -> None:
+        self.shared = shared
+        self.base = terms.base[shared.position, shared.rep_base]  # [S, d]
+        self.source = terms.source[shared.position, shared.rep_source]
+        self._rows: dict[int, tuple] = {}
+
+    def __call__(self, lams):
+        """[C * S, d] for scales ``lams`` [C], in the class row layout (``prefixes.ConfigIndex``)."""
+        import torch
+
+        C = len(lams)
+        if C not in self._rows:
+            index = self.shared.for_configs(C)
+            self._rows[C] = (self.base.index_select(0, index.class_of_row), self.source.index_select(0, index.class_of_row),
+                             index.config_of_row)
+        base, source, config = self._rows[C]
+        return torch.addcmul(base, lams[config].unsqueeze(1), source)
 
 
 class Engine:
@@ -405,6 +503,9 @@ class Engine:
         self.counted_total = int(changed.sum())
         self.pairs = changed.any(dim=-1).nonzero()  # [R, 2] (base, source) with something to count
         self.hl_pm = self.hl.transpose(0, 1).contiguous()  # [P, N, V]
+        self.prefix_ids = prefix_ids(self.tokens) if self.f32.w.causal else None
+        self._shared: dict[int, SharedPrefixes | None] = {}
+        self.shared_batches = 0  # micro-batches run on shared prefixes
         self.memory_budget = memory_budget_mb * 2**20
         self.clean_wrong = metrics.disagrees(self.clean_logits[:, 1:], self.hl[:, 1:], categorical)
         self.verified_cells = 0  # cells recomputed in float64
@@ -545,6 +646,23 @@ class Engine:
                 excess = nll - self.kl_clean_pm[1:].unsqueeze(1)
                 kl[chunk] += _fixed_order_sum(excess * self.kl_weight_pm.unsqueeze(1), (0, 2))
 
+    #: share a micro-batch's prefixes when the multiply-adds it saves are at least this many per
+    #: element its gathers move (cases 8 and 33, d_model 4, saved about 3 and ran 10-20% slower shared;
+    #: case 35 saves 8.5 and case 36 12.5, and ran about as fast or faster)
+    SHARE_MIN_GAIN = 6.0
+
+    def _shared_prefixes(self, r0: int, b, s, row_cells) -> SharedPrefixes | None:
+        """The shared-prefix classes of the micro-batch of pair rows starting at ``r0`` (the same for
+        every node and mode), or None where sharing would not pay: bidirectional models, and
+        micro-batches with too few repeats for the model's width."""
+        if self.prefix_ids is None:
+            return None
+        if r0 not in self._shared:
+            shared = SharedPrefixes.of(self.prefix_ids, b, s, row_cells)
+            repeats = 1.0 - shared.size / (self.P * len(b))
+            self._shared[r0] = shared if repeats * self.f32.w.share_gain >= self.SHARE_MIN_GAIN else None
+        return self._shared[r0]
+
     def _pairs(self, node: Node, configs: list[Ablation], projs: dict, flipped, kl, jobs) -> None:
         """Source-dependent modes on pair rows, fast precision with float64 verification."""
         import torch
@@ -574,6 +692,8 @@ class Engine:
                 else:  # the HL outputs [K, V]
                     hl = self.hl_pm[:, b][row_cells]
                 rows = terms.rows(b, s)
+                shared = self._shared_prefixes(r0, b, s, row_cells)
+                shared_starts = terms.shared(shared) if shared is not None else None
                 if kl is not None:
                     inv = torch.zeros(self.P, R, dtype=torch.float64, device=self.device)
                     inv[1:] = self.kl_inv[b, s].t()
@@ -583,7 +703,12 @@ class Engine:
                     C = len(chunk)
                     lams = torch.tensor([configs[i].scale for i in chunk], dtype=f32.dtype, device=self.device)
                     cells = row_cells.unsqueeze(1).expand(self.P, C, R).reshape(self.P, C * R)
-                    ll = f32.w.logits_at(rows.starts(lams), node.layer, stage, cells, class_major=self.categorical)
+                    if shared is not None:
+                        self.shared_batches += 1
+                        ll = f32.w.logits_shared(shared_starts(lams), node.layer, stage, shared, C,
+                                                 class_major=self.categorical)
+                    else:
+                        ll = f32.w.logits_at(rows.starts(lams), node.layer, stage, cells, class_major=self.categorical)
                     # cells come out position-major: regroup to [C, K] (classes first where categorical)
                     if self.categorical:
                         logits = _class_major(ll, row_cells, C)  # [V, C, K] float64
