@@ -323,12 +323,14 @@ class _Weights:
 
     def _unembed(self, resid, class_major: bool):
         """resid [K, d] -> logits [K, V], or [V, K] when ``class_major``: with 2-11 classes a row-major
-        product has rows too narrow for the matmul kernel, and the transposed one ran 2-4x faster."""
+        product has rows too narrow for the matmul kernel, and the transposed one ran 2-4x faster.
+        One thread (``_one_thread``): MKL rounds these narrow products differently on 1 and 2 threads."""
         import torch
 
-        if class_major:
-            return torch.addmm(self.b_U.unsqueeze(1), self.W_U.t(), resid.t())
-        return torch.addmm(self.b_U, resid, self.W_U)
+        with _one_thread():
+            if class_major:
+                return torch.addmm(self.b_U.unsqueeze(1), self.W_U.t(), resid.t())
+            return torch.addmm(self.b_U, resid, self.W_U)
 
     def _final_logits(self, resid_mid, class_major: bool = False):
         """resid_mid [K, d] of the last layer -> logits [K, V] (or [V, K]), with W_out @ W_U folded."""
@@ -336,11 +338,12 @@ class _Weights:
 
         w = self.layers[-1]
         post = self.act(torch.addmm(w["b_in"], resid_mid, w["W_in"]))
-        if class_major:
-            out = torch.addmm(self.b_outU.unsqueeze(1), self.W_outU.t(), post.t())
-            return out.addmm_(self.W_U.t(), resid_mid.t())
-        out = torch.addmm(self.b_outU, post, self.W_outU)
-        return torch.addmm(out, resid_mid, self.W_U)
+        with _one_thread():  # 2-11 output columns: see ``_unembed``
+            if class_major:
+                out = torch.addmm(self.b_outU.unsqueeze(1), self.W_outU.t(), post.t())
+                return out.addmm_(self.W_U.t(), resid_mid.t())
+            out = torch.addmm(self.b_outU, post, self.W_outU)
+            return torch.addmm(out, resid_mid, self.W_U)
 
 
 def _live_components(W_Q, b_Q, W_K, b_K, W_V, b_V, W_O):
