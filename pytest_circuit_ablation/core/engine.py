@@ -235,8 +235,9 @@ class _Weights:
     def attn_out_shared(self, x, layer: int, shared: SharedPrefixes, C: int, needed: bool = False):
         """``attn_out`` for shared-prefix classes (``prefixes``): x [C * S, d] -> [C * S, d], or with
         ``needed`` the needed class rows' outputs only. The products run on the classes, the attention
-        itself on every row (each reads its own ancestors' keys): class rows before position ``full``
-        are gathered out to the rows and back; from ``full`` on the classes are the rows, in place."""
+        itself on every row (each reads its own ancestors' keys): queries, keys and values are gathered
+        out to the rows, z back to the class rows before position ``full`` (from there on the classes
+        are the rows)."""
         import torch
 
         w = self.layers[layer]
@@ -244,13 +245,9 @@ class _Weights:
             return w["b_O"]
         index = shared.for_configs(C)
         E, B = index.early_rows, C * shared.R
-        qkv = torch.empty(w["w_qkv_t"].shape[0], shared.P * B, dtype=x.dtype, device=x.device)
+        # one gather for every position (writing into a slice of a wider tensor cost 2.4x a fresh one)
+        qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.t()).index_select(1, index.expand)
         split = shared.full * B  # row cells before ``full``
-        if E:
-            early = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x[:E].t())
-            torch.index_select(early, 1, index.expand, out=qkv[:, :split])
-        if split < qkv.shape[1]:
-            torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x[E:].t(), out=qkv[:, split:])
         z = self.attend_qkv(qkv, layer, shared.P, B)
         if needed:
             return torch.addmm(w["b_O"], z.index_select(1, index.gather_needed).t(), w["W_O_eh"])

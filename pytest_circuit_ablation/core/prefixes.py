@@ -99,8 +99,8 @@ class ConfigIndex:
     then config (row ``C * offset[t] + c * U_t + u``), so that from position ``full`` on they are the
     engine's own row layout (column ``(t * C + c) * R + r``) and a product's output lands in place.
 
-    ``early_rows``: how many class rows precede position ``full``; ``expand``: [full * C * R] the class
-    row of every row cell before ``full``; ``gather_early``: a row cell of each early class row;
+    ``early_rows``: how many class rows precede position ``full``; ``expand``: [P * C * R] the class
+    row of every row cell; ``gather_early``: a row cell of each early class row;
     ``needed``: [Kn] the class rows holding a read cell, and ``gather_needed`` a row cell of each;
     ``cells``: each read cell's index in ``needed``, in the engine's cell order (position, config,
     row); ``class_of_row`` / ``config_of_row``: [C * S] what each class row holds."""
@@ -129,7 +129,7 @@ class ConfigIndex:
         cell_of = torch.empty(C * shared.size, dtype=torch.long, device=dev)
         cell_of[row_of.reshape(-1)] = ((pos * C + configs) * R + shared.rep_row).reshape(-1)
         early = C * shared.offsets[shared.full]
-        expand = row_of[:, shared.row_class[:shared.full]].permute(1, 0, 2).reshape(-1)  # [full, C, R]
+        expand = row_of[:, shared.row_class].permute(1, 0, 2).reshape(-1)  # [P, C, R]
         is_needed = torch.zeros(C * shared.size, dtype=torch.bool, device=dev)
         is_needed[row_of[:, shared.needed].reshape(-1)] = True
         rank = torch.cumsum(is_needed, 0) - 1
