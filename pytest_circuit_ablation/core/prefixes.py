@@ -97,7 +97,7 @@ class SharedPrefixes:
 class ConfigIndex:
     """Where things are for C stacked configs. Classes are rows of a [C * S, d] matrix, position-major
     then config (row ``C * offset[t] + c * U_t + u``), so that from position ``full`` on they are the
-    engine's own row layout (column ``(t * C + c) * R + r``) and a product's output lands in place.
+    engine's own row cells in order (column ``(t * C + c) * R + r``) and z needs no gathering back.
 
     ``early_rows``: how many class rows precede position ``full``; ``expand``: [P * C * R] the class
     row of every row cell; ``gather_early``: a row cell of each early class row;
