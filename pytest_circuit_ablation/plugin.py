@@ -246,7 +246,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """The ablation suite collected with no model to gate is a usage error (exit 4), never a green run
     that checked nothing."""
-    _drop_log_capture_if_only_ours(config, items)
+    _drop_per_item_plugins_if_only_ours(config, items)
     if _is_worker(config) or not any(set(_FIXTURE_KINDS) & set(getattr(i, "fixturenames", ())) for i in items):
         return
     ablation = _session(config)
@@ -262,23 +262,25 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 _LOG_OPTIONS = ("log_level", "log_file", "log_cli_level")
-#: plugins with work at every item that none of this suite's items use: pytest's log capture, and
-#: Hypothesis's (a wrapper per test phase and, at the end, an import of hypothesis to print its summary:
-#: case 3's gate, serial, A/B in turn: 13.9/13.8 s -> 12.8/12.1 s with it unregistered)
-_PER_ITEM_PLUGINS = ("logging-plugin", "hypothesispytest")
+#: Hypothesis's plugin wraps every test phase and, at the end, imports hypothesis to print its summary;
+#: none of the suite's items uses it (case 3's gate, serial, A/B in turn: 13.9/13.8 s -> 12.8/12.1 s
+#: with it unregistered)
+_HYPOTHESIS_PLUGIN = "hypothesispytest"
 
 
-def _drop_log_capture_if_only_ours(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """When every collected item is one of this suite's and no logging option is set, unregister
-    pytest's per-test log capture (and Hypothesis's plugin, ``_PER_ITEM_PLUGINS``). Since pytest 9 it attaches its handlers to every non-propagating
-    logger at each test phase, and torch alone defines about fifty: 2 ms per item, 20,000 items in the
-    main job (case 3's gate, serial: 29.2 s -> 24.1 s). No item here logs, and a run with any other
-    test keeps the plugin, so ``caplog`` and log reports work wherever a test can use them."""
+def _drop_per_item_plugins_if_only_ours(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """When every collected item is one of this suite's, unregister plugins that work at every item and
+    that none of them uses: Hypothesis's, and, unless a logging option is set, pytest's per-test log
+    capture. Since pytest 9 that attaches its handlers to every non-propagating logger at each test
+    phase, and torch alone defines about fifty: 2 ms per item, 20,000 items in the main job (case 3's
+    gate, serial: 29.2 s -> 24.1 s). A run with any other test keeps both, so ``caplog``, log reports
+    and Hypothesis work wherever a test can use them."""
     if not items or any(not set(_FIXTURE_KINDS) & set(getattr(i, "fixturenames", ())) for i in items):
         return
-    if any(config.getoption(name, None) for name in _LOG_OPTIONS) or config.getini("log_cli"):
-        return
-    for name in _PER_ITEM_PLUGINS:
+    names = [_HYPOTHESIS_PLUGIN]
+    if not (any(config.getoption(name, None) for name in _LOG_OPTIONS) or config.getini("log_cli")):
+        names.append("logging-plugin")
+    for name in names:
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)

@@ -55,7 +55,7 @@ def test_shared_run_gives_each_cell_its_rows_logits(case_id, node_name):
         shared = SharedPrefixes.of(eng.prefix_ids, b, s, row_cells)
         for class_major in (False, True):
             plain = prec.w.logits_at(terms.rows(b, s).starts(lams), node.layer, stage, cells, class_major=class_major)
-            ours = prec.w.logits_shared(terms.shared(shared)(lams), node.layer, stage, shared, 3, class_major=class_major)
+            ours = prec.w.logits_shared(engine._SharedStarts(terms, shared)(lams), node.layer, stage, shared, 3, class_major=class_major)
             assert ours.shape == plain.shape
             assert torch.allclose(ours, plain, rtol=1e-10, atol=1e-10), float((ours - plain).abs().max())
     assert shared.size < eng.P * len(b)

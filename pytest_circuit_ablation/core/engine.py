@@ -236,27 +236,18 @@ class _Weights:
         """``attn_out`` for shared-prefix classes (``prefixes``): x [C * S, d] -> [C * S, d], or with
         ``needed`` the needed class rows' outputs only. The products run on the classes, the attention
         itself on every row (each reads its own ancestors' keys): queries, keys and values are gathered
-        out to the rows, z back to the class rows before position ``full`` (from there on the classes
-        are the rows)."""
+        out to the rows, z back to the class rows."""
         import torch
 
         w = self.layers[layer]
         if not w["d_ov"]:
             return w["b_O"]
         index = shared.for_configs(C)
-        E, B = index.early_rows, C * shared.R
-        # one gather for every position (writing into a slice of a wider tensor cost 2.4x a fresh one)
+        # fresh gathers (writing into a slice of a wider tensor cost 2.4x)
         qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.t()).index_select(1, index.expand)
-        split = shared.full * B  # row cells before ``full``
-        z = self.attend_qkv(qkv, layer, shared.P, B)
-        if needed:
-            return torch.addmm(w["b_O"], z.index_select(1, index.gather_needed).t(), w["W_O_eh"])
-        out = torch.empty_like(x)
-        if E:
-            torch.addmm(w["b_O"], z.index_select(1, index.gather_early).t(), w["W_O_eh"], out=out[:E])
-        if split < z.shape[1]:
-            torch.addmm(w["b_O"], z[:, split:].t(), w["W_O_eh"], out=out[E:])
-        return out
+        z = self.attend_qkv(qkv, layer, shared.P, C * shared.R)
+        z = z.index_select(1, index.gather_needed if needed else index.gather)
+        return torch.addmm(w["b_O"], z.t(), w["W_O_eh"])
 
     def logits_shared(self, x, layer: int, stage: str, shared: SharedPrefixes, C: int, class_major: bool = False):
         """``logits_at`` for causal pair rows run as shared-prefix classes (``prefixes``): x [C * S, d]
@@ -429,9 +420,6 @@ class _SourceTerms:
     def rows(self, b, s) -> "_SourceTerms":
         """The terms of pair rows (b, s), [P, R, d] each."""
         return _SourceTerms(self.base[:, b], self.source[:, s])
-
-    def shared(self, shared: SharedPrefixes) -> "_SharedStarts":
-        return _SharedStarts(self, shared)
 
     def starts(self, lams):
         """[P, C*R, d] residuals of these rows for scales ``lams`` [C]."""
@@ -691,9 +679,11 @@ class Engine:
                     cell_labels = self.labels_pm[:, b][row_cells]
                 else:  # the HL outputs [K, V]
                     hl = self.hl_pm[:, b][row_cells]
-                rows = terms.rows(b, s)
                 shared = self._shared_prefixes(r0, b, s, row_cells)
-                shared_starts = terms.shared(shared) if shared is not None else None
+                if shared is not None:
+                    shared_starts = _SharedStarts(terms, shared)
+                else:
+                    rows = terms.rows(b, s)
                 if kl is not None:
                     inv = torch.zeros(self.P, R, dtype=torch.float64, device=self.device)
                     inv[1:] = self.kl_inv[b, s].t()

@@ -35,9 +35,7 @@ class SharedPrefixes:
     ``position`` / ``rep_row`` / ``rep_base`` / ``rep_source``: [S] each class's position, its
     representative row and that row's base and source input (position blocks in order, ``offsets``);
     ``row_class``: [P, R] each row's class, as an index into S; ``needed``: [S] bool, the classes that
-    hold a read cell. From position ``full`` on every row is its own class, in row order: those
-    positions' classes *are* the rows and need no gathering. Index tensors for C stacked configs are
-    made once per C (``for_configs``)."""
+    hold a read cell. Index tensors for C stacked configs are made once per C (``for_configs``)."""
 
     P: int
     R: int
@@ -49,7 +47,6 @@ class SharedPrefixes:
     row_class: object
     needed: object
     cells: object
-    full: int
 
     def __post_init__(self) -> None:
         self._by_configs: dict[int, ConfigIndex] = {}
@@ -67,7 +64,7 @@ class SharedPrefixes:
         P, n = ids.shape
         R = len(b)
         arange = torch.arange(R, device=b.device)
-        row_class, reps, offsets, full = [], [], [0], P
+        row_class, reps, offsets = [], [], [0]
         for t in range(P):
             uniq, inverse = torch.unique(ids[t, b] * n + ids[t, s], return_inverse=True)
             first = torch.full((len(uniq),), R, dtype=torch.long, device=b.device)
@@ -75,17 +72,13 @@ class SharedPrefixes:
             row_class.append(inverse + offsets[-1])
             reps.append(first)
             offsets.append(offsets[-1] + len(uniq))
-            if not torch.equal(inverse, arange):
-                full = P  # a later position that shares again (rows not in prefix order) resets it
-            elif full == P:
-                full = t
         row_class = torch.stack(row_class)  # [P, R]
         rep_row = torch.cat(reps)
         sizes = torch.tensor([len(r) for r in reps], device=b.device)
         position = torch.repeat_interleave(torch.arange(P, device=b.device), sizes)
         needed = torch.zeros(offsets[-1], dtype=torch.bool, device=b.device)
         needed[row_class[cells]] = True
-        return cls(P, R, offsets, position, rep_row, b[rep_row], s[rep_row], row_class, needed, cells, full)
+        return cls(P, R, offsets, position, rep_row, b[rep_row], s[rep_row], row_class, needed, cells)
 
     def for_configs(self, C: int) -> "ConfigIndex":
         if C not in self._by_configs:
@@ -96,18 +89,16 @@ class SharedPrefixes:
 @dataclass
 class ConfigIndex:
     """Where things are for C stacked configs. Classes are rows of a [C * S, d] matrix, position-major
-    then config (row ``C * offset[t] + c * U_t + u``), so that from position ``full`` on they are the
-    engine's own row cells in order (column ``(t * C + c) * R + r``) and z needs no gathering back.
+    then config (row ``C * offset[t] + c * U_t + u``), like the engine's row cells (column
+    ``(t * C + c) * R + r``).
 
-    ``early_rows``: how many class rows precede position ``full``; ``expand``: [P * C * R] the class
-    row of every row cell; ``gather_early``: a row cell of each early class row;
-    ``needed``: [Kn] the class rows holding a read cell, and ``gather_needed`` a row cell of each;
+    ``expand``: [P * C * R] the class row of every row cell; ``gather``: [C * S] a row cell of each
+    class row; ``needed``: [Kn] the class rows holding a read cell, and ``gather_needed`` a row cell of each;
     ``cells``: each read cell's index in ``needed``, in the engine's cell order (position, config,
     row); ``class_of_row`` / ``config_of_row``: [C * S] what each class row holds."""
 
-    early_rows: int
     expand: object
-    gather_early: object
+    gather: object
     needed: object
     gather_needed: object
     cells: object
@@ -128,7 +119,6 @@ class ConfigIndex:
         row_of = C * offsets[pos] + configs * sizes[pos] + local  # [C, S]: each (config, class)'s row
         cell_of = torch.empty(C * shared.size, dtype=torch.long, device=dev)
         cell_of[row_of.reshape(-1)] = ((pos * C + configs) * R + shared.rep_row).reshape(-1)
-        early = C * shared.offsets[shared.full]
         expand = row_of[:, shared.row_class].permute(1, 0, 2).reshape(-1)  # [P, C, R]
         is_needed = torch.zeros(C * shared.size, dtype=torch.bool, device=dev)
         is_needed[row_of[:, shared.needed].reshape(-1)] = True
@@ -139,4 +129,4 @@ class ConfigIndex:
         class_of_row[row_of.reshape(-1)] = torch.arange(shared.size, device=dev).repeat(C)
         config_of_row = torch.empty_like(cell_of)
         config_of_row[row_of.reshape(-1)] = configs.expand(C, shared.size).reshape(-1)
-        return cls(early, expand, cell_of[:early], needed, cell_of[needed], cells, class_of_row, config_of_row)
+        return cls(expand, cell_of, needed, cell_of[needed], cells, class_of_row, config_of_row)
