@@ -47,3 +47,49 @@ def test_in_circuit_nodes_of_perfect_models_score_below_one_as_their_hl_nodes_do
     hl = ev.hl_effect(head, "resample", 1.0)
     assert 0.4 < hl < 0.8
     assert abs(effect(*ev.result.counts[(head, "resample", 1.0)]) - hl) <= 0.05
+
+
+def _hl_21(n_inputs=40):
+    from pytest_circuit_ablation.core import data
+    from pytest_circuit_ablation.core.hubfiles import load_hl_model
+
+    case = load_case("21")
+    hl = load_hl_model(case.dir)
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, n_inputs, seed=3))
+    with torch.no_grad():
+        return case, hl, tokens, hl(tokens)
+
+
+def test_a_tie_heavy_model_runs_in_float64_and_one_without_ties_in_float32():
+    """Case 21's compiled HL model outputs exact ties wherever its program gives None (68% of counted
+    cells), so float32 could decide few of its cells: the engine runs it in float64 from the start. Its
+    trained LL model has no ties and keeps the fast float32 path."""
+    from pytest_circuit_ablation.core.engine import Engine
+    from pytest_circuit_ablation.core.hubfiles import load_ll_model
+
+    case, hl, tokens, hl_out = _hl_21()
+    with torch.no_grad():
+        ll = load_ll_model(case.builtin_models[0].path)
+        on_hl = Engine(hl, hl_out, tokens, categorical=True, label_atol=0.0, is_hl=True)
+        on_ll = Engine(ll, hl_out, tokens, categorical=True, label_atol=0.0)
+    assert on_hl._clean_tied_share() > 0.5 and on_hl.f32 is on_hl.f64
+    assert on_ll._clean_tied_share() < 0.01 and on_ll.f32 is not on_ll.f64
+
+
+def test_mostly_unsure_micro_batches_redone_in_float64_give_the_oracle_counts(monkeypatch):
+    """With the float64 start turned off, nearly every row of case 21's HL runs holds a tie: each such
+    micro-batch is recomputed whole in float64 through the batched path, and the counts still equal the
+    plain float64 loop's."""
+    from pytest_circuit_ablation.core.engine import Engine
+
+    monkeypatch.setattr(Engine, "TIED_SHARE", 2.0)
+    case, hl, tokens, hl_out = _hl_21()
+    nodes = [parse_node("blocks.0.mlp.hook_post"), parse_node("blocks.1.mlp.hook_post"),
+             parse_node("blocks.3.attn.hook_result[0]")]
+    configs = [Ablation("resample", s) for s in (0.5, 1.0, 2.0)]
+    with torch.no_grad():
+        eng = Engine(hl, hl_out, tokens, categorical=True, label_atol=0.0, is_hl=True, memory_budget_mb=8)
+        got = eng.run(nodes, configs).counts
+        expected = oracle_counts(hl, hl_out, tokens, nodes, configs, categorical=True, label_atol=0.0)
+    assert eng.f32 is not eng.f64 and eng.redone_batches > 0
+    assert got == expected
