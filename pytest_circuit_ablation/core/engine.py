@@ -18,6 +18,7 @@ Why it is fast, and why it still equals the plain loop in ``oracle.py``:
   (``_live_components``, ``_live_units``).
 * Many configurations are stacked along the batch, in micro-batches sized to a memory budget; counts
   stay on the device until the end.
+* On a CPU the MLPs and the final logits run in tiles of rows whose hidden layer stays in cache.
 
 Evaluation runs in float64 by default: the 0.05 agreement threshold and label equality are then
 decided far from rounding noise, so stacking and summation order cannot change a count, and the
