@@ -271,3 +271,18 @@ def test_exact_zeros_are_pruned_and_counts_still_equal_the_oracle():
             assert pruned == [(d_head, d_head - 1, d_mlp - 5), (d_head - 1, 0, d_mlp - 4)]
             got = eng.run(nodes, configs, projections).counts
             assert got == expected, f"fast={fast}: {sum(got[k] != v for k, v in expected.items())} settings differ"
+
+
+def test_micro_batches_redone_whole_in_float64_give_the_same_counts(setup, monkeypatch):
+    """Regression outputs: with every micro-batch that holds an unsure cell recomputed whole in float64
+    (``FULL_REDO_SHARE`` 0) instead of row by row, the counts are the default path's, which equal the
+    oracle's (``test_engine_equals_oracle``)."""
+    ll, hl_out, tokens, nodes, projections, case = setup
+    runs = []
+    for share in (engine.Engine.FULL_REDO_SHARE, 0.0):
+        monkeypatch.setattr(engine.Engine, "FULL_REDO_SHARE", share)
+        with torch.no_grad():
+            eng = engine.Engine(ll, hl_out, tokens, categorical=False, label_atol=case.label_atol, memory_budget_mb=32)
+            runs.append(eng.run(nodes, CONFIGS, projections).counts)
+    assert eng.redone_batches > 0
+    assert runs[0] == runs[1]

@@ -785,7 +785,8 @@ class Engine:
     #: recompute a whole micro-batch in float64 (through the same batched path) instead of its unsure
     #: rows one config at a time, when at least this share of its rows hold an unsure cell. A compiled
     #: HL model's outputs are mostly exact ties (where its program gives None), so nearly every row of
-    #: its runs is unsure: case 21's HL reference effects took 12 s one config at a time, 5-6 s batched.
+    #: its runs is unsure: case 21's HL reference effects took 12 s one config at a time, 7 s batched
+    #: (5 s now that ``TIED_SHARE`` starts such a model in float64).
     FULL_REDO_SHARE = 0.5
 
     def _mostly_unsure(self, unsure, row_cells) -> bool:
