@@ -643,6 +643,14 @@ class Engine:
         margin = ((ll - hl).abs() - (metrics.REGRESSION_ATOL + metrics.REGRESSION_RTOL * hl.abs())).abs()
         return (margin <= self.VERIFY_ABS + self.VERIFY_REL * ll.abs()).any(-1) | ~torch.isfinite(ll).all(-1)
 
+    def _decide(self, logits, labels):
+        """(wrong, unsure, top) for one micro-batch's regrouped logits (``_regrouped_logits``) against its
+        cells' HL labels (categorical, with the top logit for the KL) or HL outputs (regression, top None)."""
+        if self.categorical:
+            return self._decide_categorical(logits, labels)
+        hl = labels.unsqueeze(0)
+        return metrics.disagrees(logits.double(), hl, False), self._uncertain(logits, hl), None
+
     def _decide_categorical(self, logits, labels):
         """From class-major float64 logits [V, C, K] (``_class_major``) and the HL labels [K]: which cells
         are wrong (the LL's top class is not the label), which are too close to call in float32 (the top
@@ -725,10 +733,10 @@ class Engine:
                 R = len(b)
                 row_cells = torch.zeros(self.P, R, dtype=torch.bool, device=self.device)
                 row_cells[1:] = self.changed[b, s].t()
-                if self.categorical:  # the HL labels [K] of the counted cells, in (position, row) order
-                    cell_labels = self.labels_pm[:, b][row_cells]
-                else:  # the HL outputs [K, V]
-                    hl = self.hl_pm[:, b][row_cells]
+                # the HL labels [K] of the counted cells in (position, row) order where categorical, else
+                # their HL outputs [K, V]
+                cell_labels = (self.labels_pm if self.categorical else self.hl_pm)[:, b][row_cells]
+                cell_rows = row_cells.nonzero()[:, 1]  # row of each cell, (position, row) order
                 shared = self._shared_prefixes(r0, b, s, row_cells)
                 starts = _starts_of(terms, shared, b, s)  # scales -> the micro-batch's resumed residuals
                 f64_starts = None
@@ -743,26 +751,21 @@ class Engine:
                     self.shared_batches += shared is not None
                     # [V, C, K] float64 (classes first) where categorical, else [C, K, V]
                     logits = self._regrouped_logits(f32, starts(lams), node, stage, shared, row_cells, len(chunk))
-                    if self.categorical:
-                        wrong, unsure, top = self._decide_categorical(logits, cell_labels)
-                    else:
-                        wrong = metrics.disagrees(logits.double(), hl.unsqueeze(0), False)  # [C, K]
-                        unsure = self._uncertain(logits, hl.unsqueeze(0))
+                    wrong, unsure, top = self._decide(logits, cell_labels)
                     if f32 is not self.f64:
                         if f64_terms is None:
                             f64_terms = _SourceTerms.of(self.f64, node, mode, projs[self.f64.dtype])
-                        if self._mostly_unsure(unsure, row_cells):
+                        if self._mostly_unsure(unsure, cell_rows, R):
                             f64_starts = f64_starts or _starts_of(f64_terms, shared, b, s)
                             lams64 = torch.tensor(scales, dtype=torch.float64, device=self.device)
                             redo = self._regrouped_logits(self.f64, f64_starts(lams64), node, stage, shared, row_cells,
                                                           len(chunk))
-                            redo_wrong = (self._decide_categorical(redo, cell_labels)[0] if self.categorical
-                                          else metrics.disagrees(redo, hl.unsqueeze(0), False))
+                            redo_wrong = self._decide(redo, cell_labels)[0]
                             self.verified_cells += int(unsure.sum())
                             self.redone_batches += 1
                             wrong = torch.where(unsure, redo_wrong, wrong)
                         else:
-                            self._verify(node, stage, f64_terms, scales, b, s, row_cells, unsure, wrong)
+                            self._verify(node, stage, f64_terms, scales, b, s, row_cells, cell_rows, unsure, wrong)
                     flipped[chunk] += wrong.sum(dim=1)
                     if kl is not None:
                         clean, weight = kl_terms
@@ -789,18 +792,18 @@ class Engine:
     #: (5 s now that ``TIED_SHARE`` starts such a model in float64).
     FULL_REDO_SHARE = 0.5
 
-    def _mostly_unsure(self, unsure, row_cells) -> bool:
-        """Do at least ``FULL_REDO_SHARE`` of the micro-batch's C x R rows hold an unsure cell?"""
+    def _mostly_unsure(self, unsure, cell_rows, R: int) -> bool:
+        """Do at least ``FULL_REDO_SHARE`` of the micro-batch's C x R rows hold an unsure cell? (``cell_rows``:
+        each cell's row.)"""
         import torch
 
         if not bool(unsure.any()):
             return False
-        C, R = unsure.shape[0], row_cells.shape[1]
-        cell_rows = row_cells.nonzero()[:, 1]  # row of each cell, (position, row) order
+        C = unsure.shape[0]
         per_row = torch.zeros(C, R, device=unsure.device).index_add_(1, cell_rows, unsure.float())
         return int((per_row > 0).sum()) >= self.FULL_REDO_SHARE * C * R
 
-    def _verify(self, node, stage, terms, lams, b, s, row_cells, unsure, wrong) -> None:
+    def _verify(self, node, stage, terms, lams, b, s, row_cells, cell_rows, unsure, wrong) -> None:
         """Recompute in float64 the rows holding cells too close to the threshold to trust float32
         (``unsure`` [C, K]) and put their float64 decisions into ``wrong``."""
         import torch
@@ -808,7 +811,6 @@ class Engine:
         if not bool(unsure.any()):
             return
         self.verified_cells += int(unsure.sum())
-        cell_rows = row_cells.nonzero()[:, 1]  # row of each cell, (position, row) order
         for c in unsure.any(dim=1).nonzero()[:, 0].tolist():
             rows = cell_rows[unsure[c]].unique()
             keep = torch.zeros(len(b), dtype=torch.bool, device=self.device)
