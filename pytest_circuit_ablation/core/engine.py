@@ -14,6 +14,9 @@ Why it is fast, and why it still equals the plain loop in ``oracle.py``:
 * In a causal model, pair rows that share their base's and source's first t + 1 tokens compute the
   same numbers up to position t: the per-position products run once per such prefix class
   (``prefixes``), about half the rows of case 21 and a third of case 34.
+* A causal pair row is computed only up to its last read cell (nothing earlier reads a later
+  position): its later positions get no prefix classes, and with each micro-batch's rows sorted by
+  that cell the attention at a position runs on the leading rows still needed (case 21: 113 -> 100 s).
 * Weights that are exactly zero (a tracr-compiled HL model is mostly zeros) are left out of the products
   (``_live_components``, ``_live_units``).
 * Many configurations are stacked along the batch, in micro-batches sized to a memory budget; counts
@@ -33,7 +36,7 @@ from . import metrics, modes
 from ..errors import AblationError
 from .modes import Ablation, Projection
 from .nodes import Node
-from .prefixes import SharedPrefixes, prefix_ids
+from .prefixes import LiveRows, SharedPrefixes, by_last_read, prefix_ids
 
 _ACTS = {
     "relu": lambda F, x: F.relu(x),
@@ -154,7 +157,7 @@ class _Weights:
 
         return _ACTS[self.act_name](F, x)
 
-    def attn_out(self, x, layer: int):
+    def attn_out(self, x, layer: int, live: LiveRows | None = None):
         """Attention block output (heads summed, bias added) for x [P, B, d], position-major."""
         import torch
 
@@ -162,9 +165,9 @@ class _Weights:
         P, B, d = x.shape
         if not w["d_ov"]:  # no head writes anything: the block adds its bias
             return w["b_O"].expand(P, B, d)
-        return torch.addmm(w["b_O"], self.attend(x, layer).t(), w["W_O_eh"]).view(P, B, d)
+        return torch.addmm(w["b_O"], self.attend(x, layer, live).t(), w["W_O_eh"]).view(P, B, d)
 
-    def attn_out_at(self, x, layer: int, cells):
+    def attn_out_at(self, x, layer: int, cells, live: LiveRows | None = None):
         """The attention block's output at the selected cells only, [K, d]: every position is still a key,
         but the output projection runs on the cells that are read."""
         import torch
@@ -173,11 +176,11 @@ class _Weights:
         if not w["d_ov"]:
             return w["b_O"]
         flat = cells.reshape(-1).nonzero().squeeze(1)
-        return torch.addmm(w["b_O"], self.attend(x, layer).index_select(1, flat).t(), w["W_O_eh"])
+        return torch.addmm(w["b_O"], self.attend(x, layer, live).index_select(1, flat).t(), w["W_O_eh"])
 
     WIDE_HEAD = 6  # d_head from which causal heads fold the component loop (see ``attend``)
 
-    def attend(self, x, layer: int):
+    def attend(self, x, layer: int, live: LiveRows | None = None):
         """The heads' outputs z before W_O, feature-major: [d_head * H, P * B], feature (e, h) of cell
         (p, b) at [e * H + h, p * B + b], for x [P, B, d].
 
@@ -195,36 +198,47 @@ class _Weights:
         components and one reduction (and z likewise): two passes per query instead of 2 * d_head
         small ones. One thread: 1.4-2.0x at d_head 6-12 with 4 heads (case 21's 12: 11.4 -> 5.8 ms a
         call), 4.9x at 29 with one head (case 21's HL model); slower below 6 and on bidirectional heads,
-        which keep the component loop."""
+        which keep the component loop.
+
+        ``live`` (causal only): at each query position only the leading rows it names are computed (each
+        config's alike); the others' z is 0, and no read cell depends on it."""
         import torch
 
         w = self.layers[layer]
         P, B, d = x.shape
-        return self.attend_qkv(torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t()), layer, P, B)
+        return self.attend_qkv(torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t()), layer, P, B, live)
 
-    def attend_qkv(self, qkv, layer: int, P: int, B: int):
+    def attend_qkv(self, qkv, layer: int, P: int, B: int, live: LiveRows | None = None):
         """``attend`` from the heads' queries, keys and values, feature-major [features, P * B]."""
         import torch
 
         w = self.layers[layer]
         H, dh, dv = self.n_heads, w["d_qk"], w["d_ov"]
+        if self.causal:
+            # rows as [configs, rows per config], so that a query position's leading rows are a slice
+            R, counts = (live.R, live.counts) if live is not None else (B, (B,) * P)
+            C = B // R
+            q, k, v = qkv.split([dh * H, dh * H, dv * H])
+            q, k, v = q.view(dh, H, P, C, R), k.view(dh, H, P, C, R), v.view(dv, H, P, C, R)  # q pre-divided by the scale
+            z = (torch.empty if live is None else torch.zeros)(dv, H, P, C, R, dtype=qkv.dtype, device=qkv.device)
+            for i, n in enumerate(counts):
+                if not n:
+                    continue
+                if max(dh, dv) >= self.WIDE_HEAD:  # every component in one product and one reduction
+                    pattern = (q[:, :, i:i + 1, :, :n] * k[:, :, :i + 1, :, :n]).sum(0).softmax(1)  # [H, key, C, n]
+                    torch.sum(pattern * v[:, :, :i + 1, :, :n], dim=2, out=z[:, :, i, :, :n])
+                    continue
+                # query by query over its own keys: half the work of masking a square
+                scores = q[0, :, i:i + 1, :, :n] * k[0, :, :i + 1, :, :n]  # [H, key, C, n]
+                for e in range(1, dh):
+                    scores.addcmul_(q[e, :, i:i + 1, :, :n], k[e, :, :i + 1, :, :n])
+                pattern = scores.softmax(1)
+                for e in range(dv):
+                    torch.sum(pattern * v[e, :, :i + 1, :, :n], dim=1, out=z[e, :, i, :, :n])
+            return z.view(dv * H, P * B)
         q, k, v = qkv.split([dh * H, dh * H, dv * H])
         q, k, v = q.view(dh, H, P, B), k.view(dh, H, P, B), v.view(dv, H, P, B)  # q already divided by the scale
         z = torch.empty(dv, H, P, B, dtype=qkv.dtype, device=qkv.device)
-        if self.causal and max(dh, dv) >= self.WIDE_HEAD:  # every component in one product and one reduction
-            for i in range(P):
-                pattern = (q[:, :, i:i + 1] * k[:, :, :i + 1]).sum(0).softmax(1)  # [H, key, B]
-                torch.sum(pattern * v[:, :, :i + 1], dim=2, out=z[:, :, i])
-            return z.view(dv * H, P * B)
-        if self.causal:  # query by query over its own keys: half the work of masking a square
-            for i in range(P):
-                scores = q[0, :, i:i + 1] * k[0, :, :i + 1]  # [H, key, B]
-                for e in range(1, dh):
-                    scores.addcmul_(q[e, :, i:i + 1], k[e, :, :i + 1])
-                pattern = scores.softmax(1)
-                for e in range(dv):
-                    torch.sum(pattern * v[e, :, :i + 1], dim=1, out=z[e, :, i])
-            return z.view(dv * H, P * B)
         scores = q[0].unsqueeze(2) * k[0].unsqueeze(1)  # [H, query, key, B]
         for e in range(1, dh):
             scores.addcmul_(q[e].unsqueeze(2), k[e].unsqueeze(1))
@@ -246,7 +260,7 @@ class _Weights:
         index = shared.for_configs(C)
         # fresh gathers (writing into a slice of a wider tensor cost 2.4x)
         qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.t()).index_select(1, index.expand)
-        z = self.attend_qkv(qkv, layer, shared.P, C * shared.R)
+        z = self.attend_qkv(qkv, layer, shared.P, C * shared.R, shared.live)
         z = z.index_select(1, index.gather_needed if needed else index.gather)
         return torch.addmm(w["b_O"], z.t(), w["W_O_eh"])
 
@@ -297,15 +311,16 @@ class _Weights:
             torch.addmm(w["b_out"], post, w["W_out_live"], out=out[i])
         return out.view(P, B, d)
 
-    def logits_at(self, x, layer: int, stage: str, cells, class_major: bool = False):
-        out = self._logits_at(x, layer, stage, cells, class_major)
+    def logits_at(self, x, layer: int, stage: str, cells, class_major: bool = False, live: LiveRows | None = None):
+        out = self._logits_at(x, layer, stage, cells, class_major, live)
         return metrics.hl_labels_output(out, True) if self.snap else out
 
-    def _logits_at(self, x, layer: int, stage: str, cells, class_major: bool = False):
+    def _logits_at(self, x, layer: int, stage: str, cells, class_major: bool = False, live: LiveRows | None = None):
         """Logits [K, V] at the K cells selected by the bool mask ``cells`` [P, B] (in its nonzero
         order), for runs resumed at ``layer`` with x [P, B, d]: ``stage`` 'mlp' means x is that layer's
         resid_mid, 'next' its resid_post. The last layer's MLP and the unembedding act per position,
-        so they run on the selected cells only. ``class_major``: [V, K] instead (see ``_unembed``)."""
+        so they run on the selected cells only. ``class_major``: [V, K] instead (see ``_unembed``).
+        ``live``: causal attention on the rows still needed only (``attend``)."""
         if stage == "mlp":
             if self.attn_only:
                 stage = "next"
@@ -315,9 +330,9 @@ class _Weights:
                 x = x + self.mlp_out(x, layer)
         for l in range(layer + 1, self.n_layers):
             if l == self.n_layers - 1:  # the last block acts per position: only the read cells go on
-                x = _select(x, cells) + self.attn_out_at(x, l, cells)
+                x = _select(x, cells) + self.attn_out_at(x, l, cells, live)
                 return self._unembed(x, class_major) if self.attn_only else self._final_logits(x, class_major)
-            x = x + self.attn_out(x, l)
+            x = x + self.attn_out(x, l, live)
             if not self.attn_only:
                 x = x + self.mlp_out(x, l)
         return self._unembed(_select(x, cells), class_major)
@@ -733,6 +748,9 @@ class Engine:
                 R = len(b)
                 row_cells = torch.zeros(self.P, R, dtype=torch.bool, device=self.device)
                 row_cells[1:] = self.changed[b, s].t()
+                if self.prefix_ids is not None:  # causal: the rows needed at each position lead (``LiveRows``)
+                    order = by_last_read(row_cells)
+                    b, s, row_cells = b[order], s[order], row_cells[:, order]
                 # the HL labels [K] of the counted cells in (position, row) order where categorical, else
                 # their HL outputs [K, V]
                 cell_labels = (self.labels_pm if self.categorical else self.hl_pm)[:, b][row_cells]
@@ -781,7 +799,8 @@ class Engine:
             ll = prec.w.logits_shared(starts, node.layer, stage, shared, C, class_major=self.categorical)
         else:
             cells = row_cells.unsqueeze(1).expand(P, C, R).reshape(P, C * R)
-            ll = prec.w.logits_at(starts, node.layer, stage, cells, class_major=self.categorical)
+            live = LiveRows.of(row_cells) if prec.w.causal else None
+            ll = prec.w.logits_at(starts, node.layer, stage, cells, class_major=self.categorical, live=live)
         # cells come out position-major: regroup to [C, K]
         return _class_major(ll, row_cells, C) if self.categorical else _by_config(ll, row_cells, C)
 
