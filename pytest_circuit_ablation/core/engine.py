@@ -756,6 +756,7 @@ class Engine:
                 cell_labels = (self.labels_pm if self.categorical else self.hl_pm)[:, b][row_cells]
                 cell_rows = row_cells.nonzero()[:, 1]  # row of each cell, (position, row) order
                 shared = self._shared_prefixes(r0, b, s, row_cells)
+                live = LiveRows.of(row_cells) if shared is None and f32.w.causal else None  # shared: ``shared.live``
                 starts = _starts_of(terms, shared, b, s)  # scales -> the micro-batch's resumed residuals
                 f64_starts = None
                 if kl is not None:
@@ -768,7 +769,7 @@ class Engine:
                     lams = torch.tensor(scales, dtype=f32.dtype, device=self.device)
                     self.shared_batches += shared is not None
                     # [V, C, K] float64 (classes first) where categorical, else [C, K, V]
-                    logits = self._regrouped_logits(f32, starts(lams), node, stage, shared, row_cells, len(chunk))
+                    logits = self._regrouped_logits(f32, starts(lams), node, stage, shared, row_cells, len(chunk), live)
                     wrong, unsure, top = self._decide(logits, cell_labels)
                     if f32 is not self.f64:
                         if f64_terms is None:
@@ -777,7 +778,7 @@ class Engine:
                             f64_starts = f64_starts or _starts_of(f64_terms, shared, b, s)
                             lams64 = torch.tensor(scales, dtype=torch.float64, device=self.device)
                             redo = self._regrouped_logits(self.f64, f64_starts(lams64), node, stage, shared, row_cells,
-                                                          len(chunk))
+                                                          len(chunk), live)
                             redo_wrong = self._decide(redo, cell_labels)[0]
                             self.verified_cells += int(unsure.sum())
                             self.redone_batches += 1
@@ -790,16 +791,15 @@ class Engine:
                         kl[chunk] += _fixed_order_sum((_label_nll(logits, top, cell_labels) - clean) * weight, 1)
 
     def _regrouped_logits(self, prec: _Precision, starts, node: Node, stage: str, shared: SharedPrefixes | None,
-                          row_cells, C: int):
+                          row_cells, C: int, live: LiveRows | None = None):
         """One micro-batch's logits at its read cells from its resumed residuals ``starts`` (C stacked
         configs of R rows), regrouped per config: class-major float64 [V, C, K] where categorical (see
-        ``_class_major``), else [C, K, V]."""
+        ``_class_major``), else [C, K, V]. ``live``: the unshared rows' causal cut (``LiveRows``)."""
         P, R = row_cells.shape
         if shared is not None:
             ll = prec.w.logits_shared(starts, node.layer, stage, shared, C, class_major=self.categorical)
         else:
             cells = row_cells.unsqueeze(1).expand(P, C, R).reshape(P, C * R)
-            live = LiveRows.of(row_cells) if prec.w.causal else None
             ll = prec.w.logits_at(starts, node.layer, stage, cells, class_major=self.categorical, live=live)
         # cells come out position-major: regroup to [C, K]
         return _class_major(ll, row_cells, C) if self.categorical else _by_config(ll, row_cells, C)

@@ -78,7 +78,9 @@ class SharedPrefixes:
 
     Classes cover each row up to its last read cell; past it a row's ``row_class`` is 0, a position-0
     class whose numbers it never reads. ``live``: the leading rows needed at each position, where the
-    rows are sorted for it (``by_last_read``), else None. ``position`` / ``rep_row`` / ``rep_base`` / ``rep_source``: [S] each class's position, its
+    rows are sorted for it (``by_last_read``), else None.
+
+    ``position`` / ``rep_row`` / ``rep_base`` / ``rep_source``: [S] each class's position, its
     representative row and that row's base and source input (position blocks in order, ``offsets``);
     ``row_class``: [P, R] each row's class, as an index into S; ``needed``: [S] bool, the classes that
     hold a read cell. Index tensors for C stacked configs are made once per C (``for_configs``)."""
