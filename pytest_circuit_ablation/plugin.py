@@ -42,6 +42,8 @@ class AblationSession:
         self.not_written = ""
         self.image_notice: str | None = None
         self.started = time.perf_counter()
+        self.only_ours = False  # every item this process collected is the suite's
+        self.workers_only_ours: bool | None = None  # controller: every worker said so (None: none down yet)
 
     def build_items(self) -> dict[str, list]:
         if self.items is None:
@@ -67,6 +69,8 @@ class AblationSession:
                 self.rows.append({**row, "outcome": _outcome(report)})
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.only_ours or self.workers_only_ours:
+            _end_without_heap_scans(self.config)
         if _is_worker(self.config) or not self.rows:
             return
         if self.settings.report_dir is None and self.settings.save_baseline is None:
@@ -277,6 +281,9 @@ def _drop_per_item_plugins_if_only_ours(config: pytest.Config, items: list[pytes
     and Hypothesis work wherever a test can use them."""
     if not items or any(not set(_FIXTURE_KINDS) & set(getattr(i, "fixturenames", ())) for i in items):
         return
+    _session(config).only_ours = True
+    if _is_worker(config):
+        config.workeroutput[_ONLY_OURS] = True
     names = [_HYPOTHESIS_PLUGIN]
     if not (any(config.getoption(name, None) for name in _LOG_OPTIONS) or config.getini("log_cli")):
         names.append("logging-plugin")
@@ -284,6 +291,43 @@ def _drop_per_item_plugins_if_only_ours(config: pytest.Config, items: list[pytes
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
+
+
+_ONLY_OURS = "circuit_ablation_only_ours"  # a worker's workeroutput key
+_freeze_registered = False
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error: object | None) -> None:
+    """Controller: the run held only this suite's items if every worker that went down said so."""
+    ours = error is None and bool(getattr(node, "workeroutput", {}).get(_ONLY_OURS))
+    session = _session(node.config)
+    session.workers_only_ours = ours if session.workers_only_ours is None else session.workers_only_ours and ours
+
+
+def _end_without_heap_scans(config: pytest.Config) -> None:
+    """A run of only the suite's items ends holding about a million long-lived objects (its 20,000 items,
+    torch's and TransformerLens's modules). The collector's full passes over them at the end, pytest's at
+    unconfigure and the interpreter's at exit, cost each worker about 3 s, and the controller waits for the
+    workers to exit. ``gc.freeze()`` takes those objects out of every later pass. A worker's process ends
+    with its session, so it freezes now; a controller or serial run may live inside a longer process
+    (``pytest.main``, pytester), so it freezes only at interpreter exit, after every test's garbage is
+    gone. The controller also drops Hypothesis's plugin, as the workers did: its summary would import
+    hypothesis (1.2 s) to report nothing."""
+    import gc
+
+    global _freeze_registered
+    if _is_worker(config):
+        gc.freeze()
+        return
+    plugin = config.pluginmanager.get_plugin(_HYPOTHESIS_PLUGIN)
+    if plugin is not None:
+        config.pluginmanager.unregister(plugin)
+    if not _freeze_registered:
+        import atexit
+
+        atexit.register(gc.freeze)
+        _freeze_registered = True
 
 
 def _item_fixture(request: pytest.FixtureRequest):
