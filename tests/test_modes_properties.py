@@ -150,3 +150,47 @@ def test_fitted_components_are_orthonormal_and_beat_random_bases(seed, centre):
         for _ in range(25):
             q, _ = torch.linalg.qr(torch.randn(7, 2, generator=g, dtype=torch.float64))
             assert captured >= float((dev @ q).pow(2).sum()) - 1e-9
+
+
+def _line_off_the_origin(noise_seed: int):
+    """Activations [60, 2, 6] whose position 1 lies on a line that misses the origin (one principal
+    direction), perturbed at rounding level, as two machines' arithmetic would."""
+    g = torch.Generator().manual_seed(0)
+    u = torch.nn.functional.normalize(torch.randn(6, generator=g, dtype=torch.float64), dim=0)
+    offset = torch.randn(6, generator=g, dtype=torch.float64) * 3.0
+    acts = torch.randn(60, 2, 6, generator=g, dtype=torch.float64)
+    acts[:, 1] = offset + torch.randn(60, 1, generator=g, dtype=torch.float64) * u
+    wobble = torch.Generator().manual_seed(noise_seed)
+    return acts * (1 + 4e-16 * torch.randn(acts.shape, generator=wobble, dtype=torch.float64)), u
+
+
+def test_a_direction_at_rounding_level_is_left_out():
+    """With k = 2 on rank-1 data the second direction is rounding noise; kept, the uncentred projection
+    of the offset onto it would move each activation by an amount that depends on the arithmetic. Left
+    out, the projector is the line's own and two rounding-level perturbations give the same P(a)."""
+    projected = []
+    for noise_seed in (1, 2):
+        acts, u = _line_off_the_origin(noise_seed)
+        proj = fit_projection(acts, 2, centre=False)
+        v = proj.components[1]
+        assert torch.equal(v[1], torch.zeros(6, dtype=torch.float64))
+        assert torch.allclose(v[0].abs(), u.abs(), atol=1e-9)
+        projected.append(project(acts, proj)[:, 1])
+    assert torch.allclose(projected[0], projected[1], atol=1e-12)
+
+
+def test_a_constant_position_has_no_direction_and_fits_without_warnings():
+    """Every input writes the same vector at position 1: nothing varies, so there is no direction there
+    (pca-self-var is the identity and pca-self-orth scales the whole activation), and scikit-learn's
+    divide-by-zero warning about the variance ratio is never raised."""
+    import warnings
+
+    acts = torch.randn(30, 3, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    acts[:, 1] = torch.tensor([0.5, -1.25, 2.0, 0.0, 0.75], dtype=torch.float64)  # its mean is exact
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proj = fit_projection(acts, 2, centre=False)
+    assert torch.equal(proj.components[1], torch.zeros(2, 5, dtype=torch.float64))
+    assert proj.components[2].abs().sum() > 0
+    got = modes.patched("pca-self-orth", 3.0, acts, proj=proj)
+    assert torch.allclose(got[:, 1], 3.0 * acts[:, 1])

@@ -1,7 +1,8 @@
 """The ablation modes as pure functions on one node's activations.
 
 For a node at each position: ``a`` is its activation on the base input, ``s`` on the source input,
-``V`` the k x width PCA components fitted at that position (orthonormal rows), ``mu`` the activation
+``V`` the k x width PCA components fitted at that position (orthonormal rows; a direction the
+activations do not have, whose variance is rounding noise, is a zero row: ``pca``), ``mu`` the activation
 mean when the components are centred (else 0), ``P(x) = V^T V (x - mu)`` the *vector* projection of the
 deviation onto their span, ``Q(x) = (x - mu) - P(x)`` the rest, so ``x = mu + P(x) + Q(x)``, and
 ``lam`` the scale (the table omits ``mu``, which every PCA mode keeps):

@@ -6,6 +6,13 @@ keyed by everything that changes it: the model's file hash, the node, the number
 centring flag, the inputs' hash and scikit-learn's version. Entries are written atomically with a
 checksum of their arrays; an entry that fails to read or to verify is refitted and rewritten, never
 used. Workers of pytest-xdist share the folder: the same key always holds the same bytes.
+
+A position whose activations span fewer than k directions (a causal model's position 1 takes one
+value per token; a head's output has rank at most d_head) has no k-th principal direction: LAPACK
+returns one made of rounding noise, and an uncentred projection onto it can move a large part of the
+activation (case 34's L0H2 at position 1: |a . v| = 1.1 for |a| = 129), differently on another CPU or
+BLAS. Components whose singular value is at rounding level are therefore left out (zero rows), so P
+projects onto the span the activations actually have; an exactly constant position has none.
 """
 from __future__ import annotations
 
@@ -19,11 +26,12 @@ from .files import write_atomic
 from .modes import Projection
 from .nodes import Node
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: components at rounding level left out
 
 
 def fit_projection(acts, n_components: int, centre: bool) -> Projection:
-    """Fit ``n_components`` PCA directions per position on acts [N, pos, width] (float64 on CPU)."""
+    """Fit up to ``n_components`` PCA directions per position on acts [N, pos, width] (float64 on CPU);
+    a direction whose variance is rounding noise is a zero row (see the module docstring)."""
     import numpy as np
     import torch
     from sklearn.decomposition import PCA
@@ -35,11 +43,25 @@ def fit_projection(acts, n_components: int, centre: bool) -> Projection:
     comps = np.zeros((n_pos, n_components, width))
     means = np.zeros((n_pos, width))
     for p in range(1, n_pos):
+        xp = x[:, p]
+        means[p] = xp.mean(axis=0)
+        if not (xp != xp[:1]).any():
+            continue  # exactly constant: no direction (and scikit-learn would divide by a zero variance)
         pca = PCA(n_components=n_components, svd_solver="full")
-        pca.fit(x[:, p])
-        comps[p] = pca.components_
+        pca.fit(xp)
+        real = pca.singular_values_ > _rounding_level(xp)  # descending, so a leading run
+        comps[p, :int(real.sum())] = pca.components_[real]
         means[p] = pca.mean_
     return Projection(torch.from_numpy(comps), torch.from_numpy(means) if centre else None)
+
+
+def _rounding_level(x) -> float:
+    """The largest singular value that rounding alone gives the centred rows of x [N, width]: the
+    matrix-rank tolerance, max(N, width) * eps * the largest singular value of x itself (the raw
+    activations, whose size sets their rounding)."""
+    import numpy as np
+
+    return max(x.shape) * np.finfo(x.dtype).eps * float(np.linalg.norm(x, 2))
 
 
 def cache_key(model_hash: str, node: Node, n_components: int, centre: bool, inputs_hash: str) -> str:
