@@ -259,7 +259,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         if not models_dir.is_dir():
             raise _fail("ablation-models", f"{models_dir} is not a folder")
     tasks_raw = get("ablation_tasks")
-    tasks = tuple(dict.fromkeys(_list("ablation-tasks", tasks_raw))) if tasks_raw else None
+    tasks = tuple(dict.fromkeys(_list("ablation-tasks", tasks_raw))) if tasks_raw is not None else None
     modes = parse_modes(get("ablation_modes"))
     scales = parse_scales(get("ablation_scales"))
     device = str(get("ablation_device")).strip()

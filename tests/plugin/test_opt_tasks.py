@@ -7,6 +7,13 @@ def test_unknown_task_is_one_line(run_suite):
     result.stderr.fnmatch_lines(["ERROR: --ablation-tasks: unknown task 'nope' (built-in cases: 3*"])
 
 
+def test_empty_task_list_is_one_line(run_suite):
+    """An empty value (say, an unset shell variable) is an error, not a silent run of every case."""
+    result = run_suite("--ablation-tasks=")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-tasks: expected a comma-separated list, got ''"])
+
+
 def test_selected_task_only(run_suite):
     result = run_suite("--collect-only", "-q")
     out = result.stdout.str()
