@@ -26,7 +26,10 @@ def read(folder: str | Path) -> dict[str, Any]:
         path = folder / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not a report folder (run pytest with --ablation-report)")
-        frames[name] = read_text(path.read_text(), table)  # ints read as floats first (empty = missing), then Int64
+        try:
+            frames[name] = read_text(path.read_text(), table)  # ints read as floats first (empty = missing), then Int64
+        except ValueError as exc:
+            raise ValueError(f"{path.name}: {exc}") from None
     return frames
 
 
@@ -79,6 +82,10 @@ def read_text(text: str, table: type) -> Any:
     types = {c: dtype(table, c) for c in names}
     frame = pd.read_csv(io.StringIO(text), dtype={c: ("float64" if t == "Int64" else t) for c, t in types.items()},
                         keep_default_na=False, na_values={c: [""] for c in names})
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise ValueError(f"not this report's table: no column {', '.join(missing[:3])}{more}")
     for column, kind in types.items():
         if kind == "Int64":
             frame[column] = frame[column].astype("Int64")

@@ -20,7 +20,7 @@ EXAMPLES = """examples:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="circuit-ablation-report", description=__doc__.split("\n\n")[0].strip("`: "),
+    top = argparse.ArgumentParser(prog="circuit-ablation-report", description="Work on written reports without running pytest.",
                                   epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     merge = commands.add_parser("merge", help="merge shard reports into one report",

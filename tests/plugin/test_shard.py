@@ -70,6 +70,11 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     assert "settings differ" in err and "inputs: 40 vs 41" in err
     assert report_main(["merge", str(tmp_path / "nothing"), "-o", str(tmp_path / "out")]) == 2
     assert "not a report folder" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    shutil.copytree(shards[1], foreign)
+    (foreign / "separation.csv").write_text("task,model\n3,siit\n")  # someone else's table under our name
+    assert report_main(["merge", shards[0], str(foreign), shards[2], "-o", str(tmp_path / "out")]) == 2
+    assert "separation.csv: not this report's table: no column role, mode, scale and " in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
