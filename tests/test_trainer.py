@@ -139,3 +139,28 @@ def test_init_from_a_model_of_another_shape_is_refused(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: --init-from {other}: ") and "case 3's LL model has" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--name", "../../escape"], "is not a model name"),
+    (["--name", "x", "--batch-size", "0"], "--batch-size: 0 must be above 0"),
+    (["--name", "x", "--max-steps", "-1"], "--max-steps: -1 must be above 0"),
+    (["--name", "x", "--lr", "nan"], "--lr: 'nan' is not a finite number"),
+    (["--name", "x", "--early-stop", "101"], "--early-stop: 101 must be above 0 and at most 100"),
+])
+def test_bad_arguments_are_refused_before_training(tmp_path, capsys, args, why):
+    """A bad value is argparse's one-line usage error (exit 2), never a traceback from the training loop
+    and never a model folder outside the output (a name with '/' left cases/<case>/models/)."""
+    with pytest.raises(SystemExit) as stop:
+        train_main(["3", "--out", str(tmp_path / "hub"), "--no-progress", "--max-steps", "1", "--eval-every", "1", *args])
+    assert stop.value.code == 2
+    assert why in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_unwritable_output_is_refused_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert train_main(["3", "--name", "x", "--out", str(blocker / "hub"), "--max-steps", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: --out: cannot write to {blocker / 'hub'}") and "\n" not in err

@@ -32,3 +32,16 @@ def write_atomic(path: Path, data: bytes) -> None:
     """One file, all or nothing (the same bytes for the same key, so concurrent writers agree)."""
     path = Path(path)
     write_all(path.parent, {path.name: data})
+
+
+def writable_problem(folder: Path) -> str | None:
+    """Create the folder and prove a file can be written there, so a command refuses a bad output folder
+    before its work, not after. None when it can; else why not, in a few words."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        return f"cannot write to {folder} ({exc.strerror or exc})"
+    return None

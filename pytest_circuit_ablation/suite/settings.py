@@ -8,12 +8,11 @@ library only.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..core.files import writable_problem
 from ..core.modes import MODES
 from ..core.sweep import DEFAULT_SCALES, Sweep
 from ..errors import AblationError, SettingError
@@ -224,14 +223,10 @@ def parse_checkpoints(raw: str) -> tuple[tuple[str, float], ...]:
 
 
 def check_writable(option: str, folder: Path) -> None:
-    """Create the folder and prove a file can be written there, before any model work."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise _fail(option, f"cannot write to {folder} ({exc.strerror or exc})") from None
+    """Refuse an output folder that cannot be written, before any model work."""
+    problem = writable_problem(folder)
+    if problem:
+        raise _fail(option, problem)
 
 
 def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] | None = None) -> Settings:

@@ -10,11 +10,15 @@ models are in each model's meta.json.
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import shlex
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 from ...core.cases import GATED, ROLES, load_case
+from ...core.files import writable_problem
 from ...errors import AblationError
 from .siit import LR_SCHEDULES, SIIT_SAMPLING, SIITTrainer, TrainArgs
 
@@ -31,11 +35,42 @@ EXAMPLES = """examples:
 """
 
 
+def _model_name(text: str) -> str:
+    """A model name is one folder name (it becomes cases/<case>/models/<name>/ and a case.json key)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text) or text.endswith(".rejected"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a model name (letters, digits, '.', '_', '-'; "
+                                         "not starting with '.' or '-', not ending in '.rejected')")
+    return text
+
+
+def _bounded(kind: type, low: float, strict: bool, high: float | None = None) -> Callable[[str], Any]:
+    """An argparse type: a finite number of ``kind`` above ``low`` (at or above it when not ``strict``),
+    and at most ``high``."""
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        below = value <= low if strict else value < low
+        if below or (high is not None and value > high):
+            bound = f"above {low:g}" if strict else f"{low:g} or more"
+            raise argparse.ArgumentTypeError(f"{text} must be {bound}" + (f" and at most {high:g}" if high is not None else ""))
+        return value
+    return convert
+
+
+_POSITIVE_INT = _bounded(int, 0, strict=True)
+_POSITIVE = _bounded(float, 0.0, strict=True)
+_NONNEGATIVE = _bounded(float, 0.0, strict=False)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="circuit-ablation-train", description=__doc__.split("\n\n")[0],
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("case", help="case id, e.g. 3")
-    p.add_argument("--name", required=True, help="model name: writes cases/<case>/models/<name>/ and registers it in case.json")
+    p.add_argument("--name", required=True, type=_model_name, help="model name: writes cases/<case>/models/<name>/ and registers it in case.json")
     p.add_argument("--out", type=Path, default=None,
                    help="write DIR/<case>/ in InterpBench's hub layout instead (gate it with --ablation-models DIR)")
     p.add_argument("--force", action="store_true", help="overwrite an existing model of that name")
@@ -43,18 +78,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="what the gate expects of the model when registered in case.json (default: %(default)s)")
     p.add_argument("--why", default=None, help="for a negative control: why its gate must fail")
     p.add_argument("--cases-dir", type=Path, default=None, help="folder holding <case>/case.json (default: the built-in cases)")
-    p.add_argument("--iit-weight", type=float, default=None, help="IIT loss weight (default: case.json's train.iit_weight, else 1.0)")
-    p.add_argument("--behavior-weight", type=float, default=None, help="behaviour loss weight (default: case.json's, else 1.0)")
-    p.add_argument("--strict-weight", type=float, default=None, help="strict loss weight; 0 trains plain IIT (default: case.json's, else 0.4)")
-    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: case.json's, else 0.01)")
-    p.add_argument("--batch-size", type=int, default=512, help="pairs per step (default: %(default)s)")
-    p.add_argument("--max-steps", type=int, default=4000, help="steps at most (default: %(default)s)")
-    p.add_argument("--max-seconds", type=float, default=0.0,
+    p.add_argument("--iit-weight", type=_NONNEGATIVE, default=None, help="IIT loss weight (default: case.json's train.iit_weight, else 1.0)")
+    p.add_argument("--behavior-weight", type=_NONNEGATIVE, default=None, help="behaviour loss weight (default: case.json's, else 1.0)")
+    p.add_argument("--strict-weight", type=_NONNEGATIVE, default=None, help="strict loss weight; 0 trains plain IIT (default: case.json's, else 0.4)")
+    p.add_argument("--lr", type=_POSITIVE, default=None, help="Adam learning rate (default: case.json's, else 0.01)")
+    p.add_argument("--batch-size", type=_POSITIVE_INT, default=512, help="pairs per step (default: %(default)s)")
+    p.add_argument("--max-steps", type=_POSITIVE_INT, default=4000, help="steps at most (default: %(default)s)")
+    p.add_argument("--max-seconds", type=_NONNEGATIVE, default=0.0,
                    help="stop at the first evaluation after this much training time; 0: no limit (default: %(default)s)")
-    p.add_argument("--clip-grad-norm", type=float, default=0.1, help="gradient norm clip (default: %(default)s)")
-    p.add_argument("--eval-every", type=int, default=50, help="steps between held-out evaluations (default: %(default)s)")
-    p.add_argument("--eval-pairs", type=int, default=8192, help="held-out pairs per evaluation (default: %(default)s)")
-    p.add_argument("--early-stop", type=float, default=99.5,
+    p.add_argument("--clip-grad-norm", type=_POSITIVE, default=0.1, help="gradient norm clip (default: %(default)s)")
+    p.add_argument("--eval-every", type=_POSITIVE_INT, default=50, help="steps between held-out evaluations (default: %(default)s)")
+    p.add_argument("--eval-pairs", type=_POSITIVE_INT, default=8192, help="held-out pairs per evaluation (default: %(default)s)")
+    p.add_argument("--early-stop", type=_bounded(float, 0.0, strict=True, high=100.0), default=99.5,
                    help="target: stop when every active metric reaches this percentage (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling (default: %(default)s)")
     p.add_argument("--single-loss", action="store_true", help="one update on the summed losses instead of three")
@@ -62,8 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="out-of-circuit nodes per strict update: one at random, or each with probability 1/2")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                    help="linear: fall to --final-lr over --max-steps (InterpBench's LambdaLR)")
-    p.add_argument("--final-lr", type=float, default=2e-4, help="last learning rate of the linear schedule (default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay; 0 is plain Adam, as InterpBench (default: %(default)s)")
+    p.add_argument("--final-lr", type=_NONNEGATIVE, default=2e-4, help="last learning rate of the linear schedule (default: %(default)s)")
+    p.add_argument("--weight-decay", type=_NONNEGATIVE, default=0.0, help="AdamW weight decay; 0 is plain Adam, as InterpBench (default: %(default)s)")
     p.add_argument("--init-from", type=Path, default=None, metavar="DIR",
                    help="start from the weights of a saved LL model folder of this case (InterpBench layout) "
                         "instead of a fresh initialisation; its meta.json is kept in the new one's")
@@ -84,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         out = (args.out / case.id) if args.out else case.dir / "models" / args.name
         if (out / "ll_model.pth").exists() and not args.force:
             raise AblationError(f"{out} already holds a model; choose another --name or pass --force")
+        problem = writable_problem(out.parent)  # before the training, not after it
+        if problem:
+            raise AblationError(f"{'--out' if args.out else '--name'}: {problem}")
         defaults = case.spec.get("train", {})
         pick = lambda given, key, fallback: given if given is not None else defaults.get(key, fallback)  # noqa: E731
         targs = TrainArgs(
