@@ -102,6 +102,32 @@ def test_config_pickle_that_runs_code_is_refused(siit_copy, tmp_path):
     assert not marker.exists()
 
 
+def test_config_naming_a_tokenizer_runs_no_code_from_it(siit_copy, tmp_path, monkeypatch):
+    """A config is plain values, yet TransformerLens acts on one of them: a ``tokenizer_name`` makes it
+    load that tokenizer, and with ``trust_remote_code`` run the Python file beside it. The loader needs no
+    tokenizer and ignores both fields."""
+    import json
+
+    marker = tmp_path / "pwned"
+    tok = tmp_path / "tok"
+    tok.mkdir()
+    (tok / "tokenizer_config.json").write_text(json.dumps(
+        {"auto_map": {"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]}, "tokenizer_class": "EvilTokenizer"}))
+    (tok / "tokenization_evil.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "from transformers import PreTrainedTokenizer\nclass EvilTokenizer(PreTrainedTokenizer):\n    pass\n")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # where transformers would copy the module to
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = pickle.loads((siit_copy / "ll_model_cfg.pkl").read_bytes())
+    cfg.update(tokenizer_name=str(tok), trust_remote_code=True)
+    (siit_copy / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
+    try:
+        model = load_ll_model(siit_copy)
+    finally:
+        assert not marker.exists(), "the tokenizer folder's code ran"
+    assert model.tokenizer is None
+
+
 def test_config_not_a_dict(siit_copy):
     (siit_copy / "ll_model_cfg.pkl").write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(AblationError, match="expected a HookedTransformerConfig dict, got list"):

@@ -205,6 +205,10 @@ def _torch_config(cfg: dict[str, Any], device: str, dtype: str):
     fields = {k: v for k, v in cfg.items() if not isinstance(v, DTypeName)}
     fields["dtype"] = getattr(torch, dtype)
     fields["device"] = device
+    # The suite feeds token ids and needs no tokenizer. A config naming one would make HookedTransformer call
+    # AutoTokenizer.from_pretrained: a download, or, with trust_remote_code, code from a folder run on load.
+    fields["tokenizer_name"] = None
+    fields["trust_remote_code"] = False
     fields.pop("n_params", None)
     known = set(HookedTransformerConfig.__dataclass_fields__)
     return HookedTransformerConfig(**{k: v for k, v in fields.items() if k in known})
