@@ -74,6 +74,24 @@ def test_garbage_weights(siit_copy):
         load_ll_model(siit_copy)
 
 
+def test_weights_pickle_with_allowed_globals_misused_is_one_line(siit_copy):
+    """torch's restricted unpickler allows OrderedDict; called with three arguments it raises TypeError."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    torch.save({"a": torch.zeros(1)}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            dst.writestr(info, b"\x80\x02ccollections\nOrderedDict\n(K\x01K\x02K\x03tR." if info.filename.endswith("data.pkl") else data)
+    (siit_copy / "ll_model.pth").write_bytes(out.getvalue())
+    with pytest.raises(AblationError, match="ll_model.pth: not a readable torch state_dict .*arguments"):
+        load_ll_model(siit_copy)
+
+
 def test_weights_pickle_that_runs_code_is_refused(siit_copy, tmp_path):
     marker = tmp_path / "pwned"
 
