@@ -42,4 +42,14 @@ class AblationStore:
             except AblationError as exc:
                 self._refused[key] = in_option_terms(exc)
                 raise Refused(self._refused[key]) from None
+            except Exception as exc:
+                if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":  # host, torch (CUDA)
+                    self._refused[key] = (f"{key}: out of memory while evaluating ({type(exc).__name__}); "
+                                          "lower --ablation-memory-mb or --ablation-inputs")
+                    raise Refused(self._refused[key]) from None
+                # A bug: the item that met it shows the traceback; the model's other items (hundreds) are
+                # refused in one line instead of each evaluating the whole model again.
+                first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+                self._refused[key] = f"{key}: evaluating it failed in an earlier item ({type(exc).__name__}: {first})"
+                raise
         return self._done[key]

@@ -1,0 +1,49 @@
+"""The session store: a model is evaluated at most once per process, whatever its first attempt did."""
+import pytest
+
+from pytest_circuit_ablation.core import evaluate
+from pytest_circuit_ablation.core.sweep import Sweep
+from pytest_circuit_ablation.suite import gate
+from pytest_circuit_ablation.suite.plan import build_plan
+from pytest_circuit_ablation.suite.settings import Settings
+from pytest_circuit_ablation.suite.store import AblationStore, Refused
+
+
+@pytest.fixture
+def store_and_key():
+    settings = Settings(sweep=Sweep(modes=("resample",), scales=(1.0,), inputs=20), gate=gate.GateRule(), tasks=("3",))
+    plans = build_plan(settings)
+    return AblationStore(settings, plans, None), plans[0].ref.key
+
+
+def _failing(monkeypatch, exc: Exception) -> list[int]:
+    calls: list[int] = []
+
+    def fail(*args, **kwargs):
+        calls.append(1)
+        raise exc
+
+    monkeypatch.setattr(evaluate, "evaluate_model", fail)
+    return calls
+
+
+def test_a_bug_is_raised_once_then_its_model_is_refused_in_one_line(store_and_key, monkeypatch):
+    """The first item shows the traceback; the model's other items must not evaluate it again each."""
+    store, key = store_and_key
+    calls = _failing(monkeypatch, TypeError("bad argument\nmore"))
+    with pytest.raises(TypeError):
+        store.evaluation(key)
+    for _ in range(3):
+        with pytest.raises(Refused, match=r"failed in an earlier item \(TypeError: bad argument\)$"):
+            store.evaluation(key)
+    assert len(calls) == 1
+
+
+def test_out_of_memory_is_a_refusal_with_the_option_to_lower(store_and_key, monkeypatch):
+    store, key = store_and_key
+    out_of_memory = type("OutOfMemoryError", (RuntimeError,), {})  # torch's CUDA OOM is a RuntimeError by that name
+    calls = _failing(monkeypatch, out_of_memory("CUDA out of memory"))
+    for _ in range(2):
+        with pytest.raises(Refused, match="out of memory while evaluating .* lower --ablation-memory-mb"):
+            store.evaluation(key)
+    assert len(calls) == 1
