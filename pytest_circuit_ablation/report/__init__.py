@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import write_all
-from .rows import DiagnosisColumns, EffectColumns, ModelColumns, Row, SeparationColumns, model_rows, to_csv
+from .rows import DiagnosisColumns, EffectColumns, ModelColumns, Row, SeparationColumns, model_rows, report_order, to_csv
 
 
 def write_files(folder: Path, files: dict[str, str], binary: dict[str, bytes] | None = None) -> None:
@@ -38,6 +38,7 @@ def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = No
     from .images import render
 
     meta = dict(meta or {})
+    rows = report_order(rows)
     files = {
         "ablation.csv": to_csv([r for r in rows if r["kind"] == "effect"], EffectColumns),
         "separation.csv": to_csv([r for r in rows if r["kind"] == "separation"], SeparationColumns),

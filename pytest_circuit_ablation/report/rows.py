@@ -176,6 +176,12 @@ def _sort_key(row: dict[str, Any]) -> tuple:
             MODES.index(mode) if mode in MODES else -1, row.get("scale") if row.get("scale") is not None else -1.0)
 
 
+def report_order(rows: Iterable[Row]) -> list[Row]:
+    """The rows in one order whatever order they arrived in (xdist workers finish in any order, a merge
+    reads its folders in the order given), so the page and the terminal summary are the same bytes."""
+    return sorted(rows, key=lambda r: (*_sort_key(r), r["kind"]))
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""

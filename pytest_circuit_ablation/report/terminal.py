@@ -8,7 +8,7 @@ from ..core.cases import case_sort_key
 from ..suite.diagnosis import FLAGGED
 from ..suite.gate import GATED, verdict
 from ..suite.settings import Settings
-from .rows import Row
+from .rows import Row, report_order
 
 
 def model_entries(rows: list[Row]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -31,6 +31,7 @@ def model_entries(rows: list[Row]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
+    rows = report_order(rows)
     models = model_entries(rows)
     lines = [f"gate: {settings.gate.describe()}"]
     for task, model in models:
