@@ -114,8 +114,12 @@ class AblationSession:
             "python": platform.python_version(),
             "settings": {"modes": list(sweep.modes), "scales": list(sweep.scales), "inputs": sweep.inputs, "seed": sweep.seed,
                          "pca_components": sweep.pca_components, "pca_centre": sweep.pca_centre, "device": sweep.device,
+                         "gate_rule": s.gate.rule, "hl_tol": s.gate.hl_tol,
                          "tau_in": s.gate.tau_in, "tau_out": s.gate.tau_out, "min_accuracy": s.gate.min_accuracy,
-                         "checkpoints": [list(c) for c in s.gate.checkpoints]},
+                         "checkpoints": [list(c) for c in s.gate.checkpoints],
+                         # the diagnosis's thresholds decide its verdicts: a merge must refuse shards that differ
+                         "spread_max": s.diagnosis.spread_max, "load_min": s.diagnosis.load_min,
+                         "require_irrelevant": s.diagnosis.require_irrelevant},
             "models": {f"case{r['task']}-{r['model']}": {"hash": r.get("model_hash"), "seconds": r.get("seconds"),
                                                           "outcome": r["outcome"], "message": r.get("message", "")}
                        for r in loads},

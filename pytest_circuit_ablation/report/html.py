@@ -120,7 +120,7 @@ def gate_marks(meta: dict[str, Any]) -> dict[str, float]:
 
 
 def _offender_names(gate_row: dict[str, Any]) -> set[str]:
-    """Node names in a separation row's ``offenders`` ("L0H3=0.176 L1MLP=0.918")."""
+    """Node names in a separation row's ``offenders`` ("L0H3=0.176[upper=0.181] L1MLP=0.918[HL=1.000]")."""
     return {part.split("=", 1)[0] for part in (gate_row.get("offenders") or "").split()}
 
 
@@ -229,7 +229,7 @@ def _banner(entries: dict, flagged: list[Row] | None = None) -> str:
     links = "" if not bad else "; not as expected: " + ", ".join(f"<a href='#{n}'>{_esc(n)}</a>" for n in bad)
     if flagged is not None:
         names = [f"case{r['task']}-{r['model']}-{r['node']}" for r in flagged]
-        links += f"; {len(names)} nodes flagged by the diagnosis" + (": " if names else "") + ", ".join(
+        links += f"; {len(names)} nodes of gated models flagged by the diagnosis" + (": " if names else "") + ", ".join(
             f"<a href='#diag-{_esc(n)}'>{_esc(n)}</a>" for n in names)
     return f"<p class='banner {cls}' id='banner'>{'; '.join(parts)}{links}</p>"
 

@@ -119,14 +119,22 @@ def separation(ev, mode: str, scale: float) -> tuple[list[tuple[str, float]], li
 
 
 def _offenders(ev, gate, mode: str, scale: float) -> tuple[list[str], list[str]]:
-    """(in-circuit, out-of-circuit) nodes failing their side of the gate, as ``name=effect``."""
+    """(in-circuit, out-of-circuit) nodes failing their side of the gate, as ``name=effect``, with what the
+    effect was held to when that is not a tau on the effect itself: ``[HL=x]`` (an in-circuit node under
+    rule 'hl', which fails above its HL node's effect as well as below) or ``[upper=x]`` (an out-of-circuit
+    node under rule 'hl', judged on its Wilson upper bound)."""
     low, high = [], []
     for node in ev.nodes:
         flipped, counted = ev.result.counts[(node, mode, scale)]
         value = metrics.effect(flipped, counted)
         inside = node in ev.circuit
-        if gate.offence(inside, value, metrics.wilson_interval(flipped, counted)[1], ev.hl_effect(node, mode, scale)):
-            (low if inside else high).append(f"{node.name}={value:.3f}")
+        upper, hl = metrics.wilson_interval(flipped, counted)[1], ev.hl_effect(node, mode, scale)
+        if not gate.offence(inside, value, upper, hl):
+            continue
+        held_to = ""
+        if gate.rule == "hl":
+            held_to = (f"[HL={hl:.3f}]" if hl is not None else "") if inside else f"[upper={upper:.3f}]"
+        (low if inside else high).append(f"{node.name}={value:.3f}{held_to}")
     return low, high
 
 

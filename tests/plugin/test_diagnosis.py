@@ -23,7 +23,7 @@ def test_planted_constant_node_is_named_and_only_it(run_suite, pytester, tmp_pat
     result.stdout.fnmatch_lines(["*case3 IB*PASS*", "diagnosis: 1 nodes of gated models flagged*",
                                  "  case3 IB L1H1: constant-load-bearing: spread *"])
     page = (pytester.path / "reports" / "index.html").read_text()
-    assert "1 nodes flagged by the diagnosis: <a href='#diag-case3-IB-L1H1'>" in page
+    assert "1 nodes of gated models flagged by the diagnosis: <a href='#diag-case3-IB-L1H1'>" in page
     assert "id='diag-case3-IB-L1H1'" in page
 
 

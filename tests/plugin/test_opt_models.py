@@ -39,7 +39,7 @@ def test_perturbed_out_of_circuit_head_fails_the_gate_by_name(run_suite, interpb
     result.stdout.fnmatch_lines([
         "case3-InterpBench-L1H3-resample-1.0: out-of-circuit node: Wilson upper bound * > tau_out 0.1",
         "case3-InterpBench-resample-1.0: gate fails; out-of-circuit above tau_out 0.1: L1H3=*",
-        "case3 InterpBench * FAIL *offenders: L1H3=*",
+        "case3 InterpBench * FAIL *offenders: L1H3=?.???[[]upper=?.???[]]",  # judged on the upper bound
     ])
     result.assert_outcomes(passed=32, failed=2)  # with 10 diagnosis items
     assert "test_accuracy" not in result.stdout.str().split("short test summary")[-1]

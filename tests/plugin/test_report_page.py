@@ -32,6 +32,9 @@ def test_page_renders_every_figure_without_errors_and_images_are_written(run_sui
     meta = json.loads((reports / "ablation.json").read_text())
     assert meta["static_images"] == "12 files under figures/"
     assert meta["settings"]["inputs"] == 30 and meta["models"]["case3-siit"]["hash"]
+    # every setting a verdict depends on, so a merge refuses shards that differ in any (MUST_AGREE)
+    assert {k: meta["settings"][k] for k in ("gate_rule", "hl_tol", "spread_max", "load_min", "require_irrelevant")} == {
+        "gate_rule": "hl", "hl_tol": 0.05, "spread_max": 0.05, "load_min": 0.1, "require_irrelevant": False}
     assert meta["versions"]["torch"].startswith("2.13")
 
 
