@@ -146,6 +146,19 @@ def test_config_naming_a_tokenizer_runs_no_code_from_it(siit_copy, tmp_path, mon
     assert model.tokenizer is None
 
 
+def test_config_object_without_fields_and_a_zero_mlp_are_one_line(siit_copy):
+    """An allowed global with no state was an AttributeError (an INTERNALERROR at collection); d_mlp = 0
+    passed the check and ended in a torch reshape error."""
+    (siit_copy / "ll_model_cfg.pkl").write_bytes(b"\x80\x02ctransformer_lens.config\nHookedTransformerConfig\n)R.")
+    with pytest.raises(AblationError, match="a HookedTransformerConfig without its fields"):
+        read_config(siit_copy)
+    cfg = pickle.loads((model_dir("siit") / "ll_model_cfg.pkl").read_bytes())
+    cfg["d_mlp"] = 0
+    (siit_copy / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
+    with pytest.raises(AblationError, match="'d_mlp' must be a positive integer"):
+        read_config(siit_copy)
+
+
 def test_config_not_a_dict(siit_copy):
     (siit_copy / "ll_model_cfg.pkl").write_bytes(pickle.dumps([1, 2, 3]))
     with pytest.raises(AblationError, match="expected a HookedTransformerConfig dict, got list"):

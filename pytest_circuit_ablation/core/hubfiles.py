@@ -132,6 +132,8 @@ def safe_unpickle(path: Path) -> Any:
     except Exception as exc:  # truncated data raises EOFError, ValueError, ...
         raise AblationError(f"{path}: corrupt pickle ({type(exc).__name__}: {exc})") from None
     if isinstance(value, _ConfigObject):
+        if not hasattr(value, "fields"):
+            raise AblationError(f"{path}: unsafe or invalid pickle: a HookedTransformerConfig without its fields")
         value = value.fields
     return value
 
@@ -162,8 +164,9 @@ def _read_config(path: Path) -> dict[str, Any]:
         value = cfg.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise AblationError(f"{path}: config key {key!r} must be a positive integer, got {value!r}")
-    if not cfg.get("attn_only") and not isinstance(cfg.get("d_mlp"), int):
-        raise AblationError(f"{path}: config key 'd_mlp' must be an integer for a model with MLPs")
+    d_mlp = cfg.get("d_mlp")
+    if not cfg.get("attn_only") and (not isinstance(d_mlp, int) or isinstance(d_mlp, bool) or d_mlp <= 0):
+        raise AblationError(f"{path}: config key 'd_mlp' must be a positive integer for a model with MLPs, got {d_mlp!r}")
     if cfg.get("normalization_type") not in (None, "LN", "LNPre", "RMS", "RMSPre"):
         raise AblationError(f"{path}: unsupported normalization_type {cfg.get('normalization_type')!r}")
     for key, unsupported, what in _UNSUPPORTED:

@@ -39,10 +39,14 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
         doc = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise AblationError(f"--ablation-baseline {path}: file not found") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
         raise AblationError(f"--ablation-baseline {path}: not a baseline file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("effects"), dict):
         raise AblationError(f"--ablation-baseline {path}: not a baseline file (expected format {FORMAT!r})")
+    for item, entry in doc["effects"].items():
+        effect = entry.get("effect") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not (effect is None or (isinstance(effect, (int, float)) and not isinstance(effect, bool))):
+            raise AblationError(f"--ablation-baseline {path}: entry {item!r} is not {{\"effect\": a number or null, ...}}")
     return doc["effects"]
 
 

@@ -258,7 +258,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     modes = parse_modes(get("ablation_modes"))
     scales = parse_scales(get("ablation_scales"))
     device = str(get("ablation_device")).strip()
-    if device.split(":")[0] not in DEVICES:
+    if device.split(":")[0] not in DEVICES or device.startswith("cpu:"):
         raise _fail("ablation-device", f"unknown device {device!r} (choose cpu or cuda)")
     if device.startswith("cuda"):
         _check_cuda(device)

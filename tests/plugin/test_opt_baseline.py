@@ -43,9 +43,23 @@ def test_items_absent_from_the_baseline_are_reported_not_failed(run_suite, pytes
 
 def test_unreadable_baseline(run_suite, pytester):
     (pytester.path / "b.json").write_text("{not json")
-    result = run_suite("--ablation-baseline=b.json")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --ablation-baseline *b.json: not a baseline file*"])
+    (pytester.path / "c.json").write_bytes(b"\xff\xfe\x00bad")  # not UTF-8: was an INTERNALERROR
+    for name in ("b.json", "c.json"):
+        result = run_suite(f"--ablation-baseline={name}")
+        assert result.ret == 4
+        result.stderr.fnmatch_lines([f"ERROR: --ablation-baseline *{name}: not a baseline file*"])
+
+
+def test_a_baseline_entry_of_the_wrong_type_is_refused_before_any_item(run_suite, pytester):
+    """It raised TypeError in its item, and that item's row went missing from the report."""
+    import json
+
+    for entry in ({"effect": "abc"}, 5):
+        doc = {"format": "pytest-circuit-ablation baseline v1", "settings": {}, "effects": {"case3-siit-L0H0-resample-1.0": entry}}
+        (pytester.path / "b.json").write_text(json.dumps(doc))
+        result = run_suite("--ablation-baseline=b.json")
+        assert result.ret == 4
+        result.stderr.fnmatch_lines(["ERROR: --ablation-baseline *b.json: entry 'case3-siit-L0H0-resample-1.0' is not *"])
 
 
 def test_a_baseline_saved_with_other_settings_is_refused_naming_the_setting(run_suite, pytester, interpbench_dir):

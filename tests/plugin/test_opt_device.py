@@ -2,9 +2,10 @@
 
 
 def test_unknown_device(run_suite):
-    result = run_suite("--ablation-device=tpu")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --ablation-device: unknown device 'tpu' (choose cpu or cuda)*"])
+    for device in ("tpu", "cpu:abc"):  # cpu:abc failed in every item with torch's traceback
+        result = run_suite(f"--ablation-device={device}")
+        assert result.ret == 4
+        result.stderr.fnmatch_lines([f"ERROR: --ablation-device: unknown device '{device}' (choose cpu or cuda)*"])
 
 
 def test_cpu(run_suite):
