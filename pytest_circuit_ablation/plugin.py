@@ -18,6 +18,7 @@ from .suite import settings as settings_mod
 from .errors import AblationError
 
 _ROWS_KEY = "ablation"
+_OURS_KEY = "circuit_ablation_item"
 _FIXTURE_KINDS = {
     "ablation_load_item": "load",
     "ablation_accuracy_item": "accuracy",
@@ -39,6 +40,7 @@ class AblationSession:
         self.rows: list[dict[str, Any]] = []
         self.report_files: list[Path] = []
         self.crashed: list[str] = []  # items whose worker died: the report would be incomplete
+        self.lost: list[str] = []  # the suite's items that failed without recording their row (an error)
         self.not_written = ""
         self.image_notice: str | None = None
         self.started = time.perf_counter()
@@ -64,9 +66,13 @@ class AblationSession:
             return
         if report.when != "call" and not (report.when == "setup" and not report.passed):
             return
+        recorded = False
         for key, row in report.user_properties:
             if key == _ROWS_KEY and isinstance(row, dict):
                 self.rows.append({**row, "outcome": _outcome(report)})
+                recorded = True
+        if report.failed and not recorded and any(key == _OURS_KEY for key, _ in report.user_properties):
+            self.lost.append(report.nodeid)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.only_ours or self.workers_only_ours:
@@ -80,6 +86,9 @@ class AblationSession:
             return  # an interrupted run keeps the previous report whole
         if self.crashed:
             self.not_written = f"{len(self.crashed)} items lost with a crashed worker"
+            return
+        if self.lost:
+            self.not_written = f"{len(self.lost)} items failed with an error before recording their numbers"
             return
         from .report import write_report
 
@@ -255,6 +264,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     """The ablation suite collected with no model to gate is a usage error (exit 4), never a green run
     that checked nothing."""
     _drop_per_item_plugins_if_only_ours(config, items)
+    for item in items:  # marked, so that one failing without its row keeps an incomplete report unwritten
+        if set(_FIXTURE_KINDS) & set(getattr(item, "fixturenames", ())):
+            item.user_properties.append((_OURS_KEY, True))
     if _is_worker(config) or not any(set(_FIXTURE_KINDS) & set(getattr(i, "fixturenames", ())) for i in items):
         return
     ablation = _session(config)

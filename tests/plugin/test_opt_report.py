@@ -76,6 +76,24 @@ def test_unwritable_report_folder_fails_before_any_model_work(run_suite, pyteste
 
 
 
+def test_an_item_that_errors_before_recording_its_row_leaves_the_report_unwritten(run_suite, pytester):
+    """A report without that item's row (or, for a load item, without the whole model) would look
+    complete; the previous report is kept, as after a crashed worker."""
+    run_suite("--ablation-report")
+    before = (pytester.path / "reports" / "ablation.csv").read_bytes()
+    pytester.syspathinsert()
+    pytester.makepyfile(bugplug=
+        "import pytest\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_runtest_call(item):\n"
+        "    if item.name == 'test_effect[case3-siit-L0H0-resample-1.0]':\n"
+        "        raise RuntimeError('a bug')\n")
+    result = run_suite("--ablation-report", "-p", "bugplug")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["report not written (1 items failed with an error before recording their numbers); the previous one is left as it was"])
+    assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
+
+
 def test_results_read_round_trips_every_table_and_the_readme_analysis_runs(run_suite, pytester):
     from pytest_circuit_ablation import results
 
