@@ -92,16 +92,20 @@ class AblationSession:
             return
         from .report import write_report
 
-        if self.settings.report_dir is not None:
-            self.report_files, self.image_notice = write_report(self.settings.report_dir, self.rows, self.metadata(),
-                                                                     self.settings.images)
-        if self.settings.save_baseline is not None:
-            from .report.baseline import to_text
-            from .report import write_files
+        try:
+            if self.settings.report_dir is not None:
+                self.report_files, self.image_notice = write_report(self.settings.report_dir, self.rows, self.metadata(),
+                                                                         self.settings.images)
+            if self.settings.save_baseline is not None:
+                from .report.baseline import to_text
+                from .report import write_files
 
-            path = self.settings.save_baseline
-            write_files(path.parent, {path.name: to_text(self.rows, self.baseline_settings())})
-            self.report_files.append(path)
+                path = self.settings.save_baseline
+                write_files(path.parent, {path.name: to_text(self.rows, self.baseline_settings())})
+                self.report_files.append(path)
+        except OSError as exc:  # checked writable at start; something in the folder is in the way
+            self.not_written = f"cannot write {exc.filename or ''}: {exc.strerror or exc}"
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def metadata(self) -> dict[str, Any]:
         """ablation.json: what produced these numbers (timings live here, not in the CSVs)."""

@@ -11,6 +11,9 @@ def write_all(folder: Path, files: dict[str, bytes]) -> None:
     interrupted or failing write leaves the previous files whole. Names may contain subfolders."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for name in files:  # a folder where a file goes would fail its move after others were replaced
+        if (folder / name).is_dir():
+            raise IsADirectoryError(21, "a folder is in the way", str(folder / name))
     staged = []
     try:
         for name, data in files.items():

@@ -272,6 +272,8 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         raise _fail("ablation-tau-out", f"{tau_out} must be below --ablation-tau-in ({tau_in})")
     save_baseline = path("ablation_save_baseline")
     if save_baseline is not None:
+        if save_baseline.is_dir():
+            raise _fail("ablation-save-baseline", f"{save_baseline} is a folder; name the file to write")
         check_writable("ablation-save-baseline", save_baseline.parent)
     baseline_path = path("ablation_baseline")
     baseline_doc = None

@@ -94,6 +94,21 @@ def test_an_item_that_errors_before_recording_its_row_leaves_the_report_unwritte
     assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
 
 
+def test_a_folder_in_the_way_of_a_report_file_leaves_the_report_whole(run_suite, pytester):
+    """index.html as a folder: the CSVs were replaced, then the page's move raised a traceback."""
+    (pytester.path / "reports" / "index.html").mkdir(parents=True)
+    (pytester.path / "reports" / "ablation.csv").write_text("old")
+    result = run_suite("--ablation-report")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["report not written (cannot write *index.html: a folder is in the way); the previous one is left as it was"])
+    assert (pytester.path / "reports" / "ablation.csv").read_text() == "old"
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    (pytester.path / "b").mkdir()
+    result = run_suite("--ablation-save-baseline=b")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-save-baseline: * is a folder; name the file to write"])
+
+
 def test_results_read_round_trips_every_table_and_the_readme_analysis_runs(run_suite, pytester):
     from pytest_circuit_ablation import results
 
