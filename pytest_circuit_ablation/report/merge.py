@@ -9,6 +9,7 @@ numbers are not comparable), and so is a model gated in two folders or a shard m
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,25 @@ MUST_AGREE = ("gate", "settings", "versions")
 def read_folder(folder: Path) -> tuple[list[Row], dict[str, Any]]:
     """One report folder's rows (as the items recorded them, for every field the report uses) and metadata."""
     from ..results import read
+    from .rows import TABLES
 
-    meta_path = folder / "ablation.json"
+    for name in (*(f"{t}.csv" for t in TABLES), "ablation.json"):
+        if not (folder / name).is_file():
+            raise AblationError(f"{folder}: not a report folder ({name} missing)")
     try:
         tables = read(folder)
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError as exc:
-        raise AblationError(f"{folder}: not a report folder ({Path(exc.filename or meta_path).name} missing)") from None
-    except (ValueError, KeyError) as exc:
+        meta = json.loads((folder / "ablation.json").read_text())
+    except (OSError, ValueError, KeyError) as exc:
         raise AblationError(f"{folder}: unreadable report ({exc})") from None
-    return rows_from_tables(tables, meta), meta
+    if not isinstance(meta, dict) or not isinstance(meta.get("models") or {}, dict):
+        raise AblationError(f"{folder}: unreadable report (ablation.json is not this report's metadata)")
+    shard = meta.get("shard")
+    if shard is not None and not (isinstance(shard, str) and re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*", shard)):
+        raise AblationError(f"{folder}: unreadable report (ablation.json's shard {shard!r} is not I/N)")
+    rows = rows_from_tables(tables, meta)
+    if isinstance(meta.get("items"), int) and len(rows) != meta["items"]:  # a truncated or edited table
+        raise AblationError(f"{folder}: unreadable report (its tables hold {len(rows)} items, ablation.json says {meta['items']})")
+    return rows, meta
 
 
 def _records(frame) -> list[dict[str, Any]]:
@@ -111,9 +121,17 @@ def merge(folders: list[Path], out: Path, images: tuple[str, ...] = ("png",)) ->
     """Read every folder, check they fit together, and write the merged report to ``out`` (atomically)."""
     from . import write_report
 
+    from ..core.files import writable_problem
+
     if not folders:
         raise AblationError("merge: no report folders given")
     read = [read_folder(f) for f in folders]
     meta = merge_meta(folders, [m for _, m in read])
+    problem = writable_problem(out)  # only once the merge is known to fit: a refused one creates nothing
+    if problem:
+        raise AblationError(f"-o: {problem}")
     rows = [r for folder_rows, _ in read for r in folder_rows]
-    return write_report(out, rows, meta, images)
+    try:
+        return write_report(out, rows, meta, images)
+    except OSError as exc:
+        raise AblationError(f"-o: cannot write {exc.filename or out} ({exc.strerror or exc})") from None

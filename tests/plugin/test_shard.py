@@ -75,6 +75,15 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     (foreign / "separation.csv").write_text("task,model\n3,siit\n")  # someone else's table under our name
     assert report_main(["merge", shards[0], str(foreign), shards[2], "-o", str(tmp_path / "out")]) == 2
     assert "separation.csv: not this report's table: no column role, mode, scale and " in capsys.readouterr().err
+    truncated = tmp_path / "truncated"
+    shutil.copytree(shards[1], truncated)
+    text = (truncated / "ablation.csv").read_text()
+    (truncated / "ablation.csv").write_text(text[: len(text) // 2])  # cut inside a row: it parsed, with gaps
+    assert report_main(["merge", shards[0], str(truncated), shards[2], "-o", str(tmp_path / "out")]) == 2
+    assert "its tables hold" in capsys.readouterr().err
+    (tmp_path / "blocker").write_text("")
+    assert report_main(["merge", *shards, "-o", str(tmp_path / "blocker" / "out")]) == 2
+    assert "-o: cannot write to" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
