@@ -179,8 +179,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             kwargs["metavar"] = spec.metavar
         group.addoption(f"--{spec.name}", **kwargs)
-        if spec.kind == "bool":
-            parser.addini(spec.dest, f"default for --{spec.name} (true or false)", type="bool", default=spec.default == "true")
+        if spec.kind == "bool":  # read as text and parsed by the settings, so a bad value names its option
+            parser.addini(spec.dest, f"default for --{spec.name} (true or false)", default="true" if spec.default == "true" else "false")
         else:
             parser.addini(spec.dest, f"default for --{spec.name}", default=spec.default)
 
@@ -188,10 +188,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _get(config: pytest.Config, dest: str) -> Any:
     value = config.getoption(dest)
     if value is None or value is False:
-        try:
-            value = config.getini(dest)
-        except ValueError as exc:  # a typed ini key (true/false) with another value
-            raise AblationError(f"--{dest.replace('_', '-')}: ini key {dest} is not true or false ({exc})") from None
+        value = config.getini(dest)
     return value
 
 
