@@ -265,10 +265,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     """The ablation suite collected with no model to gate is a usage error (exit 4), never a green run
     that checked nothing."""
     _drop_per_item_plugins_if_only_ours(config, items)
-    for item in items:  # marked, so that one failing without its row keeps an incomplete report unwritten
-        if set(_FIXTURE_KINDS) & set(getattr(item, "fixturenames", ())):
-            item.user_properties.append((_OURS_KEY, True))
-    if _is_worker(config) or not any(set(_FIXTURE_KINDS) & set(getattr(i, "fixturenames", ())) for i in items):
+    ours = [item for item in items if _is_suite_item(item)]
+    for item in ours:  # marked, so that one failing without its row keeps an incomplete report unwritten
+        item.user_properties.append((_OURS_KEY, True))
+    if _is_worker(config) or not ours:
         return
     ablation = _session(config)
     if not ablation.plans:
@@ -289,6 +289,11 @@ _LOG_OPTIONS = ("log_level", "log_file", "log_cli_level")
 _HYPOTHESIS_PLUGIN = "hypothesispytest"
 
 
+def _is_suite_item(item: pytest.Item) -> bool:
+    """One of this suite's items (it uses one of the suite's item fixtures)."""
+    return bool(set(_FIXTURE_KINDS) & set(getattr(item, "fixturenames", ())))
+
+
 def _drop_per_item_plugins_if_only_ours(config: pytest.Config, items: list[pytest.Item]) -> None:
     """When every collected item is one of this suite's, unregister plugins that work at every item and
     that none of them uses: Hypothesis's, and, unless a logging option is set, pytest's per-test log
@@ -296,7 +301,7 @@ def _drop_per_item_plugins_if_only_ours(config: pytest.Config, items: list[pytes
     phase, and torch alone defines about fifty: 2 ms per item, 20,000 items in the main job (case 3's
     gate, serial: 29.2 s -> 24.1 s). A run with any other test keeps both, so ``caplog``, log reports
     and Hypothesis work wherever a test can use them."""
-    if not items or any(not set(_FIXTURE_KINDS) & set(getattr(i, "fixturenames", ())) for i in items):
+    if not items or not all(_is_suite_item(i) for i in items):
         return
     _session(config).only_ours = True
     if _is_worker(config):

@@ -119,9 +119,8 @@ def _first_difference(a: Any, b: Any) -> str:
 
 def merge(folders: list[Path], out: Path, images: tuple[str, ...] = ("png",)) -> tuple[list[Path], str | None]:
     """Read every folder, check they fit together, and write the merged report to ``out`` (atomically)."""
-    from . import write_report
-
     from ..core.files import writable_problem
+    from . import write_report
 
     if not folders:
         raise AblationError("merge: no report folders given")
