@@ -93,3 +93,56 @@ def test_png_is_drawn_at_the_figures_own_height(tmp_path):
     png = images.render_png(CHROMIUM, [big])[0]
     width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
     assert (width, height) == (1000, big["layout"]["height"])
+
+
+def _with_hl(rows, missing_at_checkpoint=False):
+    """The rows with an HL reference on the in-circuit node's resample points (as the engine records it)."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        if r["status"] == "in_circuit" and r["mode"] == "resample":
+            r["hl_effect"] = None if missing_at_checkpoint and r["gate_role"] == "gate" else 0.58 + r["scale"] / 100
+        out.append(r)
+    return out
+
+
+def _tau_lines(spec):
+    return sorted({s["y0"] for s in spec["layout"].get("shapes", [])})
+
+
+def test_under_rule_hl_an_in_circuit_node_is_drawn_against_its_hl_reference_not_tau_in():
+    marks = dict(MARKS, gate_rule="hl", hl_tol=0.05)
+    spec = json.loads(figures.effect_figure(_with_hl(_rows()), "t", marks).to_json())
+    assert _tau_lines(spec) == [0.1]  # tau_in judges nothing here: every in-circuit checkpoint has its HL effect
+    hl = [t for t in spec["data"] if t["name"] == "L0H0 HL"]
+    assert len(hl) == 1 and hl[0]["xaxis"] == "x"  # the resample panel only
+    assert hl[0]["y"] == [0.58 + s / 100 for s in SCALES]
+    assert hl[0]["error_y"]["array"] == [None, None, 0.05, None]  # the band at the checkpoint (resample x 1.0) only
+    assert "HL node" in spec["layout"]["title"]["text"]
+    static = json.loads(figures.mode_figure(_with_hl(_rows()), "resample", "t", marks).to_json())
+    assert [t["name"] for t in static["data"]].count("L0H0 HL") == 1 and _tau_lines(static) == [0.1]
+    go.Figure(spec), go.Figure(static)  # plotly.py accepts the new traces
+
+
+def test_tau_in_is_drawn_where_it_judges():
+    absolute = json.loads(figures.effect_figure(_with_hl(_rows()), "t", dict(MARKS, gate_rule="absolute", hl_tol=0.05)).to_json())
+    assert _tau_lines(absolute) == [0.1, 0.5]
+    band = next(t for t in absolute["data"] if t["name"] == "L0H0 HL")["error_y"]
+    assert band["visible"] is False  # the HL line is information, not the gate, under rule 'absolute'
+    missing = json.loads(figures.effect_figure(_with_hl(_rows(), missing_at_checkpoint=True), "t",
+                                               dict(MARKS, gate_rule="hl", hl_tol=0.05)).to_json())
+    assert _tau_lines(missing) == [0.1, 0.5]  # an in-circuit checkpoint without an HL effect is judged by tau_in
+
+
+def test_the_page_passes_the_gates_rule_to_its_figures():
+    from pytest_circuit_ablation.report.html import gate_marks
+
+    meta = {"settings": {"tau_in": 0.5, "tau_out": 0.1, "hl_tol": 0.05, "gate_rule": "absolute", "seed": 0}}
+    assert gate_marks(meta) == {"tau_in": 0.5, "tau_out": 0.1, "hl_tol": 0.05, "gate_rule": "absolute"}
+
+
+def test_a_heatmap_labels_every_node_of_a_large_model():
+    spec = json.loads(figures.heatmap_figure(_many_nodes(20), "t").to_json())
+    assert spec["layout"]["yaxis"]["dtick"] == 1  # plotly would otherwise label every other row
+    assert spec["layout"]["height"] - 80 >= 16 * 20  # and each row has the height of its label
+    assert len(spec["data"][0]["y"]) == 20

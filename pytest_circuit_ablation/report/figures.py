@@ -2,8 +2,11 @@
 
 * ``effect_figure``: effect against scale (scales evenly spaced, labelled with their values), one
   labelled line per node, in circuit green and solid, out of circuit orange and dashed, Wilson
-  intervals as error bars, gate checkpoints ringed and tau lines drawn, one panel per mode (the seed
-  notebook's figure, all modes side by side);
+  intervals as error bars, gate checkpoints ringed, one panel per mode (the seed notebook's figure, all
+  modes side by side). What each node is held to is drawn too: the tau lines, and in the resample panel
+  each in-circuit node's HL reference (its HL node's own effect, a thin dotted line of its colour, with
+  the gate's +-hl_tol band at the checkpoint). Under rule 'hl' an in-circuit node with an HL reference is
+  judged against that, not tau_in, so tau_in is drawn only where some in-circuit node is judged by it;
 * ``mode_figure``: the same for a single mode at the notebook's 1000 x 400, for static export;
 * ``heatmap_figure``: node x scale heatmaps of the effect, one per mode.
 
@@ -28,11 +31,14 @@ from .rows import EffectRow
 
 IN_COLOUR, OUT_COLOUR = "green", "orange"  # the legend's group colours
 LINE_KEY = "one line per node: solid green in circuit, dashed orange out of circuit; ringed: gate checkpoint; bars: Wilson 95%"
+HL_KEY = "; thin dotted: the HL node's own effect, its bar at the checkpoint the gate's band"
 # one shade per node, so that lines of one group can be told apart (greens in circuit, oranges/browns out)
 IN_SHADES = ("#1b7837", "#5aae61", "#00441b", "#7fbf7b", "#276419", "#4d9221", "#a6d96a", "#1a9850")
 OUT_SHADES = ("#e66101", "#b35806", "#fdb863", "#8c510a", "#f1a340", "#d95f02", "#fc8d59", "#7f3b08", "#bf812d",
               "#dfc27d", "#f46d43", "#a6611a")
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon", "hexagon")
+HL_HOVER = ("node %{customdata[0]}: its HL node's own effect<br>mode resample<br>scale %{customdata[1]}<br>"
+            "HL effect %{y:.4f}<br>%{customdata[2]}<extra></extra>")
 HOVER = ("node %{customdata[0]} (%{customdata[1]})<br>mode %{customdata[2]}<br>scale %{customdata[6]}<br>"
          "effect %{y:.4f} [%{customdata[7]}]<br>flipped %{customdata[3]} of %{customdata[4]} cells<br>%{customdata[5]}<extra></extra>")
 
@@ -121,6 +127,46 @@ def _lines(rows, mode: str, panel: int = 1, legend: bool = False) -> list[dict]:
     return traces
 
 
+def _hl_lines(rows, marks: dict[str, Any] | None, panel: int = 1) -> list[dict]:
+    """Each in-circuit node's HL reference in the resample panel: the effect of interchanging its HL node in
+    the HL model, which under rule 'hl' is what the node's own effect must match (within hl_tol, drawn as
+    the bar at the checkpoint). Without these lines a reader sees an in-circuit node at 0.58 under a
+    tau_in of 0.5 and cannot tell that it passes because its HL node's effect is 0.58 too."""
+    axis = _scale_axis(rows)
+    style = _node_style(rows)
+    judged = (marks or {}).get("gate_rule", "hl") == "hl"
+    tol = (marks or {}).get("hl_tol")
+    traces = []
+    for node in _nodes(rows):
+        pts = [p for p in _series(rows, node, "resample") if _y(p.get("hl_effect")) is not None]
+        if not pts or not style[node][0]:
+            continue
+        colour = style[node][1]
+        band = [tol if judged and tol is not None and p.get("gate_role") in ("gate", "control") else None for p in pts]
+        traces.append(dict(
+            type="scatter", x=[axis.index(p["scale"]) for p in pts], y=[p["hl_effect"] for p in pts],
+            mode="lines+markers", name=f"{node} HL", line=dict(color=colour, dash="dot", width=1),
+            marker=dict(symbol="line-ew-open", size=11, color=colour, line=dict(width=1.5, color=colour)),
+            error_y=dict(type="data", array=band, thickness=1.5, width=8, color=colour, visible=any(b is not None for b in band)),
+            legendgroup=node, showlegend=False,
+            customdata=[[node, p["scale"], (f"the gate: LL effect within {tol:g} of it here" if b is not None else "")]
+                        for p, b in zip(pts, band)],
+            hovertemplate=HL_HOVER, **_axes(panel),
+        ))
+    return traces
+
+
+def _drawn_marks(rows: list[EffectRow], marks: dict[str, Any] | None) -> dict[str, float]:
+    """The tau lines that judge something in this model: tau_out always; tau_in under rule 'absolute', or
+    under rule 'hl' only when an in-circuit node at a checkpoint has no HL reference to be judged by."""
+    drawn = {k: marks[k] for k in ("tau_out", "tau_in") if marks and marks.get(k) is not None}
+    if "tau_in" in drawn and (marks or {}).get("gate_rule", "hl") == "hl":
+        judged = [r for r in rows if r["status"] == "in_circuit" and r.get("gate_role") in ("gate", "control")]
+        if all(_y(r.get("hl_effect")) is not None for r in judged):
+            del drawn["tau_in"]
+    return drawn
+
+
 def _thresholds(fig, marks: dict[str, float] | None, panels: list[int]) -> None:
     """The gate's tau lines (out-of-circuit bound, and the in-circuit floor used without an HL reference),
     across each of ``panels`` (1-based subplot numbers), labelled at their top left. Set as one list of shapes
@@ -151,8 +197,8 @@ def _style(fig, axis: tuple[float, ...], height: int, width: int | None = None) 
     fig.update_yaxes(showgrid=False, range=[-0.05, 1.08])
 
 
-def _marks_key(marks: dict[str, float] | None) -> tuple:
-    return tuple(sorted((k, v) for k, v in (marks or {}).items() if k in ("tau_out", "tau_in")))
+def _marks_key(rows: list[EffectRow], marks: dict[str, Any] | None) -> tuple:
+    return tuple(sorted(_drawn_marks(rows, marks).items()))
 
 
 @lru_cache(maxsize=64)
@@ -164,17 +210,21 @@ def _effect_layout(modes: tuple[str, ...], axis: tuple[float, ...], marks: tuple
     fig = make_subplots(rows=nrows, cols=cols, subplot_titles=modes, horizontal_spacing=0.06, vertical_spacing=0.16)
     _thresholds(fig, dict(marks), list(range(1, len(modes) + 1)))
     _style(fig, axis, height=330 * nrows + 170)
-    fig.update_xaxes(title_text="scale")
+    # up to four panels a row: 12 upright scale labels in a quarter of a 1400-pixel page ran into each other
+    fig.update_xaxes(title_text="scale", tickangle=-60 if cols > 1 else 0, tickfont=dict(size=11))
     fig.update_yaxes(title_text="causal effect", col=1)
     return fig.to_plotly_json()["layout"]
 
 
-def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, float] | None = None) -> Figure:
-    """All modes, one panel each (up to four per row). ``marks``: the gate's thresholds, drawn as lines."""
+def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, Any] | None = None) -> Figure:
+    """All modes, one panel each (up to four per row). ``marks``: the gate's settings (``gate_marks``):
+    its thresholds, drawn as lines, and its rule and hl_tol, for the HL references."""
     modes = _modes(rows)
     data = [t for i, mode in enumerate(modes) for t in _lines(rows, mode, panel=i + 1, legend=(i == 0))]
-    layout = dict(_effect_layout(tuple(modes), tuple(_scale_axis(rows)), _marks_key(marks)))
-    layout["title"] = {"text": f"{title}<br><sup>{LINE_KEY}</sup>"}
+    hl = _hl_lines(rows, marks, panel=modes.index("resample") + 1) if "resample" in modes else []
+    layout = dict(_effect_layout(tuple(modes), tuple(_scale_axis(rows)), _marks_key(rows, marks)))
+    layout["title"] = {"text": f"{title}<br><sup>{LINE_KEY}{HL_KEY if hl else ''}</sup>"}
+    data += hl
     return Figure(data=data, layout=layout)
 
 
@@ -194,24 +244,33 @@ def _mode_layout(axis: tuple[float, ...], marks: tuple) -> dict:
 LEGEND_ROW_PX = 19  # one legend entry of ``mode_figure`` (font 10, no group gap), with room to spare
 
 
-def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, float] | None = None) -> Figure:
+def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, Any] | None = None) -> Figure:
     """One mode, as the notebook drew it (1000 x 400), with node names in the legend; taller where the
     legend needs it (a 20-node model's legend ran off a 400-pixel image, in-circuit nodes included)."""
-    layout = dict(_mode_layout(tuple(_scale_axis(rows)), _marks_key(marks)))
-    layout["title"] = {"text": title}
+    layout = dict(_mode_layout(tuple(_scale_axis(rows)), _marks_key(rows, marks)))
+    hl = _hl_lines(rows, marks) if mode == "resample" else []
+    layout["title"] = {"text": f"{title}<br><sup>{HL_KEY[2:]}</sup>" if hl else title}
     layout["height"] = max(400, 150 + LEGEND_ROW_PX * len(_nodes(rows)))
-    return Figure(data=_lines(rows, mode, legend=True), layout=layout)
+    return Figure(data=_lines(rows, mode, legend=True) + hl, layout=layout)
+
+
+HEATMAP_NODE_PX = 16  # one node's row in a heatmap panel: room for its label at font 11
 
 
 @lru_cache(maxsize=64)
-def _heatmap_layout(modes: tuple[str, ...]) -> dict:
+def _heatmap_layout(modes: tuple[str, ...], n_nodes: int) -> dict:
     from plotly.subplots import make_subplots
 
     cols = min(4, len(modes))
     nrows = math.ceil(len(modes) / cols)
     fig = make_subplots(rows=nrows, cols=cols, subplot_titles=modes, horizontal_spacing=0.07, vertical_spacing=0.14)
-    fig.update_layout(template="plotly_white", height=300 * nrows + 80, margin=dict(l=70, r=30, t=60, b=40),
+    panel = max(300, HEATMAP_NODE_PX * n_nodes + 90)
+    fig.update_layout(template="plotly_white", height=panel * nrows + 80, margin=dict(l=70, r=30, t=60, b=40),
                       font=dict(size=12))
+    fig.update_xaxes(title_text="scale", title_standoff=4)
+    # every node labelled: plotly thins a crowded category axis to every other label (a 20-node model lost ten)
+    fig.update_yaxes(tickmode="linear", dtick=1, tickfont=dict(size=11))
+    fig.update_yaxes(title_text="node (* in circuit)", col=1)
     return fig.to_plotly_json()["layout"]
 
 
@@ -231,10 +290,10 @@ def heatmap_figure(rows: list[EffectRow], title: str) -> Figure:
         labels = [f"{n}{' *' if any(r['node'] == n and r['status'] == 'in_circuit' for r in rows) else ''}" for n in nodes]
         data.append(dict(
             type="heatmap", z=z, x=[str(s) for s in scales], y=labels, zmin=0, zmax=1, colorscale="Viridis",
-            showscale=(i == 0), text=text,
+            showscale=(i == 0), colorbar=dict(title=dict(text="effect", side="right")), text=text,
             hovertemplate="node %{y}<br>mode " + mode + "<br>scale %{x}<br>effect %{z:.4f}<br>flipped %{text} cells<extra></extra>",
             **_axes(i + 1),
         ))
-    layout = dict(_heatmap_layout(tuple(modes)))
+    layout = dict(_heatmap_layout(tuple(modes), len(nodes)))
     layout["title"] = {"text": title + " (* = in circuit)"}
     return Figure(data=data, layout=layout)

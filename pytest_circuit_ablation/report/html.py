@@ -113,10 +113,14 @@ def _training_html(record: dict[str, Any]) -> str:
     return f"<p class=muted>training record (meta.json, held-out pairs): {_esc(', '.join(parts))}</p>"
 
 
-def gate_marks(meta: dict[str, Any]) -> dict[str, float]:
-    """The gate's thresholds from the run's metadata, for the figures' tau lines."""
+def gate_marks(meta: dict[str, Any]) -> dict[str, Any]:
+    """The gate's settings from the run's metadata, for the figures: the thresholds (tau lines), the rule
+    and hl_tol (each in-circuit node's HL reference and its band)."""
     settings = meta.get("settings") or {}
-    return {k: settings[k] for k in ("tau_in", "tau_out") if isinstance(settings.get(k), (int, float))}
+    marks: dict[str, Any] = {k: settings[k] for k in ("tau_in", "tau_out", "hl_tol") if isinstance(settings.get(k), (int, float))}
+    if settings.get("gate_rule") in ("hl", "absolute"):
+        marks["gate_rule"] = settings["gate_rule"]
+    return marks
 
 
 def _offender_names(gate_row: dict[str, Any]) -> set[str]:

@@ -37,7 +37,7 @@ def _tabs(figures: int) -> int:
     return max(1, min(MAX_TABS, cores, figures))
 
 
-def render(rows: list[Row], marks: dict[str, float] | None = None,
+def render(rows: list[Row], marks: dict[str, Any] | None = None,
            formats: tuple[str, ...] = ("png",)) -> tuple[dict[str, bytes], str | None]:
     """{relative file name: bytes} of every (task, model, mode) figure in each of ``formats`` ('png',
     'pdf'), or ({}, why not): all of them or none."""
@@ -64,7 +64,7 @@ class ImageError(Exception):
     """Chromium did not give back every image."""
 
 
-def _figures(rows: list[Row], marks: dict[str, float] | None) -> list[tuple[str, Any]]:
+def _figures(rows: list[Row], marks: dict[str, Any] | None) -> list[tuple[str, Any]]:
     """(file stem, figure) for every (task, model, mode), in report order."""
     effect = [r for r in rows if r["kind"] == "effect"]
     groups = sorted({(r["task"], r["model"], r["mode"]) for r in effect},
