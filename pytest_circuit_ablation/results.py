@@ -85,7 +85,7 @@ def read_text(text: str, table: type) -> Any:
     missing = [c for c in names if c not in frame.columns]
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise ValueError(f"not this report's table: no column {', '.join(missing[:3])}{more}")
+        raise ValueError(f"not this report's table (or one written by another version of this package): no column {', '.join(missing[:3])}{more}")
     for column, kind in types.items():
         if kind == "Int64":
             frame[column] = frame[column].astype("Int64")

@@ -1,5 +1,6 @@
 """InterpBench-format loading: what we write, the notebook's own lines read; what is bad is refused
 with one line naming the file."""
+import json
 import os
 import pickle
 import shutil
@@ -212,6 +213,8 @@ def test_training_record_reads_this_trainers_meta_and_ignores_others(tmp_path):
 
     record = training_record(model_dir("siit"))
     assert set(record) == {"train_accuracy", "train_iia", "train_strict_accuracy", "train_steps", "train_seconds"}
+    final = json.loads((model_dir("siit") / "meta.json").read_text())["final_metrics"]
+    assert record["train_iia"] == final["iia"] / 100 and record["train_steps"] == final["steps"]  # rates as fractions
     (tmp_path / "meta.json").write_text('{"lr": 0.01, "strict_weight": 10.0}')  # InterpBench's own keys
     assert training_record(tmp_path) == {}
     (tmp_path / "meta.json").write_text("{not json")

@@ -330,16 +330,19 @@ def save_ll_model(model, model_dir: Path, meta: dict[str, Any] | None = None) ->
 
 
 TRAINING_FIELDS = ("accuracy", "iia", "strict_accuracy", "steps", "seconds")
+PERCENT_FIELDS = ("accuracy", "iia", "strict_accuracy")  # meta.json holds these in percent, as InterpBench reports them
 
 
 def training_record(model_dir: Path) -> dict[str, Any]:
     """``train_*`` values from the ``final_metrics`` this project's trainer writes to meta.json (held-out
-    accuracy, IIA, strict accuracy in percent, steps, seconds); empty for other or unreadable files:
-    the record is informative only, never a reason to refuse a model."""
+    accuracy, IIA, strict accuracy, steps, seconds); the three rates as fractions, like the report's own
+    ``accuracy`` column beside them (meta.json's percentages divided by 100). Empty for other or
+    unreadable files: the record is informative only, never a reason to refuse a model."""
     try:
         meta = json.loads((Path(model_dir) / META_FILE).read_text())
         final = meta["final_metrics"]
-        return {f"train_{k}": final[k] for k in TRAINING_FIELDS if isinstance(final.get(k), (int, float))}
+        return {f"train_{k}": final[k] / 100 if k in PERCENT_FIELDS else final[k]
+                for k in TRAINING_FIELDS if isinstance(final.get(k), (int, float)) and not isinstance(final.get(k), bool)}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 

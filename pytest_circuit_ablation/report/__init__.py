@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import write_all
-from .rows import DiagnosisColumns, EffectColumns, ModelColumns, Row, SeparationColumns, model_rows, report_order, to_csv
+from .rows import (DiagnosisColumns, EffectColumns, ModelColumns, Row, SeparationColumns, model_rows, report_order,
+                   separation_rows, to_csv)
 
 
 def write_files(folder: Path, files: dict[str, str], binary: dict[str, bytes] | None = None) -> None:
@@ -41,7 +42,7 @@ def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = No
     rows = report_order(rows)
     files = {
         "ablation.csv": to_csv([r for r in rows if r["kind"] == "effect"], EffectColumns),
-        "separation.csv": to_csv([r for r in rows if r["kind"] == "separation"], SeparationColumns),
+        "separation.csv": to_csv(separation_rows(rows), SeparationColumns),
         "models.csv": to_csv(model_rows(rows), ModelColumns),
         "diagnosis.csv": to_csv([r for r in rows if r["kind"] == "diagnosis"], DiagnosisColumns),
     }

@@ -104,13 +104,18 @@ def _training_html(record: dict[str, Any]) -> str:
     """One line from meta.json's training record, when the model has one (this project's trainer)."""
     if not record:
         return ""
-    parts = [f"{name} {_num(record[key], '{:.2f}')}%" for key, name in
+    parts = [f"{name} {_num(record[key], '{:.2%}')}" for key, name in
              (("accuracy", "accuracy"), ("iia", "IIA"), ("strict_accuracy", "strict accuracy")) if key in record]
     if "steps" in record:
         parts.append(f"{int(record['steps'])} steps")
     if "seconds" in record:
         parts.append(f"{_num(record['seconds'], '{:.0f}')} s")
     return f"<p class=muted>training record (meta.json, held-out pairs): {_esc(', '.join(parts))}</p>"
+
+
+def _flag(value: Any) -> str:
+    """A true/false/missing cell as the CSV writes it."""
+    return "" if value is None else ("true" if value else "false")
 
 
 def gate_marks(meta: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +215,7 @@ def _diagnosis_table(rows: list[Row], role: str) -> str:
                     f"<td class=l>{_esc(r.get('status', ''))}</td><td class=l><span class={cls}>{_esc(r.get('verdict', ''))}</span></td>"
                     f"<td>{_num(r.get('checkpoint_effect'))}</td><td>{_num(r.get('moved_effect'))}</td>"
                     f"<td class='l at'>{_esc(r.get('moved_by', ''))}</td><td>{_num(r.get('spread'))}</td>"
-                    f"<td>{_num(r.get('explained'))}</td><td class=l>{_esc(r.get('pca_degenerate', ''))}</td>"
+                    f"<td>{_num(r.get('explained'))}</td><td class=l>{_flag(r.get('pca_degenerate'))}</td>"
                     f"<td class='l why'>{_esc(r.get('reason', ''))}</td></tr>")
     return f"<table>{head}{''.join(body)}</table>"
 

@@ -73,6 +73,7 @@ class SeparationColumns(TypedDict):
     n_out: int
     gate_role: ItemRole
     outcome: str
+    verdict: str  # at a checkpoint: the gate's verdict word (suite/gate.verdict_word); else empty
     offenders: str
     item: str
 
@@ -92,7 +93,7 @@ class DiagnosisColumns(TypedDict):
     spread: float
     explained: float | None
     orth_share: float | None
-    pca_degenerate: str  # "true" | "false" | "" (no PCA in the sweep)
+    pca_degenerate: bool | None  # true | false | empty (no PCA in the sweep)
     reason: str
     outcome: str
     item: str
@@ -106,6 +107,7 @@ class ModelColumns(TypedDict, total=False):
     role: str
     source: str
     load: str
+    verdict: str  # the gate's verdict word over the model's checkpoints, REFUSED / SKIPPED when it did not load
     accuracy: float
     cells: int
     wrong: int
@@ -166,6 +168,8 @@ def dtype(table: type, column: str) -> str:
     annotation = str(getattr(annotation, "__forward_arg__", annotation))  # a string under postponed annotations
     if "float" in annotation:
         return "float64"
+    if "bool" in annotation:
+        return "boolean"
     return "Int64" if annotation.replace(" | None", "") == "int" else "string"
 
 
@@ -185,6 +189,8 @@ def report_order(rows: Iterable[Row]) -> list[Row]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)  # shortest round-trip: the same number gives the same bytes
     return str(value)
@@ -201,18 +207,46 @@ def to_csv(rows: Iterable[dict[str, Any]], table: type) -> str:
     return buf.getvalue()
 
 
+def separation_rows(rows: list[Row]) -> list[SeparationRow]:
+    """The separation rows, each checkpoint's with the gate's verdict word (the verdict depends on the
+    model's role as well as the outcome: a control's checkpoint is REJECTED when it xfails)."""
+    from ..suite.gate import verdict_word
+
+    return [dict(r, verdict=verdict_word(r.get("role", ""), r.get("outcome", "")) if r.get("gate_role") in ("gate", "control") else "")
+            for r in rows if r["kind"] == "separation"]  # type: ignore[misc]
+
+
+def model_verdict(role: str, load: str | None, outcomes: list[str]) -> str:
+    """One model's verdict word: REFUSED / SKIPPED when it did not load; else over its checkpoints, the first
+    that did not get what the model's role asks for, or the (shared) verdict of all; empty with none run."""
+    from ..suite.gate import upheld, verdict_word
+
+    if load not in (None, "passed"):
+        return "SKIPPED" if load == "skipped" else "REFUSED"
+    if not outcomes:
+        return ""
+    missed = [o for o in outcomes if not upheld(role, o)]
+    return verdict_word(role, (missed or outcomes)[0])
+
+
 def model_rows(rows: list[Row]) -> list[ModelColumns]:
-    """Merge each model's load and accuracy rows into one."""
+    """Merge each model's load and accuracy rows into one, with its verdict."""
     merged: dict[tuple[str, str], dict[str, Any]] = {}
+    checkpoints: dict[tuple[str, str], list[str]] = {}
     for row in rows:
+        key = (row["task"], row["model"])
+        if row["kind"] == "separation" and row.get("gate_role") in ("gate", "control"):
+            checkpoints.setdefault(key, []).append(row.get("outcome", ""))
         if row["kind"] not in ("load", "accuracy"):
             continue
-        entry = merged.setdefault((row["task"], row["model"]), {})
+        entry = merged.setdefault(key, {})
         if row["kind"] == "load":
             entry.update({k: v for k, v in row.items() if k != "outcome"}, load=row["outcome"])
         else:
             entry.update(accuracy=row.get("accuracy"), cells=row.get("cells"), wrong=row.get("wrong"),
                          accuracy_outcome=row["outcome"], task=row["task"], model=row["model"])
+    for key, entry in merged.items():
+        entry["verdict"] = model_verdict(entry.get("role", ""), entry.get("load"), checkpoints.get(key, []))
     return list(merged.values())  # type: ignore[return-value]
 
 

@@ -177,7 +177,7 @@ def check_diagnosis(item: ItemSpec, store: AblationStore, record: Record) -> Non
                                     ev.hl_effect(node, mode, scale))
     stats = ev.node_stats[node]
     found = diagnose(settings.diagnosis, in_circuit, offence, stats.spread, ev.node_effects(node))
-    degenerate = "" if stats.orth_share is None else str(stats.pca_degenerate).lower()
+    degenerate = None if stats.orth_share is None else bool(stats.pca_degenerate)
     row = DiagnosisRow(**_common(item, store), node=node.name, status="in_circuit" if in_circuit else "not_in_circuit",
                        verdict=found.verdict, checkpoint_effect=value, moved_effect=found.moved_effect,
                        moved_by=found.moved_by, spread=stats.spread, explained=stats.explained,

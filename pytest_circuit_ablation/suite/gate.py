@@ -96,6 +96,11 @@ def verdict(role: str, outcome: str) -> str:
     return {"passed": "PASS", "failed": "FAIL", "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
 
 
+def verdict_word(role: str, outcome: str) -> str:
+    """The verdict without its gloss (PASS, FAIL, REJECTED, ACCEPTED, NOT MEANINGFUL, ...): a CSV cell to filter on."""
+    return verdict(role, outcome).split(" (", 1)[0]
+
+
 def upheld(role: str, outcome: str) -> bool:
     """Did the model get the verdict its role asks for (a gated model passed, a control was rejected)?"""
     return outcome == "passed" or (role == CONTROL and outcome == "xfailed")

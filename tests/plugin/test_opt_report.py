@@ -21,7 +21,13 @@ def test_report_rows_and_columns(run_suite, pytester):
     assert [m["model"] for m in models] == ["iit", "natural", "siit"] and all(m["load"] == "passed" for m in models)
     # the training record comes from each model's meta.json; regression rows carry no KL
     siit = json.loads((case3().dir / "models" / "siit" / "meta.json").read_text())["final_metrics"]
-    assert float(models[2]["train_strict_accuracy"]) == siit["strict_accuracy"] >= 99.5
+    assert float(models[2]["train_strict_accuracy"]) == siit["strict_accuracy"] / 100 >= 0.995  # a fraction, as accuracy
+    assert float(models[2]["accuracy"]) == 1.0
+    # each model's verdict as a word, for its role: the controls rejected, the gated model passing
+    assert [(m["role"], m["verdict"]) for m in models] == [("negative-control", "REJECTED")] * 2 + [("gated", "PASS")]
+    assert {(r["model"], r["scale"], r["verdict"]) for r in sep} == {
+        ("iit", "0.5", ""), ("iit", "1.0", "REJECTED"), ("natural", "0.5", ""), ("natural", "1.0", "REJECTED"),
+        ("siit", "0.5", ""), ("siit", "1.0", "PASS")}
     assert int(models[2]["train_steps"]) == siit["steps"]
     assert row["kl_effect"] == ""
     diag = read_csv(pytester.path / "reports" / "diagnosis.csv")
@@ -121,5 +127,6 @@ def test_results_read_round_trips_every_table_and_the_readme_analysis_runs(run_s
     effects = tables["ablation"]
     assert str(effects["cells_counted"].dtype) == "Int64" and str(effects["effect"].dtype) == "float64"
     assert effects["kl_effect"].isna().any() and effects["kl_effect"].notna().any()  # regression and categorical
+    assert str(tables["diagnosis"]["pca_degenerate"].dtype) == "boolean"  # not the strings "true"/"false"
     worst = effects.query("gate_role == 'gate'").groupby("status").effect.max()  # the README's example
     assert worst["not_in_circuit"] < 0.1 < worst["in_circuit"]

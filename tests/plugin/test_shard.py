@@ -74,7 +74,7 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     shutil.copytree(shards[1], foreign)
     (foreign / "separation.csv").write_text("task,model\n3,siit\n")  # someone else's table under our name
     assert report_main(["merge", shards[0], str(foreign), shards[2], "-o", str(tmp_path / "out")]) == 2
-    assert "separation.csv: not this report's table: no column role, mode, scale and " in capsys.readouterr().err
+    assert "separation.csv: not this report's table (or one written by another version of this package): no column role, mode, scale and " in capsys.readouterr().err
     truncated = tmp_path / "truncated"
     shutil.copytree(shards[1], truncated)
     text = (truncated / "ablation.csv").read_text()
