@@ -161,29 +161,60 @@ class Case:
         return refs
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_SCALAR = (str, int, float, bool)
+
+
 def _validate(spec: Any, path: Path) -> None:
-    if not isinstance(spec, dict):
-        raise AblationError(f"{path}: expected a JSON object")
+    """Refuse, in one line naming the key, a case.json that the code reading it would trip over: a user's
+    case folder (``$CIRCUIT_ABLATION_CASES``) is read at collection, where a TypeError is an INTERNALERROR."""
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise AblationError(f"{path}: {what}")
+
+    need(isinstance(spec, dict), "expected a JSON object")
     for key in ("name", "output", "vocab", "encoding", "max_seq_len", "causal", "correspondence"):
-        if key not in spec:
-            raise AblationError(f"{path}: missing key {key!r}")
-    if spec["output"] not in _OUTPUTS:
-        raise AblationError(f"{path}: 'output' must be one of {_OUTPUTS}, got {spec['output']!r}")
-    if spec["output"] == "categorical" and not spec.get("output_classes"):
-        raise AblationError(f"{path}: a categorical case needs 'output_classes'")
+        need(key in spec, f"missing key {key!r}")
+    need(isinstance(spec["name"], str), "'name' must be a string")
+    need(spec["output"] in _OUTPUTS, f"'output' must be one of {_OUTPUTS}, got {spec['output']!r}")
+    vocab = spec["vocab"]
+    need(isinstance(vocab, list) and bool(vocab) and all(isinstance(v, _SCALAR) for v in vocab),
+         "'vocab' must be a non-empty list of strings or numbers")
     enc = spec["encoding"]
-    missing = {"BOS", "PAD", *(str(v) for v in spec["vocab"])} - set(enc)
-    if missing:
-        raise AblationError(f"{path}: encoding lacks tokens {sorted(missing)}")
+    need(isinstance(enc, dict) and all(_is_int(i) and i >= 0 for i in enc.values()),
+         "'encoding' must map each token to a token id (an integer >= 0)")
+    need(len(set(enc.values())) == len(enc), "'encoding' gives two tokens the same id")
+    missing = {"BOS", "PAD", *(str(v) for v in vocab)} - set(enc)
+    need(not missing, f"encoding lacks tokens {sorted(missing)}")
+    need(_is_int(spec["max_seq_len"]) and spec["max_seq_len"] >= 2,
+         f"'max_seq_len' must be an integer >= 2 (BOS included), got {spec['max_seq_len']!r}")
+    need(isinstance(spec["causal"], bool), f"'causal' must be true or false, got {spec['causal']!r}")
+    classes = spec.get("output_classes")
+    if spec["output"] == "categorical":
+        need(bool(classes), "a categorical case needs 'output_classes'")
+    need(classes is None or (isinstance(classes, list) and all(isinstance(c, _SCALAR) for c in classes)),
+         "'output_classes' must be a list of strings or numbers")
+    atol = spec.get("label_atol", 0.0)
+    need(isinstance(atol, (int, float)) and not isinstance(atol, bool) and atol >= 0, "'label_atol' must be a number >= 0")
+    need(isinstance(spec["correspondence"], dict), "'correspondence' must be an object of HL node -> {hl, ll}")
     for hl_name, entry in spec["correspondence"].items():
         try:
+            if not isinstance(entry, dict) or not isinstance(entry["ll"], list):
+                raise TypeError("expected {\"hl\": hook, \"ll\": [LL node, ...]}")
             parse_node(entry["hl"])
             [parse_node(n) for n in entry["ll"]]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AblationError(f"{path}: correspondence entry {hl_name!r} is invalid ({exc})") from None
-    for name, model in spec.get("models", {}).items():
-        if model.get("role", GATED) not in ROLES:
-            raise AblationError(f"{path}: model {name!r} has unknown role {model.get('role')!r}")
+    models = spec.get("models", {})
+    need(isinstance(models, dict) and all(isinstance(m, dict) for m in models.values()),
+         "'models' must be an object of model name -> {role, ...}")
+    for name, model in models.items():
+        need(model.get("role", GATED) in ROLES, f"model {name!r} has unknown role {model.get('role')!r}")
+    for key in ("ll_config", "train", "interpbench"):
+        need(isinstance(spec.get(key, {}), dict), f"{key!r} must be an object")
 
 
 def load_case(case_id: str, cases_dir: Path | None = None) -> Case:

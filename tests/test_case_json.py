@@ -1,0 +1,49 @@
+"""A case.json with a wrong value is refused in one line naming the file and the key: a user's case
+folder ($CIRCUIT_ABLATION_CASES) is read at collection, where a TypeError would be an INTERNALERROR."""
+import json
+import shutil
+
+import pytest
+
+from pytest_circuit_ablation.core.cases import load_case
+from pytest_circuit_ablation.errors import AblationError
+from tests.helpers import CASE3
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("max_seq_len", "6", "'max_seq_len' must be an integer"),
+    ("max_seq_len", True, "'max_seq_len' must be an integer"),
+    ("causal", "yes", "'causal' must be true or false"),
+    ("vocab", "abc", "'vocab' must be a non-empty list"),
+    ("vocab", [], "'vocab' must be a non-empty list"),
+    ("encoding", ["BOS"], "'encoding' must map each token"),
+    ("encoding", {"BOS": "0"}, "'encoding' must map each token"),
+    ("name", 3, "'name' must be a string"),
+    ("correspondence", [], "'correspondence' must be an object"),
+    ("correspondence", {"x": "L0H0"}, "correspondence entry 'x' is invalid"),
+    ("correspondence", {"x": {"hl": None, "ll": ["L0H0"]}}, "correspondence entry 'x' is invalid"),
+    ("correspondence", {"x": {"hl": "blocks.0.mlp.hook_post", "ll": "L0H0"}}, "correspondence entry 'x' is invalid"),
+    ("models", {"siit": "gated"}, "'models' must be an object"),
+    ("label_atol", "0.1", "'label_atol' must be a number"),
+    ("train", [], "'train' must be an object"),
+])
+def test_a_wrong_value_in_case_json_is_one_line_naming_file_and_key(tmp_path, key, value, message):
+    shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
+    path = tmp_path / "3" / "case.json"
+    spec = json.loads(path.read_text())
+    spec[key] = value
+    path.write_text(json.dumps(spec))
+    with pytest.raises(AblationError) as info:
+        load_case("3", tmp_path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_two_tokens_with_one_id_are_refused(tmp_path):
+    shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
+    path = tmp_path / "3" / "case.json"
+    spec = json.loads(path.read_text())
+    first, second = list(spec["encoding"])[:2]
+    spec["encoding"][second] = spec["encoding"][first]
+    path.write_text(json.dumps(spec))
+    with pytest.raises(AblationError, match="two tokens the same id"):
+        load_case("3", tmp_path)
