@@ -47,3 +47,26 @@ def test_two_tokens_with_one_id_are_refused(tmp_path):
     path.write_text(json.dumps(spec))
     with pytest.raises(AblationError, match="two tokens the same id"):
         load_case("3", tmp_path)
+
+
+@pytest.mark.parametrize("source, message", [
+    (None, "program.py: not found"),
+    ("x = 1\n", "program.py: defines no function program()"),
+    ("def program(:\n", "program.py: cannot import (SyntaxError"),
+    ("import no_such_module_here\n", "program.py: cannot import (ModuleNotFoundError"),
+    ("def program():\n    raise ValueError('boom')\n", "program.py: program() raised ValueError: boom"),
+    ("def program():\n    return 3\n", "program.py: program() returned int, not a RASP SOp"),
+])
+def test_compiling_a_broken_program_is_one_line(tmp_path, capsys, source, message):
+    """circuit-ablation-compile on a case author's program.py: what is wrong with it, not importlib's or
+    tracr's stack (a ModuleNotFoundError inside it used to read as 'tracr is not installed')."""
+    from pytest_circuit_ablation.tools.compile import main
+
+    shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
+    program = tmp_path / "3" / "program.py"
+    program.unlink()
+    if source is not None:
+        program.write_text(source)
+    assert main(["--cases-dir", str(tmp_path), "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {program}") and message in err and err.count("\n") == 1

@@ -143,14 +143,27 @@ class Case:
         return {n for _, nodes in self.correspondence().values() for n in nodes}
 
     def module(self):
-        """The case's ``program.py`` (built-in cases only: it is our code, not a user's)."""
+        """The case's ``program.py`` (the compiler's and the tests' input: our code, or a case author's;
+        the suite never runs it). Missing or failing to import is one line naming the file."""
         path = self.dir / "program.py"
+        if not path.is_file():
+            raise AblationError(f"{path}: not found (a case's RASP program and its reference)")
         spec = importlib.util.spec_from_file_location(f"_circuit_case_{self.id}", path)
         if spec is None or spec.loader is None:
             raise AblationError(f"{path}: cannot import")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the author's code: say where and what, not tracr's or importlib's stack
+            raise AblationError(f"{path}: cannot import ({type(exc).__name__}: {exc})") from None
         return module
+
+    def function(self, name: str):
+        """``program.py``'s ``program`` or ``reference``, refused in one line when it has none."""
+        found = getattr(self.module(), name, None)
+        if not callable(found):
+            raise AblationError(f"{self.dir / 'program.py'}: defines no function {name}()")
+        return found
 
     @cached_property
     def builtin_models(self) -> list[ModelRef]:

@@ -28,7 +28,13 @@ def compile_program(case: Case):
     from tracr.rasp import rasp
 
     rasp.RASPExpr._ids = itertools.count(1)
-    program = case.module().program()
+    make = case.function("program")
+    try:
+        program = make()
+    except Exception as exc:  # the case author's code
+        raise AblationError(f"{case.dir / 'program.py'}: program() raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(program, rasp.SOp):
+        raise AblationError(f"{case.dir / 'program.py'}: program() returned {type(program).__name__}, not a RASP SOp")
     assembled = compiling.compile_rasp_to_model(
         program,
         vocab=set(case.vocab_values),
