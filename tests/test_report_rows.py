@@ -22,3 +22,15 @@ def test_rows_carry_the_verdict_of_their_own_model_and_role():
     assert [(r["model"], r["verdict"]) for r in model_rows(rows)] == [("iit", "REJECTED"), ("siit", "FAIL")]
     assert [(r["model"], r["scale"], r["verdict"]) for r in separation_rows(rows)] == [
         ("iit", 1.0, "REJECTED"), ("iit", 0.5, ""), ("siit", 1.0, "FAIL")]
+
+
+def test_a_new_report_leaves_no_figure_of_an_earlier_one(tmp_path):
+    from pytest_circuit_ablation.report import write_report
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    for name in ("case3-siit-resample.png", "case99-old-mean.pdf", "notes.txt"):
+        (figures / name).write_text("from an earlier run")
+    write_report(tmp_path, [], {}, images=())  # a run without images: none of the earlier ones describe it
+    assert sorted(p.name for p in figures.iterdir()) == ["notes.txt"]  # not ours: kept
+    assert (tmp_path / "ablation.csv").is_file()

@@ -47,3 +47,20 @@ def test_out_of_memory_is_a_refusal_with_the_option_to_lower(store_and_key, monk
         with pytest.raises(Refused, match="out of memory while evaluating .* lower --ablation-memory-mb"):
             store.evaluation(key)
     assert len(calls) == 1
+
+
+def test_a_sweep_too_big_for_memory_names_the_option_that_asks_for_the_most(monkeypatch):
+    from types import SimpleNamespace
+
+    import pytest_circuit_ablation.core.evaluate as evaluate
+    from pytest_circuit_ablation.errors import SettingError
+
+    pair = SimpleNamespace(case=SimpleNamespace(max_seq_len=11), ll=SimpleNamespace(cfg=SimpleNamespace(d_model=64)),
+                           ref=SimpleNamespace(key="case4-siit"))
+    monkeypatch.setattr(evaluate, "available_bytes", lambda: 2 * 2**30)
+    with pytest.raises(SettingError, match=r"^memory_mb 100000: .*only 2.0 GiB is available$") as info:
+        evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=100_000), pair)
+    assert info.value.setting == "memory_mb"  # the plugin names it --ablation-memory-mb
+    with pytest.raises(SettingError, match=r"^inputs 6000: .*6000 inputs' pairs"):
+        evaluate.check_memory(SimpleNamespace(inputs=6000, memory_mb=256), pair)
+    evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=256), pair)  # fits: no error

@@ -340,6 +340,11 @@ def model_circuit(ref: ModelRef, case: Case, nodes: list[Node]) -> set[Node]:
     """In-circuit nodes: the folder's ``edges.pkl`` when it has one, else the case's correspondence."""
     edges = hubfiles.read_edges(ref.path)
     circuit = nodes_from_edges(edges) if edges is not None else case.circuit()
+    if edges is not None and not circuit:
+        # every model would fail (or pass) against an empty circuit: the file is wrong, not the model
+        shown = ", ".join(sorted({e for edge in edges for e in edge})[:3]) or "no edges at all"
+        raise AblationError(f"{ref.path / hubfiles.EDGES_FILE}: names no attention head or MLP of the model "
+                            f"(endpoints: {shown}); a circuit needs at least one")
     unknown = sorted(n.full_name for n in circuit - set(nodes))
     if unknown:
         where = ref.path / hubfiles.EDGES_FILE if edges is not None else case.dir / "case.json"

@@ -148,8 +148,12 @@ def check_memory(sweep: Sweep, pair: ModelPair) -> None:
     need = estimate_bytes(sweep.inputs, pair.case.max_seq_len, pair.ll.cfg.d_model, sweep.memory_mb)
     have = available_bytes()
     if need > have:
-        raise SettingError("inputs", sweep.inputs, f"the sweep of {pair.ref.key} needs about "
-                           f"{need / 2**30:.1f} GiB, only {have / 2**30:.1f} GiB is available")
+        budget = sweep.memory_mb * 2**20
+        # name the option that asks for more: the micro-batch budget, or the inputs' pair grid
+        option, value = ("memory_mb", sweep.memory_mb) if budget >= need - budget else ("inputs", sweep.inputs)
+        raise SettingError(option, value, f"the sweep of {pair.ref.key} needs about {need / 2**30:.1f} GiB "
+                           f"({(need - budget) / 2**30:.1f} GiB for {sweep.inputs} inputs' pairs, "
+                           f"{budget / 2**30:.1f} GiB micro-batch budget), only {have / 2**30:.1f} GiB is available")
 
 
 def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], sweep: Sweep,

@@ -56,4 +56,13 @@ def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = No
     files["ablation.json"] = json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n"
     files["index.html"] = build_page(rows, meta)
     write_files(folder, files, binary)
+    _drop_stale_figures(folder, set(binary))
     return [folder / name for name in files] + [folder / name for name in sorted(binary)], notice
+
+
+def _drop_stale_figures(folder: Path, written: set[str]) -> None:
+    """Remove the PNGs and PDFs of an earlier report that this one did not write (another model set,
+    format, or no images at all): a figure beside CSVs it does not come from would be read as theirs."""
+    for path in sorted((folder / "figures").glob("*")):
+        if path.suffix in (".png", ".pdf") and path.is_file() and f"figures/{path.name}" not in written:
+            path.unlink(missing_ok=True)

@@ -139,3 +139,9 @@ def test_a_rejected_control_leaves_no_xpass_noise(run_suite):
     out = result.stdout.str()
     assert "XPASS" not in out and "xpassed" not in out
     result.stdout.fnmatch_lines(["case3 iit * REJECTED (as a negative control must be)*", "case3 natural * REJECTED (as a negative control must be)*"])
+
+
+def test_a_task_filter_that_leaves_no_case_of_the_folder_says_which_cases_it_has(run_suite, interpbench_dir):
+    result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-tasks=4")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --ablation-tasks 4: no such case under --ablation-models {interpbench_dir} (it has 3)"])

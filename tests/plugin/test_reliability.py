@@ -108,7 +108,8 @@ def test_huge_sweep_is_refused_up_front_with_the_memory_it_needs(run_suite, inte
     result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-inputs=250", fast=False,
                        *("--ablation-modes=resample", "--ablation-scales=1.0"))
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["case3-InterpBench refused: --ablation-inputs 250: the sweep of case3-InterpBench needs about * GiB, only 0.1 GiB is available"])
+    result.stdout.fnmatch_lines(["case3-InterpBench refused: --ablation-inputs 250: the sweep of case3-InterpBench needs about * GiB "
+                                 "(* GiB for 250 inputs' pairs, * GiB micro-batch budget), only 0.1 GiB is available"])
 
 
 def test_model_that_never_reached_its_targets_is_reported_not_dropped(run_suite, pytester, tmp_path, monkeypatch):
@@ -124,3 +125,13 @@ def test_model_that_never_reached_its_targets_is_reported_not_dropped(run_suite,
     result.stdout.fnmatch_lines(["SKIPPED * case3-extra: not trained to its targets: strict accuracy 84.8% after 2500 steps*"])
     models = {m["model"]: m for m in read_csv(pytester.path / "reports" / "models.csv")}
     assert models["extra"]["load"] == "skipped" and "84.8%" in models["extra"]["message"]
+
+
+def test_edges_naming_no_node_are_refused_not_judged_as_an_empty_circuit(run_suite, interpbench_dir):
+    import pickle
+
+    (interpbench_dir / "3" / "edges.pkl").write_bytes(pickle.dumps([("blocks.0.hook_resid_pre", "blocks.1.hook_resid_post")]))
+    result = run_suite(f"--ablation-models={interpbench_dir}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-models *: no loadable case (*edges.pkl: names no attention head or MLP "
+                                 "of the model (endpoints: blocks.0.hook_resid_pre, blocks.1.hook_resid_post)*"])
