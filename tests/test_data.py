@@ -30,3 +30,17 @@ def test_all_ordered_pairs():
 def test_too_many_inputs_is_refused():
     with pytest.raises(AblationError, match="has only 256 distinct inputs"):
         data.distinct_bodies(case3(), 300, seed=0)
+
+
+def test_a_case_with_more_bodies_than_sys_maxsize_still_draws_its_inputs():
+    """InterpBench's case 39 has more possible bodies than a Python range can be sampled from."""
+    import copy
+
+    case = case3()
+    spec = copy.deepcopy(case.spec)
+    spec["max_seq_len"] = 40  # 4 tokens over 39 positions: 4**39 > 2**63
+    big = type(case)(case.id, case.dir, spec)
+    assert data.n_possible_inputs(big) > 2**63
+    bodies = data.distinct_bodies(big, 100, seed=0)
+    assert len(set(bodies)) == 100 and all(len(b) == 39 for b in bodies)
+    assert bodies == data.distinct_bodies(big, 100, seed=0) != data.distinct_bodies(big, 100, seed=1)

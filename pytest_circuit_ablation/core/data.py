@@ -8,6 +8,7 @@ depend only on (case, count, seed). Pairs are the N x N grid, self-pairs include
 from __future__ import annotations
 
 import random
+import sys
 
 from .cases import Case
 from ..errors import SettingError
@@ -27,7 +28,7 @@ def distinct_bodies(case: Case, count: int, seed: int) -> list[tuple[str, ...]]:
     if count > total:
         raise SettingError("inputs", count, f"case {case.id} has only {total} distinct inputs")
     rng = random.Random(f"circuit-ablation/{case.id}/{seed}")
-    picks = rng.sample(range(total), count)  # an index is a body written in base len(vocab)
+    picks = _sample_indices(rng, total, count)  # an index is a body written in base len(vocab)
     bodies = []
     for index in sorted(picks):
         digits = []
@@ -36,6 +37,19 @@ def distinct_bodies(case: Case, count: int, seed: int) -> list[tuple[str, ...]]:
             digits.append(d)
         bodies.append(tuple(vocab[d] for d in reversed(digits)))
     return bodies
+
+
+def _sample_indices(rng: random.Random, total: int, count: int) -> list[int]:
+    """``count`` distinct indices below ``total``. ``rng.sample(range(total))`` cannot take a range longer
+    than sys.maxsize (a vocabulary of 5 over 28 positions has more bodies); beyond it, draws repeat until
+    ``count`` are distinct, which for such a total is almost never. Below it, ``sample`` as always, so the
+    inputs of every case stay what they were."""
+    if total <= sys.maxsize:
+        return rng.sample(range(total), count)
+    picked: dict[int, None] = {}
+    while len(picked) < count:
+        picked.setdefault(rng.randrange(total))
+    return list(picked)
 
 
 def encode_inputs(case: Case, bodies: list[tuple[str, ...]]):
