@@ -244,3 +244,17 @@ def test_config_fields_the_engine_does_not_compute_are_refused_in_one_line(tmp_p
     (folder / "ll_model_cfg.pkl").write_bytes(pickle.dumps(cfg))
     with _pytest.raises(AblationError, match=rf"ll_model_cfg.pkl: {field} = .* is not supported: "):
         read_config(folder)
+
+
+def test_a_pickled_dtype_cannot_be_renamed_by_build(tmp_path):
+    """find_class maps torch.<dtype> to a DTypeName; a following BUILD must not turn it into another torch
+    name (``torch.load``), which re-pickling the config would then reference."""
+    import struct
+
+    def text(value: str) -> bytes:
+        return b"X" + struct.pack("<I", len(value)) + value.encode()
+
+    path = tmp_path / "ll_model_cfg.pkl"
+    path.write_bytes(b"ctorch\nfloat32\n}" + text("name") + text("load") + b"sb.")
+    with pytest.raises(AblationError, match="unsafe or invalid pickle: a torch dtype carries no state"):
+        safe_unpickle(path)

@@ -42,6 +42,9 @@ class DTypeName:
 
     name: str
 
+    def __setstate__(self, state: Any) -> None:  # a pickle's BUILD would rename it past find_class's allow-list
+        raise pickle.UnpicklingError("a torch dtype carries no state")
+
     def __reduce__(self):  # pickles back as the real torch dtype, so InterpBench readers see what they expect
         import torch
 
