@@ -258,3 +258,10 @@ def test_a_pickled_dtype_cannot_be_renamed_by_build(tmp_path):
     path.write_bytes(b"ctorch\nfloat32\n}" + text("name") + text("load") + b"sb.")
     with pytest.raises(AblationError, match="unsafe or invalid pickle: a torch dtype carries no state"):
         safe_unpickle(path)
+
+
+def test_training_rates_are_fractions_without_division_dust(tmp_path):
+    from pytest_circuit_ablation.core.hubfiles import training_record
+
+    (tmp_path / "meta.json").write_text('{"final_metrics": {"accuracy": 91.941, "iia": 36.519, "steps": 3}}')
+    assert training_record(tmp_path) == {"train_accuracy": 0.91941, "train_iia": 0.36519, "train_steps": 3}

@@ -344,7 +344,7 @@ def training_record(model_dir: Path) -> dict[str, Any]:
     try:
         meta = json.loads((Path(model_dir) / META_FILE).read_text())
         final = meta["final_metrics"]
-        return {f"train_{k}": final[k] / 100 if k in PERCENT_FIELDS else final[k]
+        return {f"train_{k}": round(final[k] / 100, 12) if k in PERCENT_FIELDS else final[k]  # 91.941 -> 0.91941, not ...0001
                 for k in TRAINING_FIELDS if isinstance(final.get(k), (int, float)) and not isinstance(final.get(k), bool)}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
