@@ -102,14 +102,16 @@ def test_edges_naming_missing_nodes(run_suite, interpbench_dir):
 
 
 def test_huge_sweep_is_refused_up_front_with_the_memory_it_needs(run_suite, interpbench_dir, monkeypatch):
+    """Case 3's 250 inputs need a few MB of pair grid; the default 128 MiB micro-batch budget is what does
+    not fit in 100 MiB, so that is the option named (tests/test_store.py has the inputs' side)."""
     import pytest_circuit_ablation.core.evaluate as evaluate
 
     monkeypatch.setattr(evaluate, "available_bytes", lambda: 100 * 2**20)
     result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-inputs=250", fast=False,
                        *("--ablation-modes=resample", "--ablation-scales=1.0"))
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["case3-InterpBench refused: --ablation-inputs 250: the sweep of case3-InterpBench needs about * GiB "
-                                 "(* GiB for 250 inputs' pairs, * GiB micro-batch budget), only 0.1 GiB is available"])
+    result.stdout.fnmatch_lines(["case3-InterpBench refused: --ablation-memory-mb 128: the sweep of case3-InterpBench needs about * GiB "
+                                 "(0.0 GiB for 250 inputs' pairs, 0.1 GiB micro-batch budget), only 0.1 GiB is available"])
 
 
 def test_model_that_never_reached_its_targets_is_reported_not_dropped(run_suite, pytester, tmp_path, monkeypatch):
