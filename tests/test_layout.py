@@ -44,7 +44,9 @@ def test_no_core_module_imports_the_pytest_side():
 
 
 def test_thresholds_roles_and_verdicts_are_defined_in_the_gate_module_only():
-    verdicts = {gate.verdict(role, outcome) for role in ROLES for outcome in ("passed", "failed", "xfailed", "skipped")}
+    words = {gate.verdict_word(role, outcome, rejected) for role in ROLES for rejected in (None, True, False)
+             for outcome in ("passed", "failed", "xfailed", "skipped")}
+    verdicts = words | {gate.verdict_text(role, word) for role in ROLES for word in words}
     offences = []
     for path in _modules():
         if path == GATE_FILE:
@@ -56,7 +58,7 @@ def test_thresholds_roles_and_verdicts_are_defined_in_the_gate_module_only():
                     offences.append(f"{path.name}: verdict {node.value!r}")
                 if node.value in ROLES and path.name != "cases.py":
                     offences.append(f"{path.name}: role {node.value!r} (use core.cases.GATED / CONTROL)")
-            if isinstance(node, ast.FunctionDef) and node.name in ("verdict", "offence", "describe", "upheld"):
+            if isinstance(node, ast.FunctionDef) and node.name in ("verdict_word", "verdict_text", "offence", "describe", "upheld"):
                 offences.append(f"{path.name}: defines {node.name}()")
             targets = []
             if isinstance(node, ast.keyword):

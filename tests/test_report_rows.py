@@ -3,25 +3,44 @@ from pytest_circuit_ablation.report.rows import model_rows, model_verdict, separ
 
 
 def test_a_model_verdict_is_the_first_checkpoint_that_misses_what_its_role_asks_for():
-    assert model_verdict("gated", "passed", ["passed", "passed"]) == "PASS"
-    assert model_verdict("gated", "passed", ["passed", "failed"]) == "FAIL"
-    assert model_verdict("negative-control", "passed", ["xfailed", "xfailed"]) == "REJECTED"
-    assert model_verdict("negative-control", "passed", ["xfailed", "failed"]) == "ACCEPTED"
-    assert model_verdict("gated", "passed", ["skipped"]) == "NOT MEANINGFUL"
+    assert model_verdict("gated", "passed", ["PASS", "PASS"]) == "PASS"
+    assert model_verdict("gated", "passed", ["PASS", "FAIL"]) == "FAIL"
+    assert model_verdict("negative-control", "passed", ["REJECTED", "REJECTED"]) == "REJECTED"
+    assert model_verdict("negative-control", "passed", ["REJECTED", "ACCEPTED"]) == "ACCEPTED"
+    assert model_verdict("gated", "passed", ["NOT MEANINGFUL"]) == "NOT MEANINGFUL"
     assert model_verdict("gated", "failed", []) == "REFUSED" and model_verdict("gated", "skipped", []) == "SKIPPED"
     assert model_verdict("gated", "passed", []) == ""  # no checkpoint in the sweep: no verdict
+
+
+def test_the_gates_own_decision_sets_the_verdict_whatever_pytest_made_of_it():
+    """Under --runxfail a rejected control's item fails and an accepted one passes: the outcome alone would
+    invert both verdicts."""
+    from pytest_circuit_ablation.suite.gate import verdict_word
+
+    assert verdict_word("negative-control", "failed", rejected=True) == "REJECTED"  # --runxfail
+    assert verdict_word("negative-control", "passed", rejected=False) == "ACCEPTED"  # --runxfail
+    assert verdict_word("negative-control", "xfailed", rejected=True) == "REJECTED"
+    assert verdict_word("negative-control", "failed", rejected=False) == "ACCEPTED"  # XPASS(strict)
+    assert verdict_word("gated", "failed", rejected=False) == "FAIL"  # an error after the gate's decision
+    assert verdict_word("gated", "passed", rejected=False) == "PASS"
+    assert verdict_word("negative-control", "skipped", rejected=True) == "NOT MEANINGFUL"
 
 
 def test_rows_carry_the_verdict_of_their_own_model_and_role():
     common = dict(task="3", role="negative-control", model="iit")
     rows = [dict(common, kind="load", outcome="passed"),
-            dict(common, kind="separation", gate_role="control", outcome="xfailed", mode="resample", scale=1.0),
+            dict(common, kind="separation", gate_role="control", outcome="failed", rejected=True, mode="resample", scale=1.0),
             dict(common, kind="separation", gate_role="measure", outcome="passed", mode="resample", scale=0.5),
             dict(common, kind="load", model="siit", role="gated", outcome="passed"),
-            dict(common, kind="separation", model="siit", role="gated", gate_role="gate", outcome="failed", mode="resample", scale=1.0)]
-    assert [(r["model"], r["verdict"]) for r in model_rows(rows)] == [("iit", "REJECTED"), ("siit", "FAIL")]
+            dict(common, kind="separation", model="siit", role="gated", gate_role="gate", outcome="failed", rejected=True,
+                 mode="resample", scale=1.0),
+            # a row read back from a written report (a merge): its verdict as written
+            dict(common, kind="load", model="natural", outcome="passed"),
+            dict(common, kind="separation", model="natural", gate_role="control", outcome="failed", verdict="REJECTED",
+                 mode="resample", scale=1.0)]
+    assert [(r["model"], r["verdict"]) for r in model_rows(rows)] == [("iit", "REJECTED"), ("siit", "FAIL"), ("natural", "REJECTED")]
     assert [(r["model"], r["scale"], r["verdict"]) for r in separation_rows(rows)] == [
-        ("iit", 1.0, "REJECTED"), ("iit", 0.5, ""), ("siit", 1.0, "FAIL")]
+        ("iit", 1.0, "REJECTED"), ("iit", 0.5, ""), ("siit", 1.0, "FAIL"), ("natural", 1.0, "REJECTED")]
 
 
 def test_a_new_report_leaves_no_figure_of_an_earlier_one(tmp_path):

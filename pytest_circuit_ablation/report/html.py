@@ -13,11 +13,11 @@ import html
 import json
 from typing import Any
 
-from ..suite.gate import CONTROL, GATED, upheld, verdict
+from ..suite.gate import CONTROL, GATED, upheld, verdict_text
 from ..suite.diagnosis import FLAGGED
 from .terminal import flagged_nodes, model_entries
 from . import figures
-from .rows import Row, SeparationRow
+from .rows import Row, SeparationRow, checkpoint_verdict
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1500px}
@@ -75,10 +75,9 @@ def _num(value: Any, fmt: str = "{:.3f}") -> str:
     return fmt.format(value)
 
 
-def _verdict_html(role: str, outcome: str) -> str:
-    text = verdict(role, outcome)
-    ok = upheld(role, outcome)
-    return f"<span class={'pass' if ok else 'fail'}>{_esc(text)}</span>"
+def _verdict_html(role: str, gate_row: dict[str, Any]) -> str:
+    word = checkpoint_verdict(gate_row)
+    return f"<span class={'pass' if upheld(role, word) else 'fail'}>{_esc(verdict_text(role, word))}</span>"
 
 
 def _separation_table(rows: list[SeparationRow]) -> str:
@@ -225,8 +224,8 @@ def _banner(entries: dict, flagged: list[Row] | None = None) -> str:
     models that did not get the verdict their role asks for linked."""
     groups: dict[str, list[tuple[str, bool]]] = {GATED: [], CONTROL: []}
     for (task, model), entry in entries.items():
-        outcomes = [g.get("outcome", "") for g in entry["gates"]]
-        ok = "refused" not in entry and bool(outcomes) and all(upheld(entry["role"], o) for o in outcomes)
+        words = [checkpoint_verdict(g) for g in entry["gates"]]
+        ok = "refused" not in entry and bool(words) and all(upheld(entry["role"], w) for w in words)
         groups.setdefault(entry["role"], []).append((f"case{task}-{model}", ok))
     parts, bad = [], []
     for role, label in ((GATED, "gated models passed"), (CONTROL, "negative controls rejected")):
@@ -267,7 +266,7 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         for g in gates or [{}]:
             overview.append(
                 f"<tr><td class=l><a href='#{anchor}'>case {task}</a></td><td class=l>{_esc(model)}</td>"
-                f"<td class=l>{_esc(entry['role'])}</td><td class=l>{_verdict_html(entry['role'], g.get('outcome', '')) if g else ''}</td>"
+                f"<td class=l>{_esc(entry['role'])}</td><td class=l>{_verdict_html(entry['role'], g) if g else ''}</td>"
                 f"<td>{_num(acc, '{:.2%}')}</td><td class=l>{_esc(g.get('mode', ''))} x {_esc(g.get('scale', ''))}</td>"
                 f"<td>{_num(g.get('auroc'))}</td><td>{_num(g.get('margin'), '{:+.3f}')}</td>"
                 f"<td class=l>{_esc(g.get('offenders', ''))}</td></tr>")
@@ -276,7 +275,7 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         title = f"case {task} / {model}"
         parts = [f"<h2 id='{anchor}'>{_esc(title)}</h2>",
                  f"<p>role: {_esc(entry['role'])}; accuracy {_num(acc, '{:.2%}')}; "
-                 + "; ".join(f"gate at {_esc(g['mode'])} x {_esc(g['scale'])}: {_verdict_html(entry['role'], g['outcome'])}"
+                 + "; ".join(f"gate at {_esc(g['mode'])} x {_esc(g['scale'])}: {_verdict_html(entry['role'], g)}"
                              + (" (offenders: " + ", ".join(
                                  f"<a href='#{anchor}-{_esc(g['mode'])}-{_esc(g['scale'])}-{_esc(o.split('=', 1)[0])}'>{_esc(o)}</a>"
                                  for o in g["offenders"].split()) + ")" if g.get("offenders") else "") for g in gates)

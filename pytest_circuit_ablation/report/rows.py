@@ -127,6 +127,7 @@ class EffectRow(_Common, EffectColumns, total=False):
 
 class SeparationRow(_Common, SeparationColumns, total=False):
     accuracy: float
+    rejected: bool  # at a checkpoint: did the gate reject the model (its own decision, whatever pytest's outcome)
 
 
 class LoadRow(_Common, total=False):
@@ -207,26 +208,35 @@ def to_csv(rows: Iterable[dict[str, Any]], table: type) -> str:
     return buf.getvalue()
 
 
-def separation_rows(rows: list[Row]) -> list[SeparationRow]:
-    """The separation rows, each checkpoint's with the gate's verdict word (the verdict depends on the
-    model's role as well as the outcome: a control's checkpoint is REJECTED when it xfails)."""
+def checkpoint_verdict(row: dict[str, Any]) -> str:
+    """A checkpoint row's verdict word: from the gate's recorded decision and the item's outcome; a row read
+    back from a written report (a merge) keeps the verdict its run wrote."""
     from ..suite.gate import verdict_word
 
-    return [dict(r, verdict=verdict_word(r.get("role", ""), r.get("outcome", "")) if r.get("gate_role") in ("gate", "control") else "")
+    if row.get("rejected") is None and row.get("verdict"):
+        return row["verdict"]
+    return verdict_word(row.get("role", ""), row.get("outcome", ""), row.get("rejected"))
+
+
+def separation_rows(rows: list[Row]) -> list[SeparationRow]:
+    """The separation rows, each checkpoint's with the gate's verdict word (the verdict depends on the
+    model's role as well as the outcome: a control's checkpoint is REJECTED when the gate rejects it)."""
+    return [dict(r, verdict=checkpoint_verdict(r) if r.get("gate_role") in ("gate", "control") else "")
             for r in rows if r["kind"] == "separation"]  # type: ignore[misc]
 
 
-def model_verdict(role: str, load: str | None, outcomes: list[str]) -> str:
-    """One model's verdict word: REFUSED / SKIPPED when it did not load; else over its checkpoints, the first
-    that did not get what the model's role asks for, or the (shared) verdict of all; empty with none run."""
-    from ..suite.gate import upheld, verdict_word
+def model_verdict(role: str, load: str | None, words: list[str]) -> str:
+    """One model's verdict word: REFUSED / SKIPPED when it did not load; else over its checkpoints' verdict
+    words, the first that is not what the model's role asks for, or the (shared) verdict of all; empty
+    with no checkpoint run."""
+    from ..suite.gate import upheld
 
     if load not in (None, "passed"):
         return "SKIPPED" if load == "skipped" else "REFUSED"
-    if not outcomes:
+    if not words:
         return ""
-    missed = [o for o in outcomes if not upheld(role, o)]
-    return verdict_word(role, (missed or outcomes)[0])
+    missed = [w for w in words if not upheld(role, w)]
+    return (missed or words)[0]
 
 
 def model_rows(rows: list[Row]) -> list[ModelColumns]:
@@ -236,7 +246,7 @@ def model_rows(rows: list[Row]) -> list[ModelColumns]:
     for row in rows:
         key = (row["task"], row["model"])
         if row["kind"] == "separation" and row.get("gate_role") in ("gate", "control"):
-            checkpoints.setdefault(key, []).append(row.get("outcome", ""))
+            checkpoints.setdefault(key, []).append(checkpoint_verdict(row))
         if row["kind"] not in ("load", "accuracy"):
             continue
         entry = merged.setdefault(key, {})

@@ -6,9 +6,9 @@ from typing import Any
 
 from ..core.cases import case_sort_key
 from ..suite.diagnosis import FLAGGED
-from ..suite.gate import GATED, verdict
+from ..suite.gate import GATED, verdict_text
 from ..suite.settings import Settings
-from .rows import Row, report_order
+from .rows import Row, checkpoint_verdict, report_order
 
 
 def model_entries(rows: list[Row]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -45,7 +45,7 @@ def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
         for gate in entry["gates"]:
             auroc, margin = gate.get("auroc"), gate.get("margin")
             lines.append(
-                f"{name:<24} {verdict(entry['role'], gate['outcome']):<42} {acc_text}  "
+                f"{name:<24} {verdict_text(entry['role'], checkpoint_verdict(gate)):<42} {acc_text}  "
                 f"{gate['mode']} x {gate['scale']}: AUROC {auroc:.3f} margin {margin:+.3f}"
                 + (f"  offenders: {gate['offenders']}" if gate.get("offenders") else "")
             )

@@ -148,6 +148,8 @@ def check_separation(item: ItemSpec, store: AblationStore, record: Record) -> No
                         gate_role=_gate_role(store, item), accuracy=ev.result.accuracy)
     low, high = _offenders(ev, settings.gate, item.mode, item.scale)
     row["offenders"] = " ".join(low + high)
+    if settings.gate.is_checkpoint(item.mode, item.scale):  # the gate's decision, whatever pytest makes of it
+        row["rejected"] = bool(low or high or not inside or not outside)
     record(row)
     if not settings.gate.is_checkpoint(item.mode, item.scale):
         return

@@ -88,22 +88,36 @@ def control_mark(why: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, raises=GateRejected, reason=f"negative control, its gate must reject it: {why}")
 
 
-def verdict(role: str, outcome: str) -> str:
-    """The gate's verdict on a model, in words, from its checkpoint separation item's outcome."""
+EXPECTED = {GATED: "PASS", CONTROL: "REJECTED"}  # the verdict each role asks for
+_GLOSS = {"REJECTED": " (as a negative control must be)", "ACCEPTED": " (a negative control passed the gate!)"}
+
+
+def verdict_word(role: str, outcome: str, rejected: bool | None = None) -> str:
+    """The gate's verdict on a model at one checkpoint, as a word to filter on: PASS / FAIL (gated),
+    REJECTED / ACCEPTED (a negative control), NOT MEANINGFUL (skipped: the model does not do its task).
+
+    ``rejected`` is the gate's own decision, recorded on the checkpoint's row before the item raised. It
+    decides where it is known: the pytest outcome alone inverts under ``--runxfail`` (a rejected control
+    then reads 'failed'). Without it (rows of an older kind) the outcome is read as the xfail policy sets it."""
+    if outcome == "skipped":
+        return "NOT MEANINGFUL"
     if role == CONTROL:
-        return {"xfailed": "REJECTED (as a negative control must be)", "failed": "ACCEPTED (a negative control passed the gate!)",
-                "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
-    return {"passed": "PASS", "failed": "FAIL", "skipped": "NOT MEANINGFUL"}.get(outcome, outcome.upper())
+        if rejected is not None and outcome in ("xfailed", "failed", "passed", "xpassed"):
+            return "REJECTED" if rejected else "ACCEPTED"
+        return {"xfailed": "REJECTED", "failed": "ACCEPTED"}.get(outcome, outcome.upper())
+    if rejected is not None and outcome in ("passed", "failed"):
+        return "FAIL" if rejected or outcome == "failed" else "PASS"
+    return {"passed": "PASS", "failed": "FAIL"}.get(outcome, outcome.upper())
 
 
-def verdict_word(role: str, outcome: str) -> str:
-    """The verdict without its gloss (PASS, FAIL, REJECTED, ACCEPTED, NOT MEANINGFUL, ...): a CSV cell to filter on."""
-    return verdict(role, outcome).split(" (", 1)[0]
+def verdict_text(role: str, word: str) -> str:
+    """A verdict word as the terminal and the page say it (a control's with why it is good or bad)."""
+    return word + _GLOSS.get(word, "") if role == CONTROL else word
 
 
-def upheld(role: str, outcome: str) -> bool:
-    """Did the model get the verdict its role asks for (a gated model passed, a control was rejected)?"""
-    return outcome == "passed" or (role == CONTROL and outcome == "xfailed")
+def upheld(role: str, word: str) -> bool:
+    """Did the model get the verdict its role asks for (a gated model PASS, a control REJECTED)?"""
+    return word == EXPECTED.get(role, "PASS")
 
 
 def not_meaningful(model: str, accuracy: float) -> str:

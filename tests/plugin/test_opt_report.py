@@ -130,3 +130,13 @@ def test_results_read_round_trips_every_table_and_the_readme_analysis_runs(run_s
     assert str(tables["diagnosis"]["pca_degenerate"].dtype) == "boolean"  # not the strings "true"/"false"
     worst = effects.query("gate_role == 'gate'").groupby("status").effect.max()  # the README's example
     assert worst["not_in_circuit"] < 0.1 < worst["in_circuit"]
+
+
+def test_under_runxfail_the_controls_are_still_reported_as_rejected(run_suite, pytester):
+    """--runxfail turns a rejected control's xfail into a failure (so the run fails, as asked); the verdict
+    comes from the gate's own decision, not from that outcome."""
+    result = run_suite("--ablation-report", "--runxfail")
+    assert result.ret == 1
+    models = {m["model"]: m["verdict"] for m in read_csv(pytester.path / "reports" / "models.csv")}
+    assert models == {"iit": "REJECTED", "natural": "REJECTED", "siit": "PASS"}
+    result.stdout.fnmatch_lines(["case3 iit * REJECTED (as a negative control must be)*"])
