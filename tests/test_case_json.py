@@ -26,6 +26,11 @@ from tests.helpers import CASE3
     ("models", {"siit": "gated"}, "'models' must be an object"),
     ("label_atol", "0.1", "'label_atol' must be a number"),
     ("train", [], "'train' must be an object"),
+    ("train", {"lr": "fast"}, "'train.lr' must be a number"),
+    ("ll_config", {"n_layers": "2"}, "'ll_config.n_layers' must be a positive integer"),
+    ("ll_config", {"d_mlp": 0}, "'ll_config.d_mlp' must be a positive integer"),
+    ("vocab", ["a", "b", "c", "x", "a"], "'vocab' names a token twice: ['a']"),
+    ("correspondence", {}, "'correspondence' maps no LL node"),
 ])
 def test_a_wrong_value_in_case_json_is_one_line_naming_file_and_key(tmp_path, key, value, message):
     shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
@@ -36,6 +41,16 @@ def test_a_wrong_value_in_case_json_is_one_line_naming_file_and_key(tmp_path, ke
     with pytest.raises(AblationError) as info:
         load_case("3", tmp_path)
     assert str(info.value).startswith(f"{path}: ") and message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_token_ids_must_be_the_models_rows(tmp_path):
+    shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
+    path = tmp_path / "3" / "case.json"
+    spec = json.loads(path.read_text())
+    spec["encoding"]["a"] = 99  # past d_vocab: an IndexError inside the embedding at run time
+    path.write_text(json.dumps(spec))
+    with pytest.raises(AblationError, match=r"'encoding' ids must be 0\.\.5, one per token"):
+        load_case("3", tmp_path)
 
 
 def test_two_tokens_with_one_id_are_refused(tmp_path):
@@ -56,6 +71,8 @@ def test_two_tokens_with_one_id_are_refused(tmp_path):
     ("import no_such_module_here\n", "program.py: cannot import (ModuleNotFoundError"),
     ("def program():\n    raise ValueError('boom')\n", "program.py: program() raised ValueError: boom"),
     ("def program():\n    return 3\n", "program.py: program() returned int, not a RASP SOp"),
+    ("from tracr.rasp import rasp\ndef program():\n    return rasp.numerical(rasp.Map(lambda x: x + 1, rasp.tokens))\n",
+     "program.py: tracr could not compile program() (TypeError"),
 ])
 def test_compiling_a_broken_program_is_one_line(tmp_path, capsys, source, message):
     """circuit-ablation-compile on a case author's program.py: what is wrong with it, not importlib's or
@@ -70,3 +87,16 @@ def test_compiling_a_broken_program_is_one_line(tmp_path, capsys, source, messag
     assert main(["--cases-dir", str(tmp_path), "3"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {program}") and message in err and err.count("\n") == 1
+
+
+def test_training_a_case_without_an_ll_shape_is_one_line(tmp_path, capsys):
+    from pytest_circuit_ablation.tools.train.cli import main
+
+    shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
+    path = tmp_path / "3" / "case.json"
+    spec = json.loads(path.read_text())
+    del spec["ll_config"]
+    path.write_text(json.dumps(spec))
+    assert main(["3", "--name", "x", "--cases-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "'ll_config' lacks n_layers, n_heads, d_head, d_model, d_mlp" in err and err.count("\n") == 1

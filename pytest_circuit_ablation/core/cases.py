@@ -196,10 +196,14 @@ def _validate(spec: Any, path: Path) -> None:
     vocab = spec["vocab"]
     need(isinstance(vocab, list) and bool(vocab) and all(isinstance(v, _SCALAR) for v in vocab),
          "'vocab' must be a non-empty list of strings or numbers")
+    tokens = [str(v) for v in vocab]
+    need(len(set(tokens)) == len(tokens), f"'vocab' names a token twice: {sorted({t for t in tokens if tokens.count(t) > 1})}")
     enc = spec["encoding"]
     need(isinstance(enc, dict) and all(_is_int(i) and i >= 0 for i in enc.values()),
          "'encoding' must map each token to a token id (an integer >= 0)")
     need(len(set(enc.values())) == len(enc), "'encoding' gives two tokens the same id")
+    need(sorted(enc.values()) == list(range(len(enc))),
+         f"'encoding' ids must be 0..{len(enc) - 1}, one per token (the model's d_vocab rows), got {sorted(enc.values())}")
     missing = {"BOS", "PAD", *(str(v) for v in vocab)} - set(enc)
     need(not missing, f"encoding lacks tokens {sorted(missing)}")
     need(_is_int(spec["max_seq_len"]) and spec["max_seq_len"] >= 2,
@@ -221,6 +225,7 @@ def _validate(spec: Any, path: Path) -> None:
             [parse_node(n) for n in entry["ll"]]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AblationError(f"{path}: correspondence entry {hl_name!r} is invalid ({exc})") from None
+    need(any(entry["ll"] for entry in spec["correspondence"].values()), "'correspondence' maps no LL node: a circuit needs at least one")
     models = spec.get("models", {})
     need(isinstance(models, dict) and all(isinstance(m, dict) for m in models.values()),
          "'models' must be an object of model name -> {role, ...}")
@@ -228,6 +233,13 @@ def _validate(spec: Any, path: Path) -> None:
         need(model.get("role", GATED) in ROLES, f"model {name!r} has unknown role {model.get('role')!r}")
     for key in ("ll_config", "train", "interpbench"):
         need(isinstance(spec.get(key, {}), dict), f"{key!r} must be an object")
+    shape = spec.get("ll_config", {})
+    for key in ("n_layers", "n_heads", "d_head", "d_model", "d_mlp"):
+        need(key not in shape or (_is_int(shape[key]) and shape[key] > 0), f"'ll_config.{key}' must be a positive integer")
+    need(isinstance(shape.get("act_fn", ""), str), "'ll_config.act_fn' must be a string")
+    for key, value in spec.get("train", {}).items():
+        need(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
+             f"'train.{key}' must be a number >= 0, got {value!r}")
 
 
 def load_case(case_id: str, cases_dir: Path | None = None) -> Case:

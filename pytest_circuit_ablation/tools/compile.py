@@ -35,14 +35,18 @@ def compile_program(case: Case):
         raise AblationError(f"{case.dir / 'program.py'}: program() raised {type(exc).__name__}: {exc}") from None
     if not isinstance(program, rasp.SOp):
         raise AblationError(f"{case.dir / 'program.py'}: program() returned {type(program).__name__}, not a RASP SOp")
-    assembled = compiling.compile_rasp_to_model(
-        program,
-        vocab=set(case.vocab_values),
-        max_seq_len=case.max_seq_len - 1,  # tracr's length excludes BOS
-        compiler_bos="BOS",
-        compiler_pad="PAD",
-        causal=case.causal,
-    )
+    try:
+        assembled = compiling.compile_rasp_to_model(
+            program,
+            vocab=set(case.vocab_values),
+            max_seq_len=case.max_seq_len - 1,  # tracr's length excludes BOS
+            compiler_bos="BOS",
+            compiler_pad="PAD",
+            causal=case.causal,
+        )
+    except Exception as exc:  # tracr runs the program's own functions on every value while compiling
+        raise AblationError(f"{case.dir / 'program.py'}: tracr could not compile program() "
+                            f"({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     return program, assembled
 
 

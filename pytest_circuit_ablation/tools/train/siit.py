@@ -26,6 +26,7 @@ from typing import Any, Callable
 from ...core import metrics
 from ...core.cases import Case
 from ...core.nodes import Node, all_nodes, parse_node
+from ...errors import AblationError
 
 
 @dataclass
@@ -58,7 +59,10 @@ def ll_config(case: Case, hl_cfg, seed: int):
     departure is recorded there) with everything else inherited from the HL config, as InterpBench does."""
     from transformer_lens import HookedTransformerConfig
 
-    spec = case.spec["ll_config"]
+    spec = case.spec.get("ll_config", {})
+    missing = [k for k in ("n_layers", "n_heads", "d_head", "d_model", "d_mlp") if k not in spec]
+    if missing:
+        raise AblationError(f"{case.dir / 'case.json'}: 'll_config' lacks {', '.join(missing)} (the LL shape to train)")
     return HookedTransformerConfig(
         n_layers=spec["n_layers"], n_heads=spec["n_heads"], d_head=spec["d_head"], d_model=spec["d_model"],
         d_mlp=spec["d_mlp"], act_fn=spec.get("act_fn", "gelu"), normalization_type=None,
@@ -88,7 +92,7 @@ class InputSpace:
 
         if self.size < 2**62:
             return torch.randint(self.size, (n,), generator=gen, dtype=torch.int64)
-        raise ValueError("input space too large for int64 ids")
+        raise AblationError(f"{self.size} possible inputs: the trainer addresses inputs by int64 ids, at most 2**62")
 
     def tokens(self, ids):
         """Token ids [n, 1 + length] (BOS first) of input ids [n]."""
