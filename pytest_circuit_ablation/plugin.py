@@ -499,8 +499,11 @@ def pytest_runtest_makereport(item: pytest.Item, call):
         from .report.rows import effect_columns
 
         ev = store.evaluation(f"case{row['task']}-{row['model']}")
-        rows = [effect_columns(ev, node, mode, scale) for node, mode, scale in ev.result.counts]
-        fig = effect_figure(rows, f"case {row['task']} / {row['model']}")
+        gate = store.settings.gate
+        rows = [dict(effect_columns(ev, node, mode, scale), gate_role=gate.item_role(row.get("role", ""), mode, scale))
+                for node, mode, scale in ev.result.counts]
+        marks = {"tau_in": gate.tau_in, "tau_out": gate.tau_out, "hl_tol": gate.hl_tol, "gate_rule": gate.rule}
+        fig = effect_figure(rows, f"case {row['task']} / {row['model']}", marks)
         report.extras = [*getattr(report, "extras", []), extras.html(figure_html(fig))]
     except Exception as exc:  # an extra must never break the run
         report.sections.append(("circuit-ablation", f"figure not attached: {exc}"))

@@ -146,3 +146,10 @@ def test_a_heatmap_labels_every_node_of_a_large_model():
     assert spec["layout"]["yaxis"]["dtick"] == 1  # plotly would otherwise label every other row
     assert spec["layout"]["height"] - 80 >= 16 * 20  # and each row has the height of its label
     assert len(spec["data"][0]["y"]) == 20
+
+
+def test_the_caption_names_the_band_only_where_one_is_drawn():
+    hl_rule = json.loads(figures.effect_figure(_with_hl(_rows()), "t", dict(MARKS, gate_rule="hl", hl_tol=0.05)).to_json())
+    absolute = json.loads(figures.effect_figure(_with_hl(_rows()), "t", dict(MARKS, gate_rule="absolute", hl_tol=0.05)).to_json())
+    assert "the gate's band" in hl_rule["layout"]["title"]["text"]
+    assert "HL node's own effect" in absolute["layout"]["title"]["text"] and "band" not in absolute["layout"]["title"]["text"]

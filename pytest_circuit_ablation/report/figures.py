@@ -31,7 +31,8 @@ from .rows import EffectRow
 
 IN_COLOUR, OUT_COLOUR = "green", "orange"  # the legend's group colours
 LINE_KEY = "one line per node: solid green in circuit, dashed orange out of circuit; ringed: gate checkpoint; bars: Wilson 95%"
-HL_KEY = "; thin dotted: the HL node's own effect, its bar at the checkpoint the gate's band"
+HL_KEY = "; thin dotted: the HL node's own effect"
+BAND_KEY = ", its bar at the checkpoint the gate's band"
 # one shade per node, so that lines of one group can be told apart (greens in circuit, oranges/browns out)
 IN_SHADES = ("#1b7837", "#5aae61", "#00441b", "#7fbf7b", "#276419", "#4d9221", "#a6d96a", "#1a9850")
 OUT_SHADES = ("#e66101", "#b35806", "#fdb863", "#8c510a", "#f1a340", "#d95f02", "#fc8d59", "#7f3b08", "#bf812d",
@@ -156,6 +157,13 @@ def _hl_lines(rows, marks: dict[str, Any] | None, panel: int = 1) -> list[dict]:
     return traces
 
 
+def _hl_key(hl: list[dict]) -> str:
+    """The caption's words for the HL lines, the band named only where one is drawn (rule 'hl')."""
+    if not hl:
+        return ""
+    return HL_KEY + (BAND_KEY if any(t["error_y"]["visible"] for t in hl) else "")
+
+
 def _drawn_marks(rows: list[EffectRow], marks: dict[str, Any] | None) -> dict[str, float]:
     """The tau lines that judge something in this model: tau_out always; tau_in under rule 'absolute', or
     under rule 'hl' only when an in-circuit node at a checkpoint has no HL reference to be judged by."""
@@ -223,7 +231,7 @@ def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, Any] | Non
     data = [t for i, mode in enumerate(modes) for t in _lines(rows, mode, panel=i + 1, legend=(i == 0))]
     hl = _hl_lines(rows, marks, panel=modes.index("resample") + 1) if "resample" in modes else []
     layout = dict(_effect_layout(tuple(modes), tuple(_scale_axis(rows)), _marks_key(rows, marks)))
-    layout["title"] = {"text": f"{title}<br><sup>{LINE_KEY}{HL_KEY if hl else ''}</sup>"}
+    layout["title"] = {"text": f"{title}<br><sup>{LINE_KEY}{_hl_key(hl)}</sup>"}
     data += hl
     return Figure(data=data, layout=layout)
 
@@ -249,7 +257,7 @@ def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, A
     legend needs it (a 20-node model's legend ran off a 400-pixel image, in-circuit nodes included)."""
     layout = dict(_mode_layout(tuple(_scale_axis(rows)), _marks_key(rows, marks)))
     hl = _hl_lines(rows, marks) if mode == "resample" else []
-    layout["title"] = {"text": f"{title}<br><sup>{HL_KEY[2:]}</sup>" if hl else title}
+    layout["title"] = {"text": f"{title}<br><sup>{_hl_key(hl)[2:]}</sup>" if hl else title}
     layout["height"] = max(400, 150 + LEGEND_ROW_PX * len(_nodes(rows)))
     return Figure(data=_lines(rows, mode, legend=True) + hl, layout=layout)
 

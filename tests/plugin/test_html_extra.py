@@ -51,3 +51,19 @@ def test_no_figure_work_without_html(run_suite, monkeypatch):
     assert without.ret == 0 and "figure built" not in without.stdout.str()
     with_html = run_suite("-rA", "--html=h.html")
     assert with_html.ret == 0 and "figure not attached: figure built" in with_html.stdout.str()
+
+
+def test_a_gate_figure_shows_what_the_gate_holds_each_node_to(html_report):
+    """The extra's figure is the report page's: the gate's tau line, its checkpoint ringed, each in-circuit
+    node's HL reference with the band (rule hl), not a bare plot of effects."""
+    import html as html_mod
+    import json
+
+    text = html_report.read_text()
+    # pytest-html keeps each result's extras as escaped text inside its own JSON: the figure is escaped twice
+    found = re.search(r"data-figure=\\&#34;(.*?)\\&#34;", text)
+    spec = json.loads(html_mod.unescape(html_mod.unescape(found.group(1))))
+    assert [s["y0"] for s in spec["layout"]["shapes"]] and {s["y0"] for s in spec["layout"]["shapes"]} == {0.1}
+    assert any(w for t in spec["data"] if "marker" in t and isinstance(t["marker"]["line"]["width"], list)
+               for w in t["marker"]["line"]["width"])  # a ringed checkpoint
+    assert any(t["name"].endswith(" HL") and t["error_y"]["visible"] for t in spec["data"])
