@@ -64,3 +64,9 @@ def test_a_sweep_too_big_for_memory_names_the_option_that_asks_for_the_most(monk
     with pytest.raises(SettingError, match=r"^inputs 6000: .*6000 inputs' pairs"):
         evaluate.check_memory(SimpleNamespace(inputs=6000, memory_mb=256), pair)
     evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=256), pair)  # fits: no error
+    # the budget is the larger part, but even the smallest budget leaves the inputs' grid too big: the inputs
+    monkeypatch.setattr(evaluate, "available_bytes", lambda: 500 * 2**20)
+    grid = evaluate.estimate_bytes(1900, 11, 64, 0) / 2**20
+    assert 484 < grid < 700  # 1900 inputs' grid alone does not fit beside the smallest budget
+    with pytest.raises(SettingError, match=r"^inputs 1900: "):
+        evaluate.check_memory(SimpleNamespace(inputs=1900, memory_mb=4096), pair)

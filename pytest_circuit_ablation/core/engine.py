@@ -50,6 +50,7 @@ _ACTS = {
 #: Default micro-batch budget: 128 MiB was as fast as 512 and holds a quarter of the memory (case 24's
 #: sweep, one thread: 79 s at 512 MiB and 41-45 s at 128 before ``_reuse_freed_memory``).
 MICRO_BATCH_MB = 128
+MIN_MEMORY_MB = 16  # the smallest budget --ablation-memory-mb accepts
 
 _MALLOC_TUNED = False
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from . import data, diagnosis, metrics, modes
 from .cases import Case, ModelRef, check_model_fits_case, load_case, model_circuit, model_nodes
 from ..errors import AblationError, SettingError
-from .engine import Engine, ModelResult, estimate_bytes
+from .engine import MIN_MEMORY_MB, Engine, ModelResult, estimate_bytes
 from .metrics import effect, kl_effect
 from .modes import Ablation, Projection
 from .hubfiles import load_hl_model, load_ll_model, model_hash
@@ -149,8 +149,10 @@ def check_memory(sweep: Sweep, pair: ModelPair) -> None:
     have = available_bytes()
     if need > have:
         budget = sweep.memory_mb * 2**20
-        # name the option that asks for more: the micro-batch budget, or the inputs' pair grid
-        option, value = ("memory_mb", sweep.memory_mb) if budget >= need - budget else ("inputs", sweep.inputs)
+        # name the option to change: the micro-batch budget where it is the larger part and its smallest value
+        # (MIN_MEMORY_MB) would fit; else the inputs, whose pair grid no budget can make room for
+        fits_smaller = need - budget + MIN_MEMORY_MB * 2**20 <= have
+        option, value = ("memory_mb", sweep.memory_mb) if budget >= need - budget and fits_smaller else ("inputs", sweep.inputs)
         raise SettingError(option, value, f"the sweep of {pair.ref.key} needs about {need / 2**30:.1f} GiB "
                            f"({(need - budget) / 2**30:.1f} GiB for {sweep.inputs} inputs' pairs, "
                            f"{budget / 2**30:.1f} GiB micro-batch budget), only {have / 2**30:.1f} GiB is available")

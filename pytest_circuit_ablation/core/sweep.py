@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .engine import MICRO_BATCH_MB
+from .engine import MICRO_BATCH_MB, MIN_MEMORY_MB  # noqa: F401  (MIN_MEMORY_MB: the options' lower bound)
 from .modes import MODES, Ablation
 
 DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 0.7, 0.8, 1.0, 1.2, 1.4, 2.0, 5.0, 10.0)  # the seed notebook's

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ..core.files import writable_problem
 from ..core.modes import MODES
-from ..core.sweep import DEFAULT_SCALES, Sweep
+from ..core.sweep import DEFAULT_SCALES, MIN_MEMORY_MB, Sweep
 from ..errors import AblationError, SettingError
 from . import diagnosis as diag_mod
 from . import gate as gate_mod
@@ -288,7 +288,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         pca_components=_int("ablation-pca-components", get("ablation_pca_components"), 1),
         pca_centre=_bool("ablation-pca-centre", get("ablation_pca_centre")),
         seed=_int("ablation-seed", get("ablation_seed"), 0),
-        device=device, memory_mb=_int("ablation-memory-mb", get("ablation_memory_mb"), 16),
+        device=device, memory_mb=_int("ablation-memory-mb", get("ablation_memory_mb"), MIN_MEMORY_MB),
     )
     gate = GateRule(rule=rule, tau_in=tau_in, tau_out=tau_out, hl_tol=hl_tol, checkpoints=checkpoints,
                     min_accuracy=_fraction("ablation-min-accuracy", get("ablation_min_accuracy")))
