@@ -53,3 +53,20 @@ def test_a_new_report_leaves_no_figure_of_an_earlier_one(tmp_path):
     write_report(tmp_path, [], {}, images=())  # a run without images: none of the earlier ones describe it
     assert sorted(p.name for p in figures.iterdir()) == ["notes.txt"]  # not ours: kept
     assert (tmp_path / "ablation.csv").is_file()
+
+
+def test_a_training_record_with_missing_or_nan_values_renders():
+    from pytest_circuit_ablation.report.html import _training_html
+
+    line = _training_html({"accuracy": float("nan"), "steps": 1200.0, "seconds": 3.4})
+    assert "accuracy <span class=muted>n/a</span>" in line and "1200 steps" in line and "&lt;" not in line
+
+
+def test_a_merged_model_without_a_training_record_has_none():
+    """Rows read back from models.csv (a merge) hold None in train_* for a model from elsewhere: no record,
+    not a crash on int(None) when the page is written."""
+    from pytest_circuit_ablation.report.terminal import model_entries
+
+    entries = model_entries([dict(kind="load", task="3", model="user", role="gated", outcome="passed",
+                                  train_accuracy=None, train_steps=None)])
+    assert entries[("3", "user")]["training"] == {}

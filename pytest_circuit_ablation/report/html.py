@@ -106,10 +106,11 @@ def _training_html(record: dict[str, Any]) -> str:
     parts = [f"{name} {_num(record[key], '{:.2%}')}" for key, name in
              (("accuracy", "accuracy"), ("iia", "IIA"), ("strict_accuracy", "strict accuracy")) if key in record]
     if "steps" in record:
-        parts.append(f"{int(record['steps'])} steps")
+        parts.append(f"{_num(record['steps'], '{:.0f}')} steps")
     if "seconds" in record:
         parts.append(f"{_num(record['seconds'], '{:.0f}')} s")
-    return f"<p class=muted>training record (meta.json, held-out pairs): {_esc(', '.join(parts))}</p>"
+    # every part is a fixed name and a formatted number (or _num's own n/a markup): nothing to escape
+    return f"<p class=muted>training record (meta.json, held-out pairs): {', '.join(parts)}</p>"
 
 
 def _flag(value: Any) -> str:

@@ -18,7 +18,8 @@ def model_entries(rows: list[Row]) -> dict[tuple[str, str], dict[str, Any]]:
     for row in rows:
         entry = models.setdefault((row["task"], row["model"]), {"role": row.get("role", GATED), "gates": []})
         if row["kind"] == "load":
-            entry["training"] = {k[len("train_"):]: v for k, v in row.items() if k.startswith("train_")}
+            # a merged report's rows hold None where a model has no training record (not this project's trainer)
+            entry["training"] = {k[len("train_"):]: v for k, v in row.items() if k.startswith("train_") and v is not None}
             if row["outcome"] != "passed":
                 entry["refused"] = row.get("message", "")
                 entry["refused_as"] = "SKIPPED" if row["outcome"] == "skipped" else "REFUSED"
