@@ -18,7 +18,7 @@ CASE_IDS = available_case_ids()
 MAX_INPUTS = 2000
 
 #: InterpBench's first hub release: the sixteen case ids, and per case (max_seq_len, causal) and the LL
-#: shape (layers, heads, d_head, d_model, d_mlp) its rule gives (interpbench-cases.md's table).
+#: shape (layers, heads, d_head, d_model, d_mlp) its rule gives (the table in ../shared/reference/interpbench-cases.md, beside the project).
 INTERPBENCH = {
     "3": (5, True, (2, 4, 3, 12, 48)), "4": (10, True, (2, 4, 5, 20, 80)), "7": (10, False, (2, 4, 4, 17, 68)),
     "8": (10, True, (2, 4, 1, 4, 16)), "11": (10, True, (2, 4, 3, 12, 48)), "13": (10, False, (2, 4, 5, 20, 80)),

@@ -1,7 +1,7 @@
 """The gate, in one place: its thresholds and their defaults, the roles a model can have, the rule that
 judges one node, the verdict on a model, the xfail policy for negative controls, and the one sentence
 that describes it (terminal summary, ablation.json, report page). Changing the gate means editing this
-module only (tests/test_gate_home.py pins it).
+module only (tests/test_layout.py pins it).
 
 A negative control's model-level checkpoint item is ``xfail(strict=True, raises=GateRejected)``: only the
 gate's own rejection counts as the control being rejected; any other error fails the run, and a control

@@ -94,9 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and sampling (default: %(default)s)")
     p.add_argument("--single-loss", action="store_true", help="one update on the summed losses instead of three")
     p.add_argument("--siit-sampling", choices=SIIT_SAMPLING, default="individual",
-                   help="out-of-circuit nodes per strict update: one at random, or each with probability 1/2")
+                   help="out-of-circuit nodes per strict update: one at random, or each with probability 1/2 (default: %(default)s)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
-                   help="linear: fall to --final-lr over --max-steps (InterpBench's LambdaLR)")
+                   help="linear: fall to --final-lr over --max-steps (InterpBench's LambdaLR) (default: %(default)s)")
     p.add_argument("--final-lr", type=_NONNEGATIVE, default=2e-4, help="last learning rate of the linear schedule (default: %(default)s)")
     p.add_argument("--weight-decay", type=_NONNEGATIVE, default=0.0, help="AdamW weight decay; 0 is plain Adam, as InterpBench (default: %(default)s)")
     p.add_argument("--init-from", type=Path, default=None, metavar="DIR",
