@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from pytest_circuit_ablation.core.cases import available_case_ids, load_case
-from pytest_circuit_ablation.report.terminal import verdict
+from pytest_circuit_ablation.suite.gate import verdict_text
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -46,7 +46,7 @@ def main(report: Path) -> None:
             meta = json.loads((case.dir / "models" / name / "meta.json").read_text())["final_metrics"]
             train = f"{meta['accuracy']:.2f} / {meta['iia']:.2f} / {meta['strict_accuracy']:.2f}"
             gate = gates.get((case_id, name))
-            judged = (f"{verdict(role, gate['outcome'])}, margin {float(gate['margin']):+.3f}"
+            judged = (f"{verdict_text(role, gate['verdict'])}, margin {float(gate['margin']):+.3f}"
                       + (f" (e.g. {gate['offenders'].split()[0]})" if role != "gated" and gate["offenders"] else "")) if gate else "not run"
             print(f"{head}| `{name}` ({role}) | {train} | {meta['seconds']:.0f} | {judged} |")
         if first:
