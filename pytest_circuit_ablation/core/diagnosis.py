@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .engine import one_thread
 from .modes import Projection, reject
 
 #: below this |Q(a)| / |a| the PCA "rest" is rounding noise (measured ~1e-15 on degenerate heads)
@@ -81,8 +82,11 @@ def orth_share(acts, proj: Projection) -> float:
 
 
 def node_stats(acts, proj: Projection | None, k: int) -> NodeStats:
-    """All three statistics of one node from its clean activations [N, P, width]."""
+    """All three statistics of one node from its clean activations [N, P, width]. On one torch thread: the
+    SVD and the norms round differently on one and two threads, and diagnosis.csv must be the same bytes
+    in a serial run (every core) and under ``-n`` (one thread per worker)."""
     constant = bool((acts == acts[:1]).all())
-    if proj is None:
-        return NodeStats(spread(acts), constant, None, None)
-    return NodeStats(spread(acts), constant, explained_variance(acts, k), orth_share(acts, proj))
+    with one_thread():
+        if proj is None:
+            return NodeStats(spread(acts), constant, None, None)
+        return NodeStats(spread(acts), constant, explained_variance(acts, k), orth_share(acts, proj))

@@ -341,10 +341,10 @@ class _Weights:
     def _unembed(self, resid, class_major: bool):
         """resid [K, d] -> logits [K, V], or [V, K] when ``class_major``: with 2-11 classes a row-major
         product has rows too narrow for the matmul kernel, and the transposed one ran 2-4x faster.
-        One thread (``_one_thread``): MKL rounds these narrow products differently on 1 and 2 threads."""
+        One thread (``one_thread``): MKL rounds these narrow products differently on 1 and 2 threads."""
         import torch
 
-        with _one_thread():
+        with one_thread():
             if class_major:
                 return torch.addmm(self.b_U.unsqueeze(1), self.W_U.t(), resid.t())
             return torch.addmm(self.b_U, resid, self.W_U)
@@ -360,7 +360,7 @@ class _Weights:
         for i in _tiles(K, self.MLP_TILE, resid_mid.device):
             x = resid_mid[i]
             post = self.act(torch.addmm(w["b_in"], x, w["W_in"]))
-            with _one_thread():  # 2-11 output columns: see ``_unembed``
+            with one_thread():  # 2-11 output columns: see ``_unembed``
                 if class_major:
                     torch.addmm(self.b_outU.unsqueeze(1), self.W_outU.t(), post.t(), out=out[:, i]).addmm_(self.W_U.t(), x.t())
                 else:
@@ -957,12 +957,12 @@ def _label_nll(logits, top, labels):
 def _fixed_order_sum(x, dim):
     """``x.sum(dim)`` in one thread: a parallel float reduction splits the terms by thread count, so its
     last bits (and the report's bytes) would depend on ``-n`` and the cores; one thread sums in a fixed order."""
-    with _one_thread():
+    with one_thread():
         return x.sum(dim=dim)
 
 
 @contextmanager
-def _one_thread():
+def one_thread():
     """torch on one thread inside, for kernels whose rounding depends on the thread count."""
     import torch
 

@@ -7,12 +7,13 @@ pytest.importorskip("xdist")
 def test_parallel_report_equals_serial(run_suite, pytester):
     """A regression case and two categorical ones (whose normalised-KL sums are floats summed over many
     cells; case 24's causal attention runs in the fused kernel): serial on every core against two workers
-    of one thread each."""
-    both = ("--ablation-tasks=3,24,35", "--ablation-modes=resample,zero", "--ablation-scales=0.5,1.0,10.0", "--ablation-inputs=100")
+    of one thread each. A PCA mode, so that the diagnosis's PCA statistics (an SVD) are compared too."""
+    both = ("--ablation-tasks=3,24,35", "--ablation-modes=resample,zero,pca-self-var", "--ablation-scales=0.5,1.0,10.0",
+            "--ablation-inputs=100", "--ablation-images=none")
     serial = run_suite("--ablation-report", "--ablation-report-dir=serial", *both, fast=False)
     parallel = run_suite("--ablation-report", "--ablation-report-dir=parallel", "-n", "2", *both, fast=False)
     assert serial.ret == parallel.ret == 0
-    for name in ("ablation.csv", "separation.csv", "models.csv"):
+    for name in ("ablation.csv", "separation.csv", "models.csv", "diagnosis.csv"):
         assert (pytester.path / "serial" / name).read_bytes() == (pytester.path / "parallel" / name).read_bytes(), name
     parallel.stdout.fnmatch_lines(["*circuit ablation*", "*case3 siit*PASS*"])
 
