@@ -23,30 +23,46 @@ COMPARED_SETTINGS = ("inputs", "seed", "pca_components", "pca_centre")
 def check_settings(path: Path, saved: dict[str, Any], current: dict[str, Any]) -> None:
     """Refuse, naming the setting, a baseline whose numbers were measured under other settings."""
     for key in COMPARED_SETTINGS:
-        if key in saved and saved[key] != current[key]:
+        if saved[key] != current[key]:
             raise AblationError(f"--ablation-baseline {path}: saved with {key} = {saved[key]!r}, this run has "
                                 f"{current[key]!r}; compare runs made with the same settings")
 
 
 def saved_settings(path: Path) -> dict[str, Any]:
     """The settings block of a baseline file (read after ``load`` has validated it)."""
-    settings = json.loads(Path(path).read_text()).get("settings", {})
-    return settings if isinstance(settings, dict) else {}
+    return json.loads(Path(path).read_text())["settings"]
+
+
+def _number_or_null(value: Any) -> bool:
+    """A finite number (a NaN would compare as never drifting) or null (nothing was counted)."""
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def load(path: Path) -> dict[str, dict[str, Any]]:
+    """The effects of a baseline file, refused in one line unless every part is what ``to_text`` writes."""
     try:
         doc = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise AblationError(f"--ablation-baseline {path}: file not found") from None
-    except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
-        raise AblationError(f"--ablation-baseline {path}: not a baseline file ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise AblationError(f"--ablation-baseline {path}: not a baseline file ({type(exc).__name__})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("effects"), dict):
         raise AblationError(f"--ablation-baseline {path}: not a baseline file (expected format {FORMAT!r})")
+    settings = doc.get("settings")
+    missing = [k for k in COMPARED_SETTINGS if not isinstance(settings, dict) or k not in settings]
+    if missing:
+        raise AblationError(f"--ablation-baseline {path}: its settings block lacks {', '.join(missing)}, so it cannot "
+                            "be checked against this run's")
     for item, entry in doc["effects"].items():
-        effect = entry.get("effect") if isinstance(entry, dict) else None
-        if not isinstance(entry, dict) or not (effect is None or (isinstance(effect, (int, float)) and not isinstance(effect, bool))):
-            raise AblationError(f"--ablation-baseline {path}: entry {item!r} is not {{\"effect\": a number or null, ...}}")
+        if not isinstance(entry, dict) or "effect" not in entry or not _number_or_null(entry["effect"]):
+            raise AblationError(f"--ablation-baseline {path}: entry {item!r} is not {{\"effect\": a finite number or null, ...}}")
     return doc["effects"]
 
 

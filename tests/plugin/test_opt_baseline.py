@@ -54,12 +54,27 @@ def test_a_baseline_entry_of_the_wrong_type_is_refused_before_any_item(run_suite
     """It raised TypeError in its item, and that item's row went missing from the report."""
     import json
 
-    for entry in ({"effect": "abc"}, 5):
-        doc = {"format": "pytest-circuit-ablation baseline v1", "settings": {}, "effects": {"case3-siit-L0H0-resample-1.0": entry}}
+    settings = {"inputs": 30, "seed": 0, "pca_components": 2, "pca_centre": False}
+    # a NaN compared as never drifting (every item passed); a huge integer raised OverflowError in its item
+    for entry in ({"effect": "abc"}, 5, {"effect": float("nan")}, {"effect": 10**400}, {"effet": 0.5}):
+        doc = {"format": "pytest-circuit-ablation baseline v1", "settings": settings, "effects": {"case3-siit-L0H0-resample-1.0": entry}}
         (pytester.path / "b.json").write_text(json.dumps(doc))
         result = run_suite("--ablation-baseline=b.json")
         assert result.ret == 4
         result.stderr.fnmatch_lines(["ERROR: --ablation-baseline *b.json: entry 'case3-siit-L0H0-resample-1.0' is not *"])
+
+
+def test_a_baseline_without_its_settings_or_nested_past_the_parser_is_refused(run_suite, pytester):
+    import json
+
+    doc = {"format": "pytest-circuit-ablation baseline v1", "effects": {}}
+    for name, text in (("none.json", json.dumps(doc)), ("text.json", json.dumps(dict(doc, settings="x"))),
+                       ("deep.json", "[" * 100_000)):
+        (pytester.path / name).write_text(text)
+        result = run_suite(f"--ablation-baseline={name}")
+        assert result.ret == 4, name
+        result.stderr.fnmatch_lines([f"ERROR: --ablation-baseline *{name}: *"])
+        assert "Traceback" not in result.stderr.str() + result.stdout.str()
 
 
 def test_a_baseline_saved_with_other_settings_is_refused_naming_the_setting(run_suite, pytester, interpbench_dir):
