@@ -118,6 +118,8 @@ class AblationSession:
             except md.PackageNotFoundError:
                 return None
 
+        from .core.cases import case_sort_key
+
         s, sweep = self.settings, self.settings.sweep
         loads = [r for r in self.rows if r["kind"] == "load"]
         return {
@@ -132,7 +134,10 @@ class AblationSession:
                          "checkpoints": [list(c) for c in s.gate.checkpoints],
                          # the diagnosis's thresholds decide its verdicts: a merge must refuse shards that differ
                          "spread_max": s.diagnosis.spread_max, "load_min": s.diagnosis.load_min,
-                         "require_irrelevant": s.diagnosis.require_irrelevant},
+                         "require_irrelevant": s.diagnosis.require_irrelevant,
+                         # which models were planned: shards of different task lists or model folders do not merge
+                         "tasks": sorted(s.tasks, key=case_sort_key) if s.tasks else "all",
+                         "models_from": "built-in" if s.models_dir is None else Path(s.models_dir).resolve().name},
             "models": {f"case{r['task']}-{r['model']}": {"hash": r.get("model_hash"), "seconds": r.get("seconds"),
                                                           "outcome": r["outcome"], "message": r.get("message", "")}
                        for r in loads},

@@ -68,6 +68,12 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     assert report_main(["merge", shards[0], str(other), shards[2], "-o", str(tmp_path / "out"), "--images", "none"]) == 2
     err = capsys.readouterr().err
     assert "settings differ" in err and "inputs: 40 vs 41" in err
+    assert meta["settings"]["tasks"] == ["3", "35"] and meta["settings"]["models_from"] == "built-in"
+    meta["settings"]["inputs"] = 40
+    meta["settings"]["tasks"] = ["3", "4", "35"]  # a shard planned from another task list: another model set
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", str(tmp_path / "out"), "--images", "none"]) == 2
+    assert "tasks: " in capsys.readouterr().err
     assert report_main(["merge", str(tmp_path / "nothing"), "-o", str(tmp_path / "out")]) == 2
     assert "not a report folder" in capsys.readouterr().err
     foreign = tmp_path / "foreign"
