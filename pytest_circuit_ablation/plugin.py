@@ -396,8 +396,11 @@ def ablation_store(pytestconfig: pytest.Config):
     session.build_items()
     cache_dir = None
     cache = getattr(pytestconfig, "cache", None)
-    if cache is not None:
-        cache_dir = Path(cache.mkdir("circuit-ablation-pca"))
+    if cache is not None and session.settings.sweep.uses_pca:
+        try:
+            cache_dir = Path(cache.mkdir("circuit-ablation-pca"))
+        except OSError:
+            cache_dir = None  # a cache pytest cannot make only costs fitting the directions again
     return AblationStore(session.settings, session.plans or [], cache_dir)
 
 

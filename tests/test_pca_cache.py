@@ -30,3 +30,20 @@ def test_key_changes_with_everything_that_changes_directions():
     assert len({base, cache_key("m2", Node(0, 1), 2, False, "i"), cache_key("m", Node(0, 2), 2, False, "i"),
                 cache_key("m", Node(0, 1), 3, False, "i"), cache_key("m", Node(0, 1), 2, True, "i"),
                 cache_key("m", Node(0, 1), 2, False, "i2")}) == 6
+
+
+def test_an_entry_under_another_nodes_name_is_refitted_not_used(tmp_path):
+    """A cache file copied or renamed from another node's key passes its checksum; its stored key (or its
+    shape, for a node of another width) says it is not this node's."""
+    kw = dict(cache_dir=tmp_path, model_hash="m1", inputs_hash="i1")
+    head_a = get_projection(_acts(), Node(0, 1), 2, False, **kw)
+    get_projection(_acts(seed=3), Node(0, 2), 2, False, **kw)
+    key_a = tmp_path / f"{cache_key('m1', Node(0, 1), 2, False, 'i1')}.npz"
+    key_b = tmp_path / f"{cache_key('m1', Node(0, 2), 2, False, 'i1')}.npz"
+    key_b.write_bytes(key_a.read_bytes())  # head 2's name now holds head 1's directions
+    served = get_projection(_acts(seed=3), Node(0, 2), 2, False, **kw)
+    assert not torch.equal(served.components, head_a.components)
+    wide = torch.randn(40, 5, 48, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    mlp_key = tmp_path / f"{cache_key('m1', Node(0, None), 2, False, 'i1')}.npz"
+    mlp_key.write_bytes(key_a.read_bytes())  # a width-12 entry under a width-48 node's name
+    assert get_projection(wide, Node(0, None), 2, False, **kw).components.shape == (5, 2, 48)

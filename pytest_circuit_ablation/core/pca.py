@@ -80,8 +80,10 @@ def _checksum(comps, mean) -> str:
     return digest.hexdigest()
 
 
-def _read(path: Path) -> Projection | None:
-    """A verified cache entry, or None if it is missing, unreadable or fails its checksum."""
+def _read(path: Path, key: str, shape: tuple[int, int, int]) -> Projection | None:
+    """A verified cache entry, or None if it is missing, unreadable, fails its checksum, or is not the entry
+    of ``key`` with components of ``shape`` (a file copied or renamed from another node's name would
+    otherwise be used as this node's directions)."""
     import numpy as np
     import torch
 
@@ -92,17 +94,17 @@ def _read(path: Path) -> Projection | None:
             meta = json.loads(str(z["meta"]))
     except Exception:
         return None
-    if meta.get("checksum") != _checksum(comps, mean) or comps.ndim != 3:
+    if meta.get("checksum") != _checksum(comps, mean) or meta.get("key") != key or tuple(comps.shape) != shape:
         return None
     return Projection(torch.from_numpy(comps), None if mean is None else torch.from_numpy(mean))
 
 
-def _write(path: Path, proj: Projection) -> None:
+def _write(path: Path, key: str, proj: Projection) -> None:
     import numpy as np
 
     comps = proj.components.cpu().numpy()
     mean = None if proj.mean is None else proj.mean.cpu().numpy()
-    arrays = {"components": comps, "meta": np.array(json.dumps({"checksum": _checksum(comps, mean)}))}
+    arrays = {"components": comps, "meta": np.array(json.dumps({"checksum": _checksum(comps, mean), "key": key}))}
     if mean is not None:
         arrays["mean"] = mean
     buf = io.BytesIO()
@@ -115,14 +117,15 @@ def get_projection(acts, node: Node, n_components: int, centre: bool, *, cache_d
     """Cached directions for one node, fitted if absent or invalid."""
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{cache_key(model_hash, node, n_components, centre, inputs_hash)}.npz"
-        cached = _read(path) if path.exists() else None
+        key = cache_key(model_hash, node, n_components, centre, inputs_hash)
+        path = Path(cache_dir) / f"{key}.npz"
+        cached = _read(path, key, (acts.shape[1], n_components, acts.shape[2])) if path.exists() else None
         if cached is not None:
             return cached
     proj = fit_projection(acts, n_components, centre)
     if path is not None:
         try:
-            _write(path, proj)
+            _write(path, key, proj)
         except OSError:
             pass  # an unwritable cache only costs a refit next time
     return proj

@@ -40,3 +40,14 @@ def test_a_bad_bool_ini_value_is_a_usage_error(run_suite, pytester):
     result = run_suite(fast=False)
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: --ablation-pca-centre: 'maybe' is not true or false"])  # pytest's said only "invalid truth value 'maybe'"
+
+
+def test_a_pca_cache_pytest_cannot_make_only_costs_a_refit(pytester):
+    """The cache folder blocked by a file: every item errored at the store's set-up with pytest's own
+    traceback; now the directions are fitted as with no cache."""
+    (pytester.path / "cachedir" / "d").mkdir(parents=True)
+    (pytester.path / "cachedir" / "d" / "circuit-ablation-pca").write_text("not a folder")
+    result = pytester.runpytest("--pyargs", "pytest_circuit_ablation", "-p", "no:randomly", "-o", "cache_dir=cachedir",
+                                "--ablation-modes=resample,pca-self-var", *PCA_FAST)
+    assert result.ret == 0
+    assert "error" not in result.stdout.lines[-1]
