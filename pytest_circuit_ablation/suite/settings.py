@@ -57,8 +57,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-shard", "run shard I of N: the planned models sorted by (case, model) and dealt out in turn, "
                "so each model's items stay on one shard; merge the shards' reports with 'circuit-ablation-report merge'",
                None, "I/N"),
-    OptionSpec("ablation-modes", f"comma-separated ablation modes (default: all of {', '.join(MODES)})", ",".join(MODES), "MODES"),
-    OptionSpec("ablation-scales", "comma-separated scales (default: the notebook's 12)", ",".join(map(str, DEFAULT_SCALES)), "SCALES"),
+    OptionSpec("ablation-modes", "comma-separated ablation modes", ",".join(MODES), "MODES"),
+    OptionSpec("ablation-scales", "comma-separated scales (the seed notebook's twelve)", ",".join(map(str, DEFAULT_SCALES)), "SCALES"),
     OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", str(_SWEEP.inputs), "N"),
     OptionSpec("ablation-pca-components", "PCA components per node and position", str(_SWEEP.pca_components), "K"),
     OptionSpec("ablation-pca-centre", "fit components around the activation mean: the PCA modes then scale or swap only "
@@ -200,7 +200,7 @@ def parse_shard(raw: Any) -> tuple[int, int] | None:
     if raw in (None, ""):
         return None
     index, sep, count = str(raw).strip().partition("/")
-    if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+    if not sep or not index.strip().isdecimal() or not count.strip().isdecimal() or not (index + count).isascii():
         raise _fail("ablation-shard", f"{raw!r} is not I/N (e.g. 2/3)")
     i, n = int(index), int(count)
     if n < 1 or not 1 <= i <= n:
@@ -237,8 +237,10 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
 
     def path(dest: str) -> Path | None:
         raw = get(dest)
-        if raw in (None, ""):
+        if raw is None:
             return None
+        if not str(raw).strip():  # '--ablation-baseline=' silently meant no baseline at all
+            raise _fail(dest.replace("_", "-"), "empty: give a path")
         value = Path(str(raw)).expanduser()
         return value if value.is_absolute() else base(dest) / value
 

@@ -140,3 +140,12 @@ def test_under_runxfail_the_controls_are_still_reported_as_rejected(run_suite, p
     models = {m["model"]: m["verdict"] for m in read_csv(pytester.path / "reports" / "models.csv")}
     assert models == {"iit": "REJECTED", "natural": "REJECTED", "siit": "PASS"}
     result.stdout.fnmatch_lines(["case3 iit * REJECTED (as a negative control must be)*"])
+
+
+def test_an_empty_path_option_is_refused_not_ignored(run_suite):
+    """'--ablation-baseline=' (an unset shell variable) compared nothing; '--ablation-report-dir=' wrote to
+    the default folder."""
+    for option in ("--ablation-baseline=", "--ablation-save-baseline=", "--ablation-report-dir=", "--ablation-models="):
+        result = run_suite("--ablation-report", option)
+        assert result.ret == 4, option
+        result.stderr.fnmatch_lines([f"ERROR: {option[:-1]}: empty: give a path"])

@@ -96,6 +96,7 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
 def test_shard_options_refused_in_one_line(run_suite):
     """Case 3 has three models: a fourth shard of four is empty, a usage error rather than a green run."""
     for value, why in (("0/3", "between 1 and N"), ("4/3", "between 1 and N"), ("two", "is not I/N"),
+                       ("\u00b2/3", "is not I/N"),  # a superscript two: isdigit() took it, int() did not (INTERNALERROR)
                        ("4/4", "no model falls in this shard")):
         result = run_suite(f"--ablation-shard={value}")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
