@@ -108,11 +108,12 @@ def _all_plans(settings: Settings) -> list[ModelPlan]:
         except AblationError as exc:
             raise AblationError(in_option_terms(exc)) from None
         if settings.tasks:
-            kept = [r for r in refs if r.case_id in settings.tasks]
-            if not kept:
-                raise AblationError(f"--ablation-tasks {','.join(settings.tasks)}: no such case under --ablation-models "
-                                    f"{settings.models_dir} (it has {', '.join(sorted({r.case_id for r in refs}, key=cases.case_sort_key))})")
-            refs = kept
+            present = sorted({r.case_id for r in refs}, key=cases.case_sort_key)
+            absent = [t for t in settings.tasks if t not in present]
+            if absent:  # a task asked for and not there is a mistake, whether or not others are
+                raise AblationError(f"--ablation-tasks {','.join(absent)}: no such case under --ablation-models "
+                                    f"{settings.models_dir} (it has {', '.join(present)})")
+            refs = [r for r in refs if r.case_id in settings.tasks]
         plans = [_plan_model(r, None, settings) for r in refs]
         if not any(p.ok for p in plans):
             reasons = "; ".join(p.error or "" for p in plans[:3])

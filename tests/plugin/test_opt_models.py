@@ -145,3 +145,6 @@ def test_a_task_filter_that_leaves_no_case_of_the_folder_says_which_cases_it_has
     result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-tasks=4")
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"ERROR: --ablation-tasks 4: no such case under --ablation-models {interpbench_dir} (it has 3)"])
+    result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-tasks=3,4")  # ran 3, said nothing of 4
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --ablation-tasks 4: no such case under --ablation-models {interpbench_dir} (it has 3)"])
