@@ -265,3 +265,12 @@ def test_training_rates_are_fractions_without_division_dust(tmp_path):
 
     (tmp_path / "meta.json").write_text('{"final_metrics": {"accuracy": 91.941, "iia": 36.519, "steps": 3}}')
     assert training_record(tmp_path) == {"train_accuracy": 0.91941, "train_iia": 0.36519, "train_steps": 3}
+
+
+def test_loading_prints_nothing(capsys):
+    """TransformerLens prints 'Moving model to device' on .to(); in a notebook or pytest -s that was noise."""
+    from pytest_circuit_ablation.core.hubfiles import load_hl_model
+
+    load_ll_model(model_dir("siit"), "cpu", "float32")
+    load_hl_model(model_dir("siit").parent.parent, "cpu", "float32")
+    assert capsys.readouterr().out == ""

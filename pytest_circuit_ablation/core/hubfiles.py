@@ -284,7 +284,7 @@ def _build(cfg: dict[str, Any], weights: Path, device: str, dtype: str, where: P
     model.load_state_dict({k: v.to(getattr(torch, dtype)) if v.is_floating_point() else v for k, v in state.items()}, strict=False)
     if not model.cfg.use_attn_result:  # per-head ablation reads hook_result; turning it on changes no output
         model.set_use_attn_result(True)
-    model.to(device)
+    model.to(device, print_details=False)  # TransformerLens prints "Moving model to device" otherwise
     model.cfg.device = device
     model.eval()
     model.requires_grad_(False)

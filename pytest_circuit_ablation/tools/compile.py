@@ -246,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
-        print(f"error: tracr is not installed ({exc}); pip install -e '.[compile]'", file=sys.stderr)
+        print(f"error: tracr is not installed ({exc}); pip install 'pytest-circuit-ablation[compile]' "
+              "(in a source checkout: bash scripts/setup.sh --compile)", file=sys.stderr)
         return 2
     return 0
 
