@@ -100,3 +100,16 @@ def test_training_a_case_without_an_ll_shape_is_one_line(tmp_path, capsys):
     assert main(["3", "--name", "x", "--cases-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--max-steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "'ll_config' lacks n_layers, n_heads, d_head, d_model, d_mlp" in err and err.count("\n") == 1
+
+
+def test_training_into_an_installed_package_needs_out(tmp_path, capsys, monkeypatch):
+    """From a wheel the built-in cases live inside site-packages: a model (and case.json's registration)
+    written there is a file pip does not know about, or a failure on a read-only install."""
+    from pytest_circuit_ablation.tools.train import cli
+
+    shutil.copytree(CASE3, tmp_path / "pkg" / "builtin_cases" / "3", ignore=shutil.ignore_patterns("models"))
+    monkeypatch.setattr(cli, "PACKAGE_DIR", tmp_path / "pkg")
+    args = ["3", "--name", "x", "--cases-dir", str(tmp_path / "pkg" / "builtin_cases"), "--max-steps", "1"]
+    assert cli.main(args) == 2
+    assert "is the installed package's own copy" in capsys.readouterr().err
+    assert not (tmp_path / "pkg" / "builtin_cases" / "3" / "models").exists()

@@ -22,6 +22,9 @@ from ...core.files import writable_problem
 from ...errors import AblationError
 from .siit import LR_SCHEDULES, SIIT_SAMPLING, SIITTrainer, TrainArgs
 
+#: the installed package: a case inside it (a wheel's builtin_cases/) is not the user's to write into
+PACKAGE_DIR = Path(__file__).resolve().parent.parent.parent
+
 EXAMPLES = """examples:
   circuit-ablation-train 3 --name siit2
         train case 3 with SIIT into cases/3/models/siit2/ and register it in case.json (gated)
@@ -116,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(max(1, torch.get_num_threads()))
         case = load_case(args.case, args.cases_dir)
+        if not args.out and case.dir.resolve().is_relative_to(PACKAGE_DIR):
+            raise AblationError(f"case {case.id} is the installed package's own copy ({case.dir}): pass --out DIR to "
+                                "save the model elsewhere, then gate it with --ablation-models DIR")
         out = (args.out / case.id) if args.out else case.dir / "models" / args.name
         if (out / "ll_model.pth").exists() and not args.force:
             raise AblationError(f"{out} already holds a model; choose another --name or pass --force")
