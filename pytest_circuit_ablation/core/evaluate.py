@@ -19,7 +19,7 @@ from .modes import Ablation, Projection
 from .hubfiles import load_hl_model, load_ll_model, model_hash
 from .nodes import Node
 from .pca import get_projection
-from .sweep import Sweep
+from .sweep import Sweep, check_device
 
 
 @dataclass
@@ -89,6 +89,10 @@ class Evaluation:
 
     def effects(self, mode: str, scale: float) -> dict[str, float]:
         """node name -> effect at one setting, in node order."""
+        if not any(k[1:] == (mode, scale) for k in self.result.counts):
+            ran = sorted({k[1:] for k in self.result.counts}, key=lambda k: (modes.MODES.index(k[0]), k[1]))
+            raise AblationError(f"{mode} x {scale} is not in this evaluation's sweep "
+                                f"(it ran {', '.join(f'{m} x {s}' for m, s in ran[:6])}{', ...' if len(ran) > 6 else ''})")
         return {node.name: effect(*self.result.counts[(node, mode, scale)]) for node in self.nodes}
 
     def iit_effect(self, node: Node, mode: str, scale: float) -> float | None:
@@ -168,6 +172,7 @@ def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], sweep: 
     if sweep.uses_pca:
         import sklearn.decomposition  # noqa: F401  (likewise, ~0.5 s)
 
+    check_device(sweep.device)
     start = time.perf_counter()
     with torch.no_grad():
         pair = load_pair(ref, sweep.device)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ..core.files import writable_problem
 from ..core.modes import MODES
-from ..core.sweep import DEFAULT_SCALES, MIN_MEMORY_MB, Sweep
+from ..core.sweep import DEFAULT_SCALES, MIN_MEMORY_MB, Sweep, check_device
 from ..errors import AblationError, SettingError
 from . import diagnosis as diag_mod
 from . import gate as gate_mod
@@ -183,18 +183,6 @@ def _bool(option: str, raw: Any) -> bool:
     raise _fail(option, f"{raw!r} is not true or false")
 
 
-def _check_cuda(device: str) -> None:
-    """Refuse a CUDA device this machine does not have now, not in every item later (torch loads here
-    only when CUDA is asked for)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise _fail("ablation-device", f"{device}: CUDA is not available here (torch {torch.__version__})")
-    index = device.partition(":")[2]
-    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-        raise _fail("ablation-device", f"{device}: no such CUDA device ({torch.cuda.device_count()} present)")
-
-
 def parse_shard(raw: Any) -> tuple[int, int] | None:
     """``I/N`` -> (I, N), with 1 <= I <= N."""
     if raw in (None, ""):
@@ -262,8 +250,10 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     device = str(get("ablation_device")).strip()
     if device.split(":")[0] not in DEVICES or device.startswith("cpu:"):
         raise _fail("ablation-device", f"unknown device {device!r} (choose cpu or cuda)")
-    if device.startswith("cuda"):
-        _check_cuda(device)
+    try:
+        check_device(device)  # a CUDA device this machine lacks: refused now, not in every item later
+    except SettingError as exc:
+        raise _fail("ablation-device", f"{device}: {exc.detail}") from None
     rule = str(get("ablation_gate")).strip()
     if rule not in gate_mod.RULES:
         raise _fail("ablation-gate", f"unknown rule {rule!r} (choose {' or '.join(gate_mod.RULES)})")
