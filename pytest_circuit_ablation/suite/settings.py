@@ -144,7 +144,7 @@ def parse_modes(raw: str) -> tuple[str, ...]:
 
 
 def parse_scales(raw: str) -> tuple[float, ...]:
-    scales = [_number("ablation-scales", x) for x in _list("ablation-scales", raw)]
+    scales = [_number("ablation-scales", x) + 0.0 for x in _list("ablation-scales", raw)]  # -0 is 0: one item id
     return tuple(sorted(set(scales)))
 
 
@@ -205,7 +205,7 @@ def parse_checkpoints(raw: str) -> tuple[tuple[str, float], ...]:
         mode = mode.strip()
         if mode not in MODES:
             raise _fail("ablation-checkpoints", f"unknown mode {mode!r}")
-        value = _number("ablation-checkpoints", scale)
+        value = _number("ablation-checkpoints", scale) + 0.0  # -0 is 0
         out.append((mode, value))
     return tuple(dict.fromkeys(out))
 
