@@ -106,6 +106,10 @@ class AblationSession:
         except OSError as exc:  # checked writable at start; something in the folder is in the way
             self.not_written = f"cannot write {exc.filename or ''}: {exc.strerror or exc}"
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        except KeyboardInterrupt:  # Ctrl-C while the figures were drawn: nothing was moved into place yet
+            self.report_files = []
+            self.not_written = "interrupted while it was being written"
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
 
     def metadata(self) -> dict[str, Any]:
         """ablation.json: what produced these numbers (timings live here, not in the CSVs)."""

@@ -149,3 +149,21 @@ def test_an_empty_path_option_is_refused_not_ignored(run_suite):
         result = run_suite("--ablation-report", option)
         assert result.ret == 4, option
         result.stderr.fnmatch_lines([f"ERROR: {option[:-1]}: empty: give a path"])
+
+
+def test_ctrl_c_while_the_report_is_written_keeps_the_previous_one_and_says_so(run_suite, pytester):
+    """Ctrl-C while Chromium drew the PNGs was a sixty-line traceback and no word about the report."""
+    run_suite("--ablation-report")
+    before = (pytester.path / "reports" / "ablation.csv").read_bytes()
+    pytester.syspathinsert()
+    pytester.makepyfile(ctrlc=
+        "import pytest_circuit_ablation.report as report\n"
+        "def pytest_configure(config):\n"
+        "    def interrupted(*args, **kwargs):\n"
+        "        raise KeyboardInterrupt\n"
+        "    report.write_report = interrupted\n")
+    result = run_suite("--ablation-report", "-p", "ctrlc")
+    assert result.ret == 2  # interrupted
+    result.stdout.fnmatch_lines(["report not written (interrupted while it was being written); the previous one is left as it was"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
