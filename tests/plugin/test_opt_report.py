@@ -82,27 +82,20 @@ def test_unwritable_report_folder_fails_before_any_model_work(run_suite, pyteste
 
 
 
-def _rerun_with_plugin(run_suite, pytester, source: str):
-    """Write a report, then run again with ``source`` as a ``-p`` plugin (a rootdir conftest is not loaded
-    under --pyargs) and check that the first report is left byte for byte; returns the second run."""
-    run_suite("--ablation-report")
-    before = (pytester.path / "reports" / "ablation.csv").read_bytes()
-    pytester.syspathinsert()
-    pytester.makepyfile(injected=source)
-    result = run_suite("--ablation-report", "-p", "injected")
-    assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
-    return result
-
-
 def test_an_item_that_errors_before_recording_its_row_leaves_the_report_unwritten(run_suite, pytester):
     """A report without that item's row (or, for a load item, without the whole model) would look
     complete; the previous report is kept, as after a crashed worker."""
-    result = _rerun_with_plugin(run_suite, pytester,
-                                "import pytest\n"
-                                "@pytest.hookimpl(tryfirst=True)\n"
-                                "def pytest_runtest_call(item):\n"
-                                "    if item.name == 'test_effect[case3-siit-L0H0-resample-1.0]':\n"
-                                "        raise RuntimeError('a bug')\n")
+    run_suite("--ablation-report")
+    before = (pytester.path / "reports" / "ablation.csv").read_bytes()
+    pytester.syspathinsert()  # a -p plugin: a rootdir conftest is not loaded under --pyargs
+    pytester.makepyfile(bugplug=
+        "import pytest\n"
+        "@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_runtest_call(item):\n"
+        "    if item.name == 'test_effect[case3-siit-L0H0-resample-1.0]':\n"
+        "        raise RuntimeError('a bug')\n")
+    result = run_suite("--ablation-report", "-p", "bugplug")
+    assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
     assert result.ret == 1
     result.stdout.fnmatch_lines(["report not written (1 items failed with an error before recording their numbers); the previous one is left as it was"])
 
@@ -158,14 +151,19 @@ def test_an_empty_path_option_is_refused_not_ignored(run_suite):
         result.stderr.fnmatch_lines([f"ERROR: {option[:-1]}: empty: give a path"])
 
 
-def test_ctrl_c_while_the_report_is_written_keeps_the_previous_one_and_says_so(run_suite, pytester):
-    """Ctrl-C while Chromium drew the PNGs was a sixty-line traceback and no word about the report."""
-    result = _rerun_with_plugin(run_suite, pytester,
-                                "import pytest_circuit_ablation.report as report\n"
-                                "def pytest_configure(config):\n"
-                                "    def interrupted(*args, **kwargs):\n"
-                                "        raise KeyboardInterrupt\n"
-                                "    report.write_report = interrupted\n")
+def test_ctrl_c_while_the_report_is_written_keeps_the_previous_one_and_says_so(run_suite, pytester, monkeypatch):
+    """Ctrl-C while Chromium drew the PNGs was a sixty-line traceback and no word about the report. (The
+    runs are in this process: monkeypatch puts write_report back for the tests after this one.)"""
+    import pytest_circuit_ablation.report as report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    run_suite("--ablation-report")
+    before = (pytester.path / "reports" / "ablation.csv").read_bytes()
+    monkeypatch.setattr(report, "write_report", interrupted)
+    result = run_suite("--ablation-report")
+    assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
     assert result.ret == 2  # interrupted
     result.stdout.fnmatch_lines(["report not written (interrupted while it was being written); the previous one is left as it was"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
