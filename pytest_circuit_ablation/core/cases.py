@@ -21,6 +21,7 @@ from typing import Any
 from . import hubfiles
 from ..errors import AblationError, SettingError
 from .nodes import Node, all_nodes, nodes_from_edges, parse_node
+from .values import is_int, is_number
 
 CASES_ENV = "CIRCUIT_ABLATION_CASES"
 _OUTPUTS = ("regression", "categorical")
@@ -174,10 +175,6 @@ class Case:
         return refs
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 _SCALAR = (str, int, float, bool)
 
 
@@ -199,14 +196,14 @@ def _validate(spec: Any, path: Path) -> None:
     tokens = [str(v) for v in vocab]
     need(len(set(tokens)) == len(tokens), f"'vocab' names a token twice: {sorted({t for t in tokens if tokens.count(t) > 1})}")
     enc = spec["encoding"]
-    need(isinstance(enc, dict) and all(_is_int(i) and i >= 0 for i in enc.values()),
+    need(isinstance(enc, dict) and all(is_int(i) and i >= 0 for i in enc.values()),
          "'encoding' must map each token to a token id (an integer >= 0)")
     need(len(set(enc.values())) == len(enc), "'encoding' gives two tokens the same id")
     need(sorted(enc.values()) == list(range(len(enc))),
          f"'encoding' ids must be 0..{len(enc) - 1}, one per token (the model's d_vocab rows), got {sorted(enc.values())}")
     missing = {"BOS", "PAD", *(str(v) for v in vocab)} - set(enc)
     need(not missing, f"encoding lacks tokens {sorted(missing)}")
-    need(_is_int(spec["max_seq_len"]) and spec["max_seq_len"] >= 2,
+    need(is_int(spec["max_seq_len"]) and spec["max_seq_len"] >= 2,
          f"'max_seq_len' must be an integer >= 2 (BOS included), got {spec['max_seq_len']!r}")
     need(isinstance(spec["causal"], bool), f"'causal' must be true or false, got {spec['causal']!r}")
     classes = spec.get("output_classes")
@@ -215,7 +212,7 @@ def _validate(spec: Any, path: Path) -> None:
     need(classes is None or (isinstance(classes, list) and all(isinstance(c, _SCALAR) for c in classes)),
          "'output_classes' must be a list of strings or numbers")
     atol = spec.get("label_atol", 0.0)
-    need(isinstance(atol, (int, float)) and not isinstance(atol, bool) and atol >= 0, "'label_atol' must be a number >= 0")
+    need(is_number(atol) and atol >= 0, "'label_atol' must be a number >= 0")
     need(isinstance(spec["correspondence"], dict), "'correspondence' must be an object of HL node -> {hl, ll}")
     for hl_name, entry in spec["correspondence"].items():
         try:
@@ -235,10 +232,10 @@ def _validate(spec: Any, path: Path) -> None:
         need(isinstance(spec.get(key, {}), dict), f"{key!r} must be an object")
     shape = spec.get("ll_config", {})
     for key in ("n_layers", "n_heads", "d_head", "d_model", "d_mlp"):
-        need(key not in shape or (_is_int(shape[key]) and shape[key] > 0), f"'ll_config.{key}' must be a positive integer")
+        need(key not in shape or (is_int(shape[key]) and shape[key] > 0), f"'ll_config.{key}' must be a positive integer")
     need(isinstance(shape.get("act_fn", ""), str), "'ll_config.act_fn' must be a string")
     for key, value in spec.get("train", {}).items():
-        need(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
+        need(is_number(value) and value >= 0,
              f"'train.{key}' must be a number >= 0, got {value!r}")
 
 

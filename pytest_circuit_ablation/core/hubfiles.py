@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AblationError
+from .values import is_int, is_number
 from .files import write_atomic
 
 CFG_FILE = "ll_model_cfg.pkl"
@@ -165,10 +166,10 @@ def _read_config(path: Path) -> dict[str, Any]:
         raise AblationError(f"{path}: expected a HookedTransformerConfig dict, got {type(cfg).__name__}")
     for key in _REQUIRED_INT_KEYS:
         value = cfg.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if not is_int(value) or value <= 0:
             raise AblationError(f"{path}: config key {key!r} must be a positive integer, got {value!r}")
     d_mlp = cfg.get("d_mlp")
-    if not cfg.get("attn_only") and (not isinstance(d_mlp, int) or isinstance(d_mlp, bool) or d_mlp <= 0):
+    if not cfg.get("attn_only") and (not is_int(d_mlp) or d_mlp <= 0):
         raise AblationError(f"{path}: config key 'd_mlp' must be a positive integer for a model with MLPs, got {d_mlp!r}")
     if cfg.get("normalization_type") not in (None, "LN", "LNPre", "RMS", "RMSPre"):
         raise AblationError(f"{path}: unsupported normalization_type {cfg.get('normalization_type')!r}")
@@ -345,7 +346,7 @@ def training_record(model_dir: Path) -> dict[str, Any]:
         meta = json.loads((Path(model_dir) / META_FILE).read_text())
         final = meta["final_metrics"]
         return {f"train_{k}": round(final[k] / 100, 12) if k in PERCENT_FIELDS else final[k]  # 91.941 -> 0.91941, not ...0001
-                for k in TRAINING_FIELDS if isinstance(final.get(k), (int, float)) and not isinstance(final.get(k), bool)}
+                for k in TRAINING_FIELDS if is_number(final.get(k))}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 

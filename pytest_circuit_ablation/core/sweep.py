@@ -3,12 +3,12 @@ inputs they run on, the PCA directions of the PCA modes, and where. The pytest s
 options; a notebook builds one directly."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..errors import SettingError
 from .engine import MICRO_BATCH_MB, MIN_MEMORY_MB
 from .modes import MODES, Ablation
+from .values import is_int, is_number
 
 DEFAULT_SCALES = (0.0, 0.1, 0.2, 0.5, 0.7, 0.8, 1.0, 1.2, 1.4, 2.0, 5.0, 10.0)  # the seed notebook's
 
@@ -38,11 +38,11 @@ class Sweep:
             if mode not in MODES:
                 raise SettingError("modes", repr(mode), f"unknown mode (choose from {', '.join(MODES)})")
         for scale in [*self.scales, *(s for _, s in self.extra)]:
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+            if not is_number(scale):
                 raise SettingError("scales", repr(scale), "a scale must be a finite number")
         for name, low in (("inputs", 2), ("pca_components", 1), ("memory_mb", MIN_MEMORY_MB), ("seed", -2**63)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if not is_int(value) or value < low:
                 raise SettingError(name, repr(value), f"must be an integer >= {low}")
         if not isinstance(self.device, str) or not (self.device == "cpu" or self.device.startswith("cuda")):
             raise SettingError("device", repr(self.device), "must be 'cpu' or 'cuda[:N]'")

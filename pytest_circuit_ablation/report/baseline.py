@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..core.values import is_number
 from ..errors import AblationError
 from .rows import Row
 
@@ -33,18 +34,6 @@ def saved_settings(path: Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())["settings"]
 
 
-def _number_or_null(value: Any) -> bool:
-    """A finite number (a NaN would compare as never drifting) or null (nothing was counted)."""
-    if value is None:
-        return True
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:  # an integer too large for a float
-        return False
-
-
 def load(path: Path) -> dict[str, dict[str, Any]]:
     """The effects of a baseline file, refused in one line unless every part is what ``to_text`` writes."""
     try:
@@ -61,7 +50,7 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
         raise AblationError(f"--ablation-baseline {path}: its settings block lacks {', '.join(missing)}, so it cannot "
                             "be checked against this run's")
     for item, entry in doc["effects"].items():
-        if not isinstance(entry, dict) or "effect" not in entry or not _number_or_null(entry["effect"]):
+        if not isinstance(entry, dict) or "effect" not in entry or not (entry["effect"] is None or is_number(entry["effect"])):
             raise AblationError(f"--ablation-baseline {path}: entry {item!r} is not {{\"effect\": a finite number or null, ...}}")
     return doc["effects"]
 
