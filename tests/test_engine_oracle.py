@@ -286,3 +286,19 @@ def test_micro_batches_redone_whole_in_float64_give_the_same_counts(setup, monke
             runs.append(eng.run(nodes, CONFIGS, projections).counts)
     assert eng.redone_batches > 0
     assert runs[0] == runs[1]
+
+
+def test_class_major_nll_keeps_every_gap_that_counts():
+    """The engine's per-cell KL term equals ``metrics.label_nll`` on logits whose gaps to the top class run
+    from 0 to -1e6: clamping the gaps (``engine.EXP_FLOOR``, against exp's slow path on underflow) drops
+    only terms that vanish next to the top class's 1, never one such as exp(-30) that does not."""
+    gaps = torch.tensor([0.0, -1e-3, -5.0, -30.0, -36.0, -700.5, -800.0, -1e6], dtype=torch.float64)
+    rows = torch.stack([torch.roll(gaps, i) + 3.0 * i for i in range(len(gaps))])  # [K, V], top class at i
+    labels = torch.tensor([(2 * i + 1) % len(gaps) for i in range(len(gaps))])
+    confident = torch.tensor([[0.0, -30.0] + [-1e6] * (len(gaps) - 2)], dtype=torch.float64)  # label 0: nll ~ exp(-30)
+    rows, labels = torch.cat([rows, confident]), torch.cat([labels, torch.tensor([0])])
+    class_major = rows.t().unsqueeze(1)  # [V, 1, K]
+    got = engine._label_nll(class_major, class_major.max(0).values, labels).squeeze(0)
+    expected = metrics.label_nll(rows, labels)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=0.0), (got - expected).abs().max()
+    assert 9e-14 < float(got[-1]) < 1e-13
