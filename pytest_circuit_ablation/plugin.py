@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 import pytest
 
@@ -188,10 +188,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             kwargs["metavar"] = spec.metavar
         group.addoption(f"--{spec.name}", **kwargs)
-        if spec.kind == "bool":  # read as text and parsed by the settings, so a bad value names its option
-            parser.addini(spec.dest, f"default for --{spec.name} (true or false)", default="true" if spec.default == "true" else "false")
+        if spec.kind == "bool":  # parsed by the settings, so a bad value names its option
+            parser.addini(spec.dest, f"default for --{spec.name} (true or false)", type=_ini_type(spec.kind),
+                          default="true" if spec.default == "true" else "false")
         else:
-            parser.addini(spec.dest, f"default for --{spec.name}", default=spec.default)
+            parser.addini(spec.dest, f"default for --{spec.name}", type=_ini_type(spec.kind), default=spec.default)
+
+
+_TOML_TYPES = {"bool": bool, "int": int, "number": float}
+
+
+def _ini_type(kind: str) -> Any:
+    """An ini key's type. From pytest 9.2 on, a bool, integer or number key is that type *or* text: pytest 9's
+    native ``[tool.pytest]`` table then takes ``ablation_report = true`` and ``ablation_inputs = 30`` (it
+    refuses a TOML value of another type than the key's), and text, from an ini file or a quoted TOML
+    string, still reaches the settings' checks, which name the option. Earlier versions: text only."""
+    if kind not in _TOML_TYPES or tuple(pytest.version_tuple[:2]) < (9, 2):
+        return None
+    return Union[_TOML_TYPES[kind], str]
 
 
 def _get(config: pytest.Config, dest: str) -> Any:

@@ -32,7 +32,9 @@ class OptionSpec:
     help: str
     default: str | None  # as written in an ini file
     metavar: str = "VALUE"
-    kind: str = "string"  # "bool": a flag on the command line, a typed bool ini key; "path": relative to where it was given
+    #: "bool": a flag on the command line; "path": relative to where it was given; "int" and "number":
+    #: text on the command line, and in pytest 9's native TOML table also a TOML integer or number
+    kind: str = "string"
 
     @property
     def dest(self) -> str:
@@ -59,32 +61,32 @@ OPTIONS: tuple[OptionSpec, ...] = (
                None, "I/N"),
     OptionSpec("ablation-modes", "comma-separated ablation modes", ",".join(MODES), "MODES"),
     OptionSpec("ablation-scales", "comma-separated scales (the seed notebook's twelve)", ",".join(map(str, DEFAULT_SCALES)), "SCALES"),
-    OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", str(_SWEEP.inputs), "N"),
-    OptionSpec("ablation-pca-components", "PCA components per node and position", str(_SWEEP.pca_components), "K"),
+    OptionSpec("ablation-inputs", "number of distinct inputs; every ordered pair of them is evaluated", str(_SWEEP.inputs), "N", kind="int"),
+    OptionSpec("ablation-pca-components", "PCA components per node and position", str(_SWEEP.pca_components), "K", kind="int"),
     OptionSpec("ablation-pca-centre", "fit components around the activation mean: the PCA modes then scale or swap only "
                "the deviation from it (x = mu + P(x) + Q(x)) and keep the mean at every scale", "false", kind="bool"),
-    OptionSpec("ablation-seed", "seed for drawing the inputs", str(_SWEEP.seed), "SEED"),
+    OptionSpec("ablation-seed", "seed for drawing the inputs", str(_SWEEP.seed), "SEED", kind="int"),
     OptionSpec("ablation-device", "cpu or cuda", "cpu", "DEVICE"),
     OptionSpec("ablation-gate", "gate rule for in-circuit nodes: 'hl' (effect within --ablation-hl-tol of its HL node's "
                "effect in the HL model; out-of-circuit judged on the Wilson upper bound) or 'absolute' (effect >= tau_in; "
                "out-of-circuit on the point estimate)", GateRule.rule, "RULE"),
-    OptionSpec("ablation-hl-tol", "gate 'hl': allowed |LL effect - HL effect| of an in-circuit node", str(gate_mod.HL_TOL), "X"),
+    OptionSpec("ablation-hl-tol", "gate 'hl': allowed |LL effect - HL effect| of an in-circuit node", str(gate_mod.HL_TOL), "X", kind="number"),
     OptionSpec("ablation-tau-in", "gate 'absolute' (and nodes without an HL reference): every in-circuit node's effect must be >= this",
-               str(gate_mod.TAU_IN), "X"),
-    OptionSpec("ablation-tau-out", "gate: every out-of-circuit node's effect must be <= this", str(gate_mod.TAU_OUT), "X"),
-    OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", str(gate_mod.MIN_ACCURACY), "X"),
+               str(gate_mod.TAU_IN), "X", kind="number"),
+    OptionSpec("ablation-tau-out", "gate: every out-of-circuit node's effect must be <= this", str(gate_mod.TAU_OUT), "X", kind="number"),
+    OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", str(gate_mod.MIN_ACCURACY), "X", kind="number"),
     OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted",
                ",".join(f"{m}:{s}" for m, s in gate_mod.CHECKPOINTS), "LIST"),
     OptionSpec("ablation-spread-max", "diagnosis: an out-of-circuit node whose activation spread across inputs (relative to "
-               "its size) is at most this counts as constant", str(diag_mod.SPREAD_MAX), "X"),
+               "its size) is at most this counts as constant", str(diag_mod.SPREAD_MAX), "X", kind="number"),
     OptionSpec("ablation-load-min", "diagnosis: an out-of-circuit node is load-bearing when some ablation other than an "
-               "interchange at scale 1 (zero, mean, another scale) moves the output by at least this", str(diag_mod.LOAD_MIN), "X"),
+               "interchange at scale 1 (zero, mean, another scale) moves the output by at least this", str(diag_mod.LOAD_MIN), "X", kind="number"),
     OptionSpec("ablation-require-irrelevant", "fail a gated model's out-of-circuit nodes that the diagnosis finds "
                "constant but load-bearing (SIIT made them constant, not irrelevant)", "false", kind="bool"),
-    OptionSpec("ablation-memory-mb", "memory budget of one engine micro-batch, in MiB", str(_SWEEP.memory_mb), "MB"),
+    OptionSpec("ablation-memory-mb", "memory budget of one engine micro-batch, in MiB", str(_SWEEP.memory_mb), "MB", kind="int"),
     OptionSpec("ablation-save-baseline", "save every effect with its counts to PATH (JSON)", None, "PATH", kind="path"),
     OptionSpec("ablation-baseline", "fail effect items that moved from the baseline at PATH by more than the tolerance", None, "PATH", kind="path"),
-    OptionSpec("ablation-baseline-tol", "allowed |effect - baseline effect|", "0.02", "X"),
+    OptionSpec("ablation-baseline-tol", "allowed |effect - baseline effect|", "0.02", "X", kind="number"),
 )
 
 

@@ -1,6 +1,8 @@
 """--ablation-report (a flag), --ablation-report-dir DIR, and their ini keys."""
 import json
 
+import pytest
+
 from tests.helpers import case3
 from tests.plugin.conftest import read_csv
 
@@ -42,6 +44,25 @@ def test_report_folder_and_ini_fallback(run_suite, pytester):
     assert (pytester.path / "out" / "here" / "ablation.csv").exists()
     run_suite("--ablation-report", "--ablation-report-dir=cli")
     assert (pytester.path / "cli" / "ablation.csv").exists()
+
+
+@pytest.mark.skipif(pytest.version_tuple[:2] < (9, 2), reason="typed ini keys need pytest 9.2")
+def test_native_toml_table_takes_toml_types(run_suite, pytester):
+    """pytest 9's native ``[tool.pytest]`` table refuses a TOML value of another type than its key's: a
+    bool, an integer and a number are written as TOML has them, and quoted text still works."""
+    pytester.makepyprojecttoml('[tool.pytest]\nablation_report = true\nablation_inputs = 20\nablation_tau_out = 0.25\n'
+                               'ablation_seed = "3"\nablation_pca_centre = false\n')
+    result = run_suite("--ablation-tasks=3", "--ablation-modes=resample", "--ablation-scales=1.0", fast=False)
+    assert result.ret in (0, 1), result.stderr.str()
+    settings = json.loads((pytester.path / "reports" / "ablation.json").read_text())["settings"]
+    assert (settings["inputs"], settings["tau_out"], settings["seed"], settings["pca_centre"]) == (20, 0.25, 3, False)
+    pytester.makepyprojecttoml("[tool.pytest]\nablation_inputs = true\n")
+    result = run_suite("--ablation-tasks=3", fast=False)
+    assert result.ret == 4 and "'ablation_inputs' expects one of int | string, got bool" in result.stderr.str()
+    pytester.makepyprojecttoml("[tool.pytest]\nablation_tau_in = 1.5\n")
+    result = run_suite()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-tau-in: 1.5 must be between 0 and 1*"])
 
 
 def test_report_flag_takes_no_value_and_false_in_the_ini_writes_nothing(run_suite, pytester):
