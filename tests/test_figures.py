@@ -153,3 +153,38 @@ def test_the_caption_names_the_band_only_where_one_is_drawn():
     absolute = json.loads(figures.effect_figure(_with_hl(_rows()), "t", dict(MARKS, gate_rule="absolute", hl_tol=0.05)).to_json())
     assert "the gate's band" in hl_rule["layout"]["title"]["text"]
     assert "HL node's own effect" in absolute["layout"]["title"]["text"] and "band" not in absolute["layout"]["title"]["text"]
+
+
+def test_sigterm_while_drawing_kills_the_browser_and_removes_its_folder(tmp_path):
+    """A CI timeout's SIGTERM while Chromium draws: the browser is killed and its temporary folder removed,
+    as on Ctrl-C (Python's default handler left both behind). A stand-in browser that only sleeps."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    browser = tmp_path / "browser"
+    browser.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexec sleep 60\n")
+    browser.chmod(0o755)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    code = ("from pytest_circuit_ablation.report import figures, images\n"
+            "images.render_png(%r, [figures.mode_figure(%r, 'mean', 't', None)])\n" % (str(browser), _rows()))
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(scratch)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "pid").exists(), proc.communicate(timeout=5)
+    child = int((tmp_path / "pid").read_text())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert "KeyboardInterrupt" in err
+    assert list(scratch.iterdir()) == []
+    try:
+        os.kill(child, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,7 @@ def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 4
         return []
     share = _tabs(len(figs))
     chunks = [list(range(i, len(figs), share)) for i in range(share)]
-    with tempfile.TemporaryDirectory() as tmp:
+    with _terminate_as_interrupt(), tempfile.TemporaryDirectory() as tmp:
         procs = []
         for k, chunk in enumerate(chunks):
             page = Path(tmp) / f"render-{k}.html"
@@ -117,6 +119,29 @@ def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 4
                     proc.kill()
                     proc.wait()
     return out  # type: ignore[return-value]
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job's timeout, ``kill``) while Chromium draws is raised here as KeyboardInterrupt, so the
+    browsers are killed and their temporary folder (~14 MB) removed, and the run ends as interrupted with the
+    previous report kept, as on Ctrl-C. Python's default would end the process on the spot and leave both.
+    Only in the main thread, and not where SIGTERM is ignored or already handled by someone else."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _render_page(figs: list[Any], width: int, height: int) -> str:
