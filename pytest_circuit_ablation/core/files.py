@@ -38,10 +38,20 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def writable_problem(folder: Path) -> str | None:
-    """Create the folder and prove a file can be written there, so a command refuses a bad output folder
-    before its work, not after. None when it can; else why not, in a few words."""
+    """Can files be written in this folder? So that a command refuses a bad output folder before its work,
+    not after. An existing folder is proven with a test file; a missing one is judged by its nearest
+    existing parent, and nothing is created: a run that ends up writing nothing (``--ablation-report``
+    in a project without the suite) leaves no empty folder behind (``write_all`` makes it when it writes).
+    None when it can; else why not, in a few words."""
+    folder = Path(folder)
+    if not folder.exists():
+        parent = next((p for p in folder.parents if p.exists()), None)
+        if parent is None or not parent.is_dir():
+            return f"cannot write to {folder} ({parent} is not a folder)"
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"cannot write to {folder} ({parent} is not writable)"
+        return None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
         os.close(fd)
         os.unlink(tmp)

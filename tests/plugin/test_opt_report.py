@@ -76,6 +76,7 @@ def test_report_flag_takes_no_value_and_false_in_the_ini_writes_nothing(run_suit
     result = pytester.runpytest("--ablation-report", str(suite), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert not (suite / "ablation.csv").exists()
+    assert not (pytester.path / "reports").exists()  # checked writable at start, and nothing made for a run without the suite
 
 
 def test_command_line_report_dir_is_relative_to_the_invocation_directory(run_suite, pytester, monkeypatch):
