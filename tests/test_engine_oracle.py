@@ -288,6 +288,50 @@ def test_micro_batches_redone_whole_in_float64_give_the_same_counts(setup, monke
     assert runs[0] == runs[1]
 
 
+@pytest.mark.parametrize(("case_id", "n_inputs"), [("3", 30), ("8", 30)], ids=["case3-regression", "case8-categorical"])
+def test_float32_errors_inside_the_band_never_change_a_count(case_id, n_inputs, monkeypatch):
+    """The float64 re-checks carry the counts, not float32's accuracy: with every float32 output moved by
+    up to 4e-4 (inside the verification band, ``VERIFY_ABS`` 1e-3; categorical logits by just under
+    half the band, against their top class), the counts of base-only and
+    source-dependent settings alike still equal the oracle's. (The inputs are enough for both kinds of
+    setting to have cells that the jitter flips without the re-checks.)"""
+    case = load_case(case_id)
+    ll = load_ll_model(case.dir / "models" / "siit")
+    tokens = data.encode_inputs(case, data.distinct_bodies(case, n_inputs, seed=11))
+    nodes = all_nodes(ll.cfg.n_layers, ll.cfg.n_heads)
+    configs = [modes.Ablation(m, s) for m in modes.MODES for s in (0.0, 0.5, 1.0, 2.0)]
+    noise = torch.Generator().manual_seed(5)
+
+    def jittered(method):
+        def run(self, *args, class_major=False, **kwargs):
+            out = method(self, *args, class_major=class_major, **kwargs)
+            if out.dtype != torch.float32:
+                return out
+            if not case.is_categorical:
+                return out + (torch.rand(out.shape, generator=noise) * 8e-4 - 4e-4)
+            # the top class lowered and the others raised, by just under half the band each
+            # (1e-3 * (1 + |top|)): every top-two gap that close flips
+            axis = 0 if class_major else -1
+            first = out.amax(dim=axis, keepdim=True)
+            shift = 4.9e-4 * (1 + first.abs())
+            return out + torch.where(out == first, -shift, shift)
+        return run
+
+    with torch.no_grad():
+        hl_out = load_hl_model(case.dir)(tokens)
+        _, cache = ll.run_with_cache(tokens)
+        projections = {n: fit_projection(oracle.node_act(cache, n), 2, centre=False) for n in nodes}
+        expected = oracle.oracle_counts(ll, hl_out, tokens, nodes, configs, categorical=case.is_categorical,
+                                        label_atol=case.label_atol, projections=projections, batch_size=900)
+        for name in ("logits_at", "logits_shared"):
+            monkeypatch.setattr(engine._Weights, name, jittered(getattr(engine._Weights, name)))
+        eng = engine.Engine(ll, hl_out, tokens, categorical=case.is_categorical, label_atol=case.label_atol)
+        got = eng.run(nodes, configs, projections).counts
+    assert eng.verified_cells > 0
+    off = [k for k, v in expected.items() if got[k] != v]
+    assert not off, f"{len(off)} settings differ, e.g. {off[:3]}"
+
+
 def test_class_major_nll_keeps_every_gap_that_counts():
     """The engine's per-cell KL term equals ``metrics.label_nll`` on logits whose gaps to the top class run
     from 0 to -1e6: clamping the gaps (``engine.EXP_FLOOR``, against exp's slow path on underflow) drops

@@ -500,8 +500,8 @@ def _starts_of(terms: _SourceTerms, shared: SharedPrefixes | None, b, s):
 class Engine:
     """Evaluates all configurations of all nodes of one LL model against its HL model.
 
-    Modes that depend on the base alone run in float64 on the N inputs. Source-dependent modes run on
-    the pairs in float32 (2-7x faster on a CPU); every cell whose float32 decision lies within a band
+    Every mode runs in float32 (2-7x faster on a CPU): the source-dependent ones on the pairs, those that
+    depend on the base alone on the N inputs; every cell whose float32 decision lies within a band
     of ``VERIFY_ABS + VERIFY_REL * |output|`` around the agreement threshold is recomputed in float64,
     so each count is the float64 count. With ``fast=False`` everything runs in float64.
 
@@ -681,32 +681,73 @@ class Engine:
         unsure = ((first - second) <= self.VERIFY_ABS + self.VERIFY_REL * first.abs()) | ~torch.isfinite(first)
         return top != labels, unsure, first
 
-    def _base_only(self, node: Node, configs: list[Ablation], proj: Projection | None, flipped, kl, jobs, iit) -> None:
-        """Modes that depend on the base alone: N rows in float64, each base cell weighted by how many
-        sources change its label; ``iit`` also gets iit's unweighted count (right before, wrong after)."""
+    def _base_only(self, node: Node, configs: list[Ablation], projs: dict, flipped, kl, jobs, iit) -> None:
+        """Modes that depend on the base alone: N rows per setting, in the fast precision with float64
+        re-checks like the pairs (in float64 they were 5-7% of a sweep: 2.4 of 29 s on case 19), each base
+        cell weighted by how many sources change its label; ``iit`` also gets iit's unweighted count
+        (right before, wrong after)."""
         import torch
 
-        prec = self.f64
+        prec = self.f32
         a = prec.activation(node)
-        mean = a.mean(dim=0)
+        mean = self.activation(node).mean(dim=0).to(prec.dtype)  # the mean summed in float64 either way
         resid, stage = prec.start(node)
-        per_batch = max(1, self._rows_per_batch(8) // self.n)
+        hl = self.hl_pm[1:].unsqueeze(1)  # [P-1, 1, N, V]
+        per_batch = max(1, self._rows_per_batch(prec.dtype.itemsize) // self.n)
         for j0 in range(0, len(jobs), per_batch):
             chunk = jobs[j0:j0 + per_batch]
             C = len(chunk)
-            deltas = torch.stack([prec.to_resid(node, modes.delta(configs[i].mode, configs[i].scale, a, None, mean, proj))
+            deltas = torch.stack([prec.to_resid(node, modes.delta(configs[i].mode, configs[i].scale, a, None, mean, projs[prec.dtype]))
                                   for i in chunk])  # [C, N, P, d]
             start = (resid.unsqueeze(0) + deltas).permute(2, 0, 1, 3).reshape(self.P, C * self.n, -1)
             cells = torch.ones(self.P, C * self.n, dtype=torch.bool, device=self.device)
             cells[0] = False
-            ll = prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, C, self.n, -1)
-            wrong = metrics.disagrees(ll, self.hl_pm[1:].unsqueeze(1), self.categorical)  # [P-1, C, N]
+            ll = prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, C, self.n, -1).double()
+            wrong = metrics.disagrees(ll, hl, self.categorical)  # [P-1, C, N]
+            if prec is not self.f64:
+                self._verify_bases(node, stage, [configs[i] for i in chunk], projs[self.f64.dtype], self._unsure_rows(ll, hl), wrong)
             flipped[chunk] += (wrong * self.counted_per_base.t().unsqueeze(1)).sum(dim=(0, 2))
             iit[chunk] += (wrong & ~self.clean_wrong.t().unsqueeze(1)).sum(dim=(0, 2))
             if kl is not None:
                 nll = metrics.label_nll(ll, self.labels_pm[1:].unsqueeze(1).expand(-1, C, -1))  # [P-1, C, N]
                 excess = nll - self.kl_clean_pm[1:].unsqueeze(1)
                 kl[chunk] += _fixed_order_sum(excess * self.kl_weight_pm.unsqueeze(1), (0, 2))
+
+    def _unsure_rows(self, ll, hl):
+        """Bool [...]: cells of row-major float32-computed logits [..., V] whose decision against the HL
+        outputs ``hl`` (broadcast) lies within the verification band: the top two logits that close
+        (categorical), or the output that close to the agreement threshold (regression)."""
+        import torch
+
+        if not self.categorical:
+            return self._uncertain(ll, hl)
+        top2 = ll.topk(2, dim=-1).values
+        first = top2[..., 0]
+        return ((first - top2[..., 1]) <= self.VERIFY_ABS + self.VERIFY_REL * first.abs()) | ~torch.isfinite(first)
+
+    def _verify_bases(self, node: Node, stage: str, settings: list[Ablation], proj, unsure, wrong) -> None:
+        """Recompute in float64 the base rows of ``settings`` holding an unsure cell (``unsure`` [P-1, C, N])
+        and put their float64 decisions into ``wrong``."""
+        import torch
+
+        if not bool(unsure.any()):
+            return
+        self.verified_cells += int(unsure.sum())
+        prec = self.f64
+        a = prec.activation(node)
+        mean = a.mean(dim=0)
+        resid, _ = prec.start(node)
+        rows = unsure.any(dim=0)  # [C, N]
+        for c in rows.any(dim=1).nonzero()[:, 0].tolist():
+            ns = rows[c].nonzero()[:, 0]
+            cfg = settings[c]
+            delta = prec.to_resid(node, modes.delta(cfg.mode, cfg.scale, a[ns], None, mean, proj))
+            start = (resid[ns] + delta).transpose(0, 1)  # [P, k, d]
+            cells = torch.ones(self.P, len(ns), dtype=torch.bool, device=self.device)
+            cells[0] = False
+            redo = prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, len(ns), -1)
+            redo_wrong = metrics.disagrees(redo, self.hl_pm[1:, ns], self.categorical)
+            wrong[:, c, ns] = torch.where(unsure[:, c, ns], redo_wrong, wrong[:, c, ns])
 
     #: share a micro-batch's prefixes when the multiply-adds it saves are at least this many per
     #: element its gathers move (cases 8 and 33, d_model 4, saved about 3 and ran 10-20% slower shared;
@@ -863,7 +904,7 @@ class Engine:
             # at scale 0 a source-dependent mode no longer depends on the source
             (pair_jobs if cfg.mode in modes.SOURCE_MODES and cfg.scale != 0.0 else base_jobs).append(i)
         iit[base_jobs] = 0
-        self._base_only(node, configs, projs[self.f64.dtype], flipped, kl, base_jobs, iit)
+        self._base_only(node, configs, projs, flipped, kl, base_jobs, iit)
         self._pairs(node, configs, projs, flipped, kl, pair_jobs)
         for i, cfg in enumerate(configs):
             key = (cfg.mode, 0.0 if cfg.mode == "zero" else cfg.scale)
