@@ -201,8 +201,9 @@ _TOML_TYPES = {"bool": bool, "int": int, "number": float}
 def _ini_type(kind: str) -> Any:
     """An ini key's type. From pytest 9.2 on, a bool, integer or number key is that type *or* text: pytest 9's
     native ``[tool.pytest]`` table then takes ``ablation_report = true`` and ``ablation_inputs = 30`` (it
-    refuses a TOML value of another type than the key's), and text, from an ini file or a quoted TOML
-    string, still reaches the settings' checks, which name the option. Earlier versions: text only."""
+    refuses a TOML value of another type than the key's). Text from an ini file or ``-o`` is converted by
+    pytest where it can be (its bool spellings, ``t`` and ``n`` included), and what it cannot convert
+    reaches the settings' checks, which name the option. Earlier versions: text only."""
     if kind not in _TOML_TYPES or tuple(pytest.version_tuple[:2]) < (9, 2):
         return None
     return Union[_TOML_TYPES[kind], str]

@@ -325,9 +325,17 @@ def test_float32_errors_inside_the_band_never_change_a_count(case_id, n_inputs, 
                                         label_atol=case.label_atol, projections=projections, batch_size=900)
         for name in ("logits_at", "logits_shared"):
             monkeypatch.setattr(engine._Weights, name, jittered(getattr(engine._Weights, name)))
+        base_checked = []  # cells the base-only re-checks saw, apart from the pairs'
+        verify_bases = engine.Engine._verify_bases
+
+        def counted(self, node, stage, settings, proj, unsure, wrong):
+            base_checked.append(int(unsure.sum()))
+            return verify_bases(self, node, stage, settings, proj, unsure, wrong)
+
+        monkeypatch.setattr(engine.Engine, "_verify_bases", counted)
         eng = engine.Engine(ll, hl_out, tokens, categorical=case.is_categorical, label_atol=case.label_atol)
         got = eng.run(nodes, configs, projections).counts
-    assert eng.verified_cells > 0
+    assert sum(base_checked) > 0 and eng.verified_cells > sum(base_checked)  # both kinds of re-check ran
     off = [k for k, v in expected.items() if got[k] != v]
     assert not off, f"{len(off)} settings differ, e.g. {off[:3]}"
 
@@ -346,3 +354,15 @@ def test_class_major_nll_keeps_every_gap_that_counts():
     expected = metrics.label_nll(rows, labels)
     assert torch.allclose(got, expected, rtol=1e-12, atol=0.0), (got - expected).abs().max()
     assert 9e-14 < float(got[-1]) < 1e-13
+
+
+def test_unsure_cells_of_one_class_and_of_close_top_two():
+    """The base-only re-check's band: a one-class output has nothing to decide (only a non-finite one is
+    unsure), and with classes the top two within 1e-3 * (1 + |top|) are unsure, further apart not."""
+    from types import SimpleNamespace
+
+    judge = SimpleNamespace(categorical=True, VERIFY_ABS=engine.Engine.VERIFY_ABS, VERIFY_REL=engine.Engine.VERIFY_REL)
+    one = torch.tensor([[[2.0]], [[float("nan")]]], dtype=torch.float64)
+    assert engine.Engine._unsure_rows(judge, one, None).tolist() == [[False], [True]]
+    two = torch.tensor([[10.0, 9.9895], [10.0, 9.9885], [-3.0, -3.0]], dtype=torch.float64)
+    assert engine.Engine._unsure_rows(judge, two, None).tolist() == [True, False, True]

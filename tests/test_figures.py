@@ -173,18 +173,27 @@ def test_sigterm_while_drawing_kills_the_browser_and_removes_its_folder(tmp_path
             "images.render_png(%r, [figures.mode_figure(%r, 'mean', 't', None)])\n" % (str(browser), _rows()))
     proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(scratch)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert (tmp_path / "pid").exists(), proc.communicate(timeout=5)
-    child = int((tmp_path / "pid").read_text())
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=30)
-    assert "KeyboardInterrupt" in err
-    assert list(scratch.iterdir()) == []
+    pid_file, child = tmp_path / "pid", None
     try:
-        os.kill(child, 0)
-        alive = True
-    except ProcessLookupError:
-        alive = False
-    assert not alive
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert "KeyboardInterrupt" in err
+        assert list(scratch.iterdir()) == []
+        try:
+            os.kill(child, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        assert not alive
+    finally:  # nothing left running whatever failed above
+        proc.kill()
+        proc.wait()
+        if child is not None:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

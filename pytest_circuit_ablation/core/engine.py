@@ -721,6 +721,8 @@ class Engine:
 
         if not self.categorical:
             return self._uncertain(ll, hl)
+        if ll.shape[-1] < 2:  # one class: nothing to decide
+            return ~torch.isfinite(ll[..., 0])
         top2 = ll.topk(2, dim=-1).values
         first = top2[..., 0]
         return ((first - top2[..., 1]) <= self.VERIFY_ABS + self.VERIFY_REL * first.abs()) | ~torch.isfinite(first)

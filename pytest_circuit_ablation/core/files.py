@@ -44,14 +44,14 @@ def writable_problem(folder: Path) -> str | None:
     in a project without the suite) leaves no empty folder behind (``write_all`` makes it when it writes).
     None when it can; else why not, in a few words."""
     folder = Path(folder)
-    if not folder.exists():
-        parent = next((p for p in folder.parents if p.exists()), None)
-        if parent is None or not parent.is_dir():
-            return f"cannot write to {folder} ({parent} is not a folder)"
-        if not os.access(parent, os.W_OK | os.X_OK):
-            return f"cannot write to {folder} ({parent} is not writable)"
-        return None
     try:
+        if not folder.exists():
+            parent = next((p for p in folder.parents if p.exists()), None)
+            if parent is None or not parent.is_dir():
+                return f"cannot write to {folder} ({parent} is not a folder)"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"cannot write to {folder} ({parent} is not writable)"
+            return None
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
         os.close(fd)
         os.unlink(tmp)

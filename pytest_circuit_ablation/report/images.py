@@ -90,18 +90,19 @@ def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 4
         return []
     share = _tabs(len(figs))
     chunks = [list(range(i, len(figs), share)) for i in range(share)]
-    with _terminate_as_interrupt(), tempfile.TemporaryDirectory() as tmp:
-        procs = []
-        for k, chunk in enumerate(chunks):
-            page = Path(tmp) / f"render-{k}.html"
-            page.write_text(_render_page([figs[i] for i in chunk], width, height), encoding="utf-8")
-            procs.append(subprocess.Popen(
-                [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update", "--disable-extensions",
-                 f"--user-data-dir={Path(tmp) / f'profile-{k}'}", "--virtual-time-budget=3600000", "--dump-dom",
-                 page.as_uri()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    with _TermAsInterrupt.active() as term, tempfile.TemporaryDirectory() as tmp:
+        procs: list[subprocess.Popen] = []
         out: list[bytes | None] = [None] * len(figs)
         try:
+            for k, chunk in enumerate(chunks):
+                page = Path(tmp) / f"render-{k}.html"
+                page.write_text(_render_page([figs[i] for i in chunk], width, height), encoding="utf-8")
+                with term.hold():  # a browser started is a browser recorded, to be killed
+                    procs.append(subprocess.Popen(
+                        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                         "--disable-background-networking", "--disable-component-update", "--disable-extensions",
+                         f"--user-data-dir={Path(tmp) / f'profile-{k}'}", "--virtual-time-budget=3600000", "--dump-dom",
+                         page.as_uri()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
             for chunk, proc in zip(chunks, procs):
                 dom, err = proc.communicate(timeout=timeout_s)
                 found = dict(re.findall(r'<pre id="img-(\d+)">data:image/png;base64,([A-Za-z0-9+/=]*)</pre>', dom))
@@ -121,27 +122,57 @@ def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 4
     return out  # type: ignore[return-value]
 
 
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job's timeout, ``kill``) while Chromium draws is raised here as KeyboardInterrupt, so the
-    browsers are killed and their temporary folder (~14 MB) removed, and the run ends as interrupted with the
-    previous report kept, as on Ctrl-C. Python's default would end the process on the spot and leave both.
-    Only in the main thread, and not where SIGTERM is ignored or already handled by someone else."""
-    import signal
-    import threading
+class _TermAsInterrupt:
+    """SIGTERM (a CI job's timeout, ``kill``) while Chromium draws the PNGs is raised as KeyboardInterrupt, so
+    the browsers are killed and their temporary folder (~14 MB) removed, and the run ends as interrupted with
+    the previous report kept, as on Ctrl-C. Python's default would end the process on the spot and leave
+    both. Only the first SIGTERM interrupts: later ones while that clean-up runs are let pass. Inside
+    ``hold()`` (a browser being started and recorded) it waits until the block ends. One arriving as the
+    handler is put back, after the drawing, is re-sent to the default action. Only in the main thread, and
+    not where SIGTERM is ignored or already handled by someone else."""
 
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
+    def __init__(self) -> None:
+        self.fired = self.held = self.waiting = self.closing = self.late = False
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    def _handle(self, signum, frame) -> None:
+        if self.closing:
+            self.late = True
+        elif self.held:
+            self.waiting = True
+        elif not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        self.held = True
+        try:
+            yield
+        finally:
+            self.held = False
+        if self.waiting and not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+    @classmethod
+    @contextmanager
+    def active(cls) -> Iterator["_TermAsInterrupt"]:
+        import os
+        import signal
+        import threading
+
+        guard = cls()
+        if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            yield guard
+            return
+        signal.signal(signal.SIGTERM, guard._handle)
+        try:
+            yield guard
+        finally:
+            guard.closing = True
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if guard.late and not guard.fired:
+                os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _render_page(figs: list[Any], width: int, height: int) -> str:
