@@ -362,6 +362,7 @@ def test_unsure_cells_of_one_class_and_of_close_top_two():
     from types import SimpleNamespace
 
     judge = SimpleNamespace(categorical=True, VERIFY_ABS=engine.Engine.VERIFY_ABS, VERIFY_REL=engine.Engine.VERIFY_REL)
+    judge._too_close = lambda first, second: engine.Engine._too_close(judge, first, second)
     one = torch.tensor([[[2.0]], [[float("nan")]]], dtype=torch.float64)
     assert engine.Engine._unsure_rows(judge, one, None).tolist() == [[False], [True]]
     two = torch.tensor([[10.0, 9.9895], [10.0, 9.9885], [-3.0, -3.0]], dtype=torch.float64)

@@ -678,8 +678,13 @@ class Engine:
         first, top = logits.max(0)  # [C, K]; the first maximum on ties
         classes = torch.arange(logits.shape[0], device=logits.device).view(-1, 1, 1)
         second = logits.masked_fill(classes == top, float("-inf")).amax(0)
-        unsure = ((first - second) <= self.VERIFY_ABS + self.VERIFY_REL * first.abs()) | ~torch.isfinite(first)
-        return top != labels, unsure, first
+        return top != labels, self._too_close(first, second), first
+
+    def _too_close(self, first, second):
+        """Top two logits too close to call in float32 (or a top that is not finite)."""
+        import torch
+
+        return ((first - second) <= self.VERIFY_ABS + self.VERIFY_REL * first.abs()) | ~torch.isfinite(first)
 
     def _base_only(self, node: Node, configs: list[Ablation], projs: dict, flipped, kl, jobs, iit) -> None:
         """Modes that depend on the base alone: N rows per setting, in the fast precision with float64
@@ -699,10 +704,7 @@ class Engine:
             C = len(chunk)
             deltas = torch.stack([prec.to_resid(node, modes.delta(configs[i].mode, configs[i].scale, a, None, mean, projs[prec.dtype]))
                                   for i in chunk])  # [C, N, P, d]
-            start = (resid.unsqueeze(0) + deltas).permute(2, 0, 1, 3).reshape(self.P, C * self.n, -1)
-            cells = torch.ones(self.P, C * self.n, dtype=torch.bool, device=self.device)
-            cells[0] = False
-            ll = prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, C, self.n, -1).double()
+            ll = self._base_logits(prec, node, stage, resid, deltas).double()
             wrong = metrics.disagrees(ll, hl, self.categorical)  # [P-1, C, N]
             if prec is not self.f64:
                 self._verify_bases(node, stage, [configs[i] for i in chunk], projs[self.f64.dtype], self._unsure_rows(ll, hl), wrong)
@@ -712,6 +714,17 @@ class Engine:
                 nll = metrics.label_nll(ll, self.labels_pm[1:].unsqueeze(1).expand(-1, C, -1))  # [P-1, C, N]
                 excess = nll - self.kl_clean_pm[1:].unsqueeze(1)
                 kl[chunk] += _fixed_order_sum(excess * self.kl_weight_pm.unsqueeze(1), (0, 2))
+
+    def _base_logits(self, prec: _Precision, node: Node, stage: str, resid, deltas):
+        """Logits [P-1, C, n, V] at positions 1.. of base rows resumed from their residuals ``resid``
+        [n, P, d] plus C settings' changes ``deltas`` [C, n, P, d]."""
+        import torch
+
+        C, n = deltas.shape[:2]
+        start = (resid.unsqueeze(0) + deltas).permute(2, 0, 1, 3).reshape(self.P, C * n, -1)
+        cells = torch.ones(self.P, C * n, dtype=torch.bool, device=self.device)
+        cells[0] = False
+        return prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, C, n, -1)
 
     def _unsure_rows(self, ll, hl):
         """Bool [...]: cells of row-major float32-computed logits [..., V] whose decision against the HL
@@ -724,8 +737,7 @@ class Engine:
         if ll.shape[-1] < 2:  # one class: nothing to decide
             return ~torch.isfinite(ll[..., 0])
         top2 = ll.topk(2, dim=-1).values
-        first = top2[..., 0]
-        return ((first - top2[..., 1]) <= self.VERIFY_ABS + self.VERIFY_REL * first.abs()) | ~torch.isfinite(first)
+        return self._too_close(top2[..., 0], top2[..., 1])
 
     def _verify_bases(self, node: Node, stage: str, settings: list[Ablation], proj, unsure, wrong) -> None:
         """Recompute in float64 the base rows of ``settings`` holding an unsure cell (``unsure`` [P-1, C, N])
@@ -744,10 +756,7 @@ class Engine:
             ns = rows[c].nonzero()[:, 0]
             cfg = settings[c]
             delta = prec.to_resid(node, modes.delta(cfg.mode, cfg.scale, a[ns], None, mean, proj))
-            start = (resid[ns] + delta).transpose(0, 1)  # [P, k, d]
-            cells = torch.ones(self.P, len(ns), dtype=torch.bool, device=self.device)
-            cells[0] = False
-            redo = prec.w.logits_at(start, node.layer, stage, cells).view(self.P - 1, len(ns), -1)
+            redo = self._base_logits(prec, node, stage, resid[ns], delta.unsqueeze(0))[:, 0]
             redo_wrong = metrics.disagrees(redo, self.hl_pm[1:, ns], self.categorical)
             wrong[:, c, ns] = torch.where(unsure[:, c, ns], redo_wrong, wrong[:, c, ns])
 
