@@ -41,6 +41,7 @@ class AblationSession:
         self.report_files: list[Path] = []
         self.crashed: list[str] = []  # items whose worker died: the report would be incomplete
         self.lost: list[str] = []  # the suite's items that failed without recording their row (an error)
+        self.ran: dict[str, set[str]] = {}  # model key -> node ids of its items that ran to an outcome
         self.not_written = ""
         self.image_notice: str | None = None
         self.started = time.perf_counter()
@@ -66,6 +67,9 @@ class AblationSession:
             return
         if report.when != "call" and not (report.when == "setup" and not report.passed):
             return
+        for key, model in report.user_properties:
+            if key == _OURS_KEY:
+                self.ran.setdefault(model, set()).add(report.nodeid)
         recorded = False
         for key, row in report.user_properties:
             if key == _ROWS_KEY and isinstance(row, dict):
@@ -90,6 +94,15 @@ class AblationSession:
         if self.lost:
             self.not_written = f"{len(self.lost)} items failed with an error before recording their numbers"
             return
+        if session.shouldfail or session.shouldstop:
+            self.not_written = "the run stopped early"
+            return
+        partial = self.partial_models()
+        if partial:
+            more = f" and {len(partial) - 2} more" if len(partial) > 2 else ""
+            self.not_written = (f"only some of the items of {', '.join(partial[:2])}{more} ran; a report covers whole "
+                                f"models, so select whole models (e.g. -k siit) or every item")
+            return
         from .report import write_report
 
         try:
@@ -110,6 +123,15 @@ class AblationSession:
             self.report_files = []
             self.not_written = "interrupted while it was being written"
             session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+    def partial_models(self) -> list[str]:
+        """Models some of whose items ran and some not (deselected, or not named): their report rows would
+        be a fragment that reads as a whole model. Models none of whose items ran are simply absent."""
+        from collections import Counter
+
+        planned = Counter(p.values[0].model for params in (self.items or {}).values() for p in params
+                          if p.values and p.values[0] is not None)
+        return sorted(model for model, ids in self.ran.items() if len(ids) < planned[model])
 
     def metadata(self) -> dict[str, Any]:
         """ablation.json: what produced these numbers (timings live here, not in the CSVs)."""
@@ -290,8 +312,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     that checked nothing."""
     _drop_per_item_plugins_if_only_ours(config, items)
     ours = [item for item in items if _is_suite_item(item)]
-    for item in ours:  # marked, so that one failing without its row keeps an incomplete report unwritten
-        item.user_properties.append((_OURS_KEY, True))
+    for item in ours:  # marked with their model, so that an incomplete report stays unwritten
+        item.user_properties.append((_OURS_KEY, _model_of(item)))
     if _is_worker(config) or not ours:
         return
     ablation = _session(config)
@@ -311,6 +333,14 @@ _LOG_OPTIONS = ("log_level", "log_file", "log_cli_level")
 #: none of the suite's items uses it (case 3's gate, serial, A/B in turn: 13.9/13.8 s -> 12.8/12.1 s
 #: with it unregistered)
 _HYPOTHESIS_PLUGIN = "hypothesispytest"
+
+
+def _model_of(item: pytest.Item) -> str | None:
+    """The model key (``"case3-siit"``) of one of the suite's items; None for the stand-in item of a run
+    that planned no model."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    spec = next((params[f] for f in _FIXTURE_KINDS if f in params), None)
+    return getattr(spec, "model", None)
 
 
 def _is_suite_item(item: pytest.Item) -> bool:

@@ -137,3 +137,31 @@ def test_edges_naming_no_node_are_refused_not_judged_as_an_empty_circuit(run_sui
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: --ablation-models *: no loadable case (*edges.pkl: names no attention head or MLP "
                                  "of the model (endpoints: blocks.0.hook_resid_pre, blocks.1.hook_resid_post)*"])
+
+
+def test_a_run_stopped_by_maxfail_keeps_the_previous_report(run_suite, pytester):
+    """-x ends a serial run as failed, not interrupted, with most items never run: its rows would replace a
+    whole report with a fragment."""
+    assert run_suite("--ablation-report").ret == 0
+    before = _snapshot(pytester.path / "reports")
+    result = run_suite("--ablation-report", "--ablation-tau-out=0", "-x")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["report not written (the run stopped early); the previous one is left as it was",
+                                 "*stopping after 1 failures*"])
+    assert _snapshot(pytester.path / "reports") == before
+
+
+def test_a_selection_that_splits_a_model_keeps_the_previous_report(run_suite, pytester):
+    """-k that keeps only some items of a model (here its separation items): the page listed verdicts for
+    models whose node tables and accuracy were missing, with links to anchors that did not exist. A
+    selection of whole models writes their report."""
+    assert run_suite("--ablation-report").ret == 0
+    before = _snapshot(pytester.path / "reports")
+    result = run_suite("--ablation-report", "-k", "test_separation")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["report not written (only some of the items of case3-iit, case3-natural and 1 more ran; *); "
+                                 "the previous one is left as it was"])
+    assert _snapshot(pytester.path / "reports") == before
+    assert run_suite("--ablation-report", "-k", "siit").ret == 0
+    models = (pytester.path / "reports" / "models.csv").read_text().splitlines()
+    assert len(models) == 2 and ",siit," in models[1]
