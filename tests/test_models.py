@@ -173,6 +173,14 @@ def test_config_truncated(siit_copy):
         read_config(siit_copy)
 
 
+def test_weights_cut_off_say_so(siit_copy):
+    """A half-copied ll_model.pth: torch says only "[Errno 22] Invalid argument"."""
+    path = siit_copy / "ll_model.pth"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(AblationError, match="ll_model.pth: not a readable torch state_dict .*truncated"):
+        load_ll_model(siit_copy)
+
+
 def test_shapes_that_do_not_fit_the_config(siit_copy):
     cfg = pickle.loads((siit_copy / "ll_model_cfg.pkl").read_bytes())
     cfg["d_mlp"] = 24

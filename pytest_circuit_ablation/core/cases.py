@@ -357,5 +357,8 @@ def model_circuit(ref: ModelRef, case: Case, nodes: list[Node]) -> set[Node]:
     unknown = sorted(n.full_name for n in circuit - set(nodes))
     if unknown:
         where = ref.path / hubfiles.EDGES_FILE if edges is not None else case.dir / "case.json"
-        raise AblationError(f"{where}: circuit names nodes the model does not have: {', '.join(unknown)}")
+        cfg = hubfiles.read_config(ref.path)
+        shape = f"{cfg['n_layers']} layers, {cfg['n_heads']} heads{', attention only' if cfg.get('attn_only') else ''}"
+        raise AblationError(f"{where}: circuit names nodes the model does not have: {', '.join(unknown)} "
+                            f"(its {ref.path / hubfiles.CFG_FILE}: {shape})")
     return circuit

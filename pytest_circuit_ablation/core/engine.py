@@ -45,6 +45,7 @@ _ACTS = {
     "gelu_pytorch_tanh": lambda F, x: F.gelu(x, approximate="tanh"),
     "silu": lambda F, x: F.silu(x),
 }
+ACTIVATIONS = tuple(sorted(_ACTS))  # the MLP activations a model may use (checked when its config is read)
 
 
 #: Default micro-batch budget: 128 MiB was as fast as 512 and holds a quarter of the memory (case 24's
@@ -111,7 +112,7 @@ class _Weights:
             raise AblationError(f"the ablation engine supports models without LayerNorm only (normalization_type={cfg.normalization_type!r})")
         if cfg.positional_embedding_type != "standard":
             raise AblationError(f"unsupported positional_embedding_type {cfg.positional_embedding_type!r}")
-        if cfg.act_fn not in _ACTS:
+        if not cfg.attn_only and cfg.act_fn not in _ACTS:
             raise AblationError(f"unsupported act_fn {cfg.act_fn!r} (supported: {', '.join(sorted(_ACTS))})")
         t = lambda x: x.detach().to(device, dtype)  # noqa: E731
         self.n_layers, self.n_heads, self.d_head = cfg.n_layers, cfg.n_heads, cfg.d_head

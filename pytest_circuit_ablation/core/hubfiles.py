@@ -15,6 +15,7 @@ import io
 import json
 import pickle
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,10 @@ def _read_config(path: Path) -> dict[str, Any]:
     for key, unsupported, what in _UNSUPPORTED:
         if key in cfg and unsupported(cfg[key]):
             raise AblationError(f"{path}: {key} = {cfg[key]!r} is not supported: {what}")
+    from .engine import ACTIVATIONS  # the engine computes these itself: one list, no torch imported
+
+    if cfg.get("act_fn") not in ACTIVATIONS and not cfg.get("attn_only"):
+        raise AblationError(f"{path}: act_fn = {cfg.get('act_fn')!r} is not supported (supported: {', '.join(ACTIVATIONS)})")
     return cfg
 
 
@@ -231,7 +236,9 @@ def _load_state_dict(path: Path) -> dict[str, Any]:
         # TypeError from an allowed global given bad arguments, a KeyError for a missing record) means the same
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         first = first.split(". ")[0]  # torch appends paragraphs of advice; the first sentence says what broke
-        raise AblationError(f"{path}: not a readable torch state_dict ({first[:160]})") from None
+        if not zipfile.is_zipfile(path):  # what torch.save writes; a cut-off copy fails with "[Errno 22]"
+            first = f"not a complete torch.save archive: truncated, or another format; {first}"
+        raise AblationError(f"{path}: not a readable torch state_dict ({first[:200]})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise AblationError(f"{path}: expected a state_dict of tensors, got {type(state).__name__}")
     return state

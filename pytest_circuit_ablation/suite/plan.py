@@ -46,8 +46,9 @@ def _plan_model(ref: ModelRef, case: Case | None, settings: Settings) -> ModelPl
         if not ref.path.is_dir():
             raise AblationError(f"{ref.path}: model folder not found")
         cfg = hubfiles.read_config(ref.path)
-        if not (ref.path / hubfiles.WEIGHTS_FILE).is_file():
-            raise AblationError(f"{ref.path / hubfiles.WEIGHTS_FILE}: file not found")
+        weights = ref.path / hubfiles.WEIGHTS_FILE
+        if not weights.is_file():
+            raise AblationError(f"{weights}: {'a folder, not a file' if weights.is_dir() else 'file not found'}")
         plan.nodes = sorted(cases.model_nodes(ref), key=Node.sort_key)
         plan.circuit = frozenset(cases.model_circuit(ref, case, plan.nodes))
         plan.widths = {n: (cfg["d_mlp"] if n.is_mlp else cfg["d_model"]) for n in plan.nodes}

@@ -148,3 +148,30 @@ def test_a_task_filter_that_leaves_no_case_of_the_folder_says_which_cases_it_has
     result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-tasks=3,4")  # ran 3, said nothing of 4
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"ERROR: --ablation-tasks 4: no such case under --ablation-models {interpbench_dir} (it has 3)"])
+
+
+def test_a_folder_of_unusable_files_is_refused_naming_the_file_and_what_is_wrong(run_suite, interpbench_dir):
+    """Each is one short line naming the user's file: an activation the engine does not compute (it was
+    TransformerLens's assertion, 650 characters of function addresses), a config with fewer heads than
+    the circuit names (it blamed only the built-in case.json), weights that are a folder (it said "file
+    not found")."""
+    folder = interpbench_dir / "3"
+    original = (folder / "ll_model_cfg.pkl").read_bytes()
+    cfg = pickle.loads(original)
+    for change, expected in [
+        ({"act_fn": "swishy"}, f"*{folder}/ll_model_cfg.pkl: act_fn = 'swishy' is not supported (supported: gelu, gelu_new, "
+                               "gelu_pytorch_tanh, relu, silu))"),
+        ({"n_heads": 2}, f"*case.json: circuit names nodes the model does not have: blocks.1.attn.hook_result[[]2[]] "
+                         f"(its {folder}/ll_model_cfg.pkl: 2 layers, 2 heads))"),
+    ]:
+        (folder / "ll_model_cfg.pkl").write_bytes(pickle.dumps({**cfg, **change}))
+        result = run_suite(f"--ablation-models={interpbench_dir}")
+        assert result.ret == 4
+        result.stderr.fnmatch_lines([expected])
+        assert "<function" not in result.stderr.str()
+    (folder / "ll_model_cfg.pkl").write_bytes(original)
+    (folder / "ll_model.pth").unlink()
+    (folder / "ll_model.pth").mkdir()
+    result = run_suite(f"--ablation-models={interpbench_dir}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*{folder}/ll_model.pth: a folder, not a file)"])
