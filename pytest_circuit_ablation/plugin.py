@@ -56,7 +56,7 @@ class AblationSession:
             try:
                 self.plans = build_plan(self.settings)
             except AblationError as exc:
-                raise pytest.UsageError(str(exc)) from None
+                raise pytest.UsageError(_where_set(self.config, str(exc))) from None
             self.items = build_items(self.plans, self.settings)
         return self.items
 
@@ -238,6 +238,25 @@ def _get(config: pytest.Config, dest: str) -> Any:
     return value
 
 
+def _where_set(config: pytest.Config, message: str) -> str:
+    """A settings error names its option as a flag (``--ablation-report: ...``); where the value came from
+    an ini file or ``-o``, name the key there instead, as the user wrote it."""
+    flag, sep, rest = message.partition(": ")
+    if not sep or not flag.startswith("--ablation-") or " " in flag:
+        return message
+    dest = flag[2:].replace("-", "_")
+    if config.getoption(dest, None) not in (None, False):  # given on the command line
+        return message
+    if any(str(o).partition("=")[0].strip() == dest for o in (getattr(config.option, "override_ini", None) or [])):
+        return f"-o {dest}: {rest}"
+    spec = next((o for o in settings_mod.OPTIONS if o.dest == dest), None)
+    value = config.getini(dest)
+    unset = spec is None or str(value).strip().lower() == str(spec.default if spec.kind != "bool" else spec.default == "true").lower()
+    if config.inipath is not None and not unset:  # an ini value that is not the default: set in that file
+        return f"{dest} in {config.inipath}: {rest}"
+    return message
+
+
 def _base(config: pytest.Config, dest: str) -> Path:
     """Where a relative path option is resolved: the invocation directory for a command-line value, the
     rootdir for an ini value."""
@@ -285,7 +304,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)),
                                       lambda dest: _base(config, dest))
     except AblationError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(_where_set(config, str(exc))) from None
     session = AblationSession(config, settings)
     config.stash[_SESSION] = session
     config.pluginmanager.register(session, "circuit-ablation-session")

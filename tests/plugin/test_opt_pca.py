@@ -39,7 +39,8 @@ def test_a_bad_bool_ini_value_is_a_usage_error(run_suite, pytester):
     pytester.makeini("[pytest]\nablation_pca_centre = maybe\n")
     result = run_suite(fast=False)
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --ablation-pca-centre: 'maybe' is not true or false"])  # pytest's said only "invalid truth value 'maybe'"
+    # pytest's said only "invalid truth value 'maybe'"; the key is named as the file has it, with the file
+    result.stderr.fnmatch_lines([f"ERROR: ablation_pca_centre in {pytester.path / 'tox.ini'}: 'maybe' is not true or false"])
 
 
 def test_a_pca_cache_pytest_cannot_make_only_costs_a_refit(pytester):

@@ -62,7 +62,7 @@ def test_native_toml_table_takes_toml_types(run_suite, pytester):
     pytester.makepyprojecttoml("[tool.pytest]\nablation_tau_in = 1.5\n")
     result = run_suite()
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --ablation-tau-in: 1.5 must be between 0 and 1*"])
+    result.stderr.fnmatch_lines(["ERROR: ablation_tau_in in */pyproject.toml: 1.5 must be between 0 and 1*"])
 
 
 def test_report_flag_takes_no_value_and_false_in_the_ini_writes_nothing(run_suite, pytester):

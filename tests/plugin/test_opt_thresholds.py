@@ -30,10 +30,15 @@ def test_unknown_gate_rule_is_one_line(run_suite):
 
 
 def test_ini_thresholds(run_suite, pytester):
+    """A bad value is named where it was written: the ini key with its file, ``-o`` with the key, the flag."""
     pytester.makeini("[pytest]\nablation_tau_in = 1.01\n")
     result = run_suite()
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --ablation-tau-in: 1.01 must be between 0 and 1*"])
+    result.stderr.fnmatch_lines([f"ERROR: ablation_tau_in in {pytester.path / 'tox.ini'}: 1.01 must be between 0 and 1*"])
+    result = run_suite("-o", "ablation_tau_in=2")
+    result.stderr.fnmatch_lines(["ERROR: -o ablation_tau_in: 2.0 must be between 0 and 1*"])
+    result = run_suite("--ablation-tau-in=3")
+    result.stderr.fnmatch_lines(["ERROR: --ablation-tau-in: 3.0 must be between 0 and 1*"])
 
 
 def test_tau_out_must_be_below_tau_in(run_suite):
