@@ -66,6 +66,15 @@ def test_identity_and_interchange_settings_at_scale_one_never_count_as_load():
     assert found.verdict == rule.IRRELEVANT and found.moved_effect == 0.0
 
 
+def test_a_sweep_of_interchanges_at_scale_one_leaves_out_of_circuit_nodes_unmeasured():
+    """With only resample x 1.0 nothing could show a node's load: it was called irrelevant."""
+    for in_circuit, verdict in ((False, rule.UNMEASURED), (True, rule.CAUSAL)):
+        found = rule.diagnose(rule.DiagnosisRule(), in_circuit, None, 0.0, {("resample", 1.0): 0.0, ("pca-resample-var", 1.0): 0.0})
+        assert found.verdict == verdict and found.moved_effect is None, found
+    assert not rule.measures_load([("resample", 1.0), ("pca-self-orth", 1.0)])
+    assert rule.measures_load([("resample", 1.0), ("resample", 0.5)]) and rule.measures_load([("zero", 1.0)])
+
+
 def test_require_irrelevant_fails_only_constant_load_bearing_out_of_circuit_nodes():
     strict = rule.DiagnosisRule(require_irrelevant=True)
     for in_circuit, spread, effects, fails in ((False, 0.0, _effects(zero=0.8), True), (False, 0.9, _effects(zero=0.8), False),

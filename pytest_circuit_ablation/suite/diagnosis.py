@@ -12,7 +12,9 @@ diagnosis asks what each node *is*, from the whole sweep and two statistics of i
     other than 1) moves the output by >= ``load_min``: SIIT made it constant, not irrelevant;
   * **load-bearing**: the same, but the activation varies (spread above ``spread_max``): the output
     ignores which input it came from, not the node itself;
-  * **irrelevant**: nothing in the sweep moves the output by ``load_min``.
+  * **irrelevant**: nothing in the sweep moves the output by ``load_min``;
+  * **unmeasured**: the sweep holds no setting that could move it (only interchanges at scale 1), so
+    irrelevant and load-bearing cannot be told apart (``--ablation-require-irrelevant`` refuses such a sweep).
 
 By default a diagnosis item fails only when an invariant breaks (a node whose activation is exactly
 constant must leave resample x 1.0 an exact no-op; a PCA-degenerate node's ``pca-*-orth`` settings must
@@ -30,7 +32,8 @@ LOAD_MIN = 0.1
 
 CAUSAL, WEAK = "causal", "weak"
 IRRELEVANT, CONSTANT_LOAD, LOAD, LEAKING = "irrelevant", "constant-load-bearing", "load-bearing", "leaking"
-VERDICTS = (CAUSAL, WEAK, IRRELEVANT, CONSTANT_LOAD, LOAD, LEAKING)
+UNMEASURED = "unmeasured"
+VERDICTS = (CAUSAL, WEAK, IRRELEVANT, CONSTANT_LOAD, LOAD, LEAKING, UNMEASURED)
 #: verdicts worth a reader's attention (flagged in the banner and the terminal summary). A varying node
 #: that only a large scale moves ("load-bearing") is common in trained models and is not flagged.
 FLAGGED = frozenset({WEAK, CONSTANT_LOAD, LEAKING})
@@ -61,6 +64,11 @@ def _moving(mode: str, scale: float) -> bool:
     return not (scale == 1.0 and mode in SOURCE_MODES) and not is_identity(mode, scale)
 
 
+def measures_load(settings) -> bool:
+    """Does a sweep of these (mode, scale) settings hold one that can show an out-of-circuit node's load?"""
+    return any(_moving(mode, scale) for mode, scale in settings)
+
+
 def strongest_move(effects: dict[tuple[str, float], float]) -> tuple[float | None, str]:
     """The largest effect over the moving settings, and which one (ties: the first in sweep order)."""
     best, where = None, ""
@@ -82,7 +90,7 @@ def diagnose(rule: DiagnosisRule, in_circuit: bool, gate_offence: str | None, sp
     if gate_offence:
         return Diagnosis(LEAKING, f"out of circuit and {gate_offence}", moved, by)
     if moved is None:
-        return Diagnosis(IRRELEVANT, "no setting besides interchanges at scale 1 in the sweep: load not measured", moved, by)
+        return Diagnosis(UNMEASURED, "no setting besides interchanges at scale 1 in the sweep: its load is not measured", moved, by)
     if moved < rule.load_min:
         return Diagnosis(IRRELEVANT, f"no setting moves the output by {rule.load_min} (largest {moved:.4f} at {by})", moved, by)
     if spread <= rule.spread_max:

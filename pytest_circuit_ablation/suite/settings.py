@@ -295,6 +295,9 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
         save_baseline=save_baseline or None, baseline=baseline_doc, baseline_path=baseline_path or None,
         baseline_tol=_fraction("ablation-baseline-tol", get("ablation_baseline_tol")),
     )
+    if settings.diagnosis.require_irrelevant and not diag_mod.measures_load((a.mode, a.scale) for a in sweep.ablations()):
+        raise _fail("ablation-require-irrelevant", "the sweep has only interchanges at scale 1 (--ablation-modes, "
+                    "--ablation-scales), which cannot show a node's load: it would pass every node unmeasured")
     if baseline_path is not None:
         from ..report.baseline import check_settings, saved_settings
 

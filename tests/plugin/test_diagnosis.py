@@ -35,6 +35,11 @@ def test_require_irrelevant_fails_the_variant_alone(run_suite, tmp_path):
     variant.stdout.fnmatch_lines(["FAILED *test_diagnosis[[]case3-IB-L1H1[]]*"])
     shipped = run_suite("--ablation-tasks=3", "--ablation-require-irrelevant", *SWEEP, fast=False)
     assert shipped.ret == 0  # the shipped SIIT model has no constant-load-bearing node (controls are not held to it)
+    # a sweep that cannot show any node's load would pass every node: refused before any work
+    blind = run_suite(f"--ablation-models={folder}", "--ablation-require-irrelevant", "--ablation-modes=resample,pca-self-var",
+                      "--ablation-scales=1.0", "--ablation-inputs=40", fast=False)
+    assert blind.ret == 4
+    blind.stderr.fnmatch_lines(["ERROR: --ablation-require-irrelevant: the sweep has only interchanges at scale 1 *"])
 
 
 def test_diagnosis_thresholds_are_options(run_suite, pytester, tmp_path):
