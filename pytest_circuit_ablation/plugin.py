@@ -341,9 +341,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if s.tasks:
             why = f"the cases named by --ablation-tasks ({', '.join(s.tasks)}) have no models"
         else:
-            from .core.cases import builtin_cases_dir
+            import os
 
-            why = f"no built-in case has a model under {builtin_cases_dir()}"
+            from .core.cases import CASES_ENV, builtin_cases_dir
+
+            where = builtin_cases_dir()
+            why = f"no built-in case has a model under {where}"
+            if not where.is_dir():
+                why = f"{where} is not a folder" + (f" (${CASES_ENV})" if os.environ.get(CASES_ENV) else "")
         raise pytest.UsageError(f"circuit ablation: no models planned: {why}; give --ablation-models DIR or --ablation-tasks")
 
 

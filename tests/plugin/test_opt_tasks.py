@@ -41,6 +41,10 @@ def test_nothing_planned_is_a_usage_error(run_suite, tmp_path, monkeypatch):
     result = run_suite(fast=False)
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: circuit ablation: no models planned: no built-in case has a model under *cases*"])
+    monkeypatch.setenv("CIRCUIT_ABLATION_CASES", str(tmp_path / "missing"))  # a typo in the variable's folder
+    result = run_suite(fast=False)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: circuit ablation: no models planned: *missing is not a folder ($CIRCUIT_ABLATION_CASES)*"])
 
 
 def test_disabling_the_plugin_leaves_other_tests_alone(pytester):
