@@ -39,9 +39,10 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def writable_problem(folder: Path) -> str | None:
     """Can files be written in this folder? So that a command refuses a bad output folder before its work,
-    not after. An existing folder is proven with a test file; a missing one is judged by its nearest
-    existing parent, and nothing is created: a run that ends up writing nothing (``--ablation-report``
-    in a project without the suite) leaves no empty folder behind (``write_all`` makes it when it writes).
+    not after. An existing folder is proven with a test file; a missing one by a test folder made and
+    removed in its nearest existing parent (permission bits say nothing to root, nor about /proc or a
+    read-only mount), so nothing is left: a run that ends up writing nothing (``--ablation-report`` in a
+    project without the suite) leaves no empty folder behind (``write_all`` makes it when it writes).
     None when it can; else why not, in a few words."""
     folder = Path(folder)
     try:
@@ -49,8 +50,10 @@ def writable_problem(folder: Path) -> str | None:
             parent = next((p for p in folder.parents if p.exists()), None)
             if parent is None or not parent.is_dir():
                 return f"cannot write to {folder} ({parent} is not a folder)"
-            if not os.access(parent, os.W_OK | os.X_OK):
-                return f"cannot write to {folder} ({parent} is not writable)"
+            try:
+                os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".write-test-"))
+            except OSError as exc:
+                return f"cannot write to {folder} ({parent} is not writable: {exc.strerror or exc})"
             return None
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
         os.close(fd)

@@ -1,5 +1,6 @@
 """--ablation-report (a flag), --ablation-report-dir DIR, and their ini keys."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -88,6 +89,20 @@ def test_command_line_report_dir_is_relative_to_the_invocation_directory(run_sui
     monkeypatch.chdir(sub)
     run_suite("--ablation-report", "--ablation-report-dir=here", f"--rootdir={pytester.path}")
     assert (sub / "here" / "ablation.csv").exists() and not (pytester.path / "here").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_whose_parent_refuses_new_entries_is_refused_at_start(run_suite, pytester):
+    """/proc passes a permission check for root, as a read-only mount does, and then refuses the folder:
+    the run did all its work and only then said "report not written". A writable parent keeps nothing."""
+    result = run_suite("--ablation-report", "--ablation-report-dir=/proc/no-such-entry/reports")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --ablation-report-dir: cannot write to /proc/no-such-entry/reports (/proc is not writable: *)"])
+    before = sorted(pytester.path.iterdir())
+    from pytest_circuit_ablation.core.files import writable_problem
+
+    assert writable_problem(pytester.path / "new" / "reports") is None
+    assert sorted(pytester.path.iterdir()) == before
 
 
 def test_no_report_without_the_option(run_suite, pytester):
