@@ -41,7 +41,8 @@ class AblationSession:
         self.report_files: list[Path] = []
         self.crashed: list[str] = []  # items whose worker died: the report would be incomplete
         self.lost: list[str] = []  # the suite's items that failed without recording their row (an error)
-        self.ran: dict[str, set[str]] = {}  # model key -> node ids of its items that ran to an outcome
+        self.ran: dict[tuple[str, str], set[str]] = {}  # (kind, model key) -> node ids of its items that ran
+        self.baseline_not_written = ""
         self.not_written = ""
         self.image_notice: str | None = None
         self.started = time.perf_counter()
@@ -67,9 +68,9 @@ class AblationSession:
             return
         if report.when != "call" and not (report.when == "setup" and not report.passed):
             return
-        for key, model in report.user_properties:
-            if key == _OURS_KEY:
-                self.ran.setdefault(model, set()).add(report.nodeid)
+        for key, tag in report.user_properties:
+            if key == _OURS_KEY and isinstance(tag, (list, tuple)):  # (kind, model), a list after xdist's trip
+                self.ran.setdefault((tag[0], tag[1]), set()).add(report.nodeid)
         recorded = False
         for key, row in report.user_properties:
             if key == _ROWS_KEY and isinstance(row, dict):
@@ -85,31 +86,24 @@ class AblationSession:
             return
         if self.settings.report_dir is None and self.settings.save_baseline is None:
             return
-        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-            self.not_written = "the run was interrupted"
-            return  # an interrupted run keeps the previous report whole
-        if self.crashed:
-            self.not_written = f"{len(self.crashed)} items lost with a crashed worker"
-            return
-        if self.lost:
-            self.not_written = f"{len(self.lost)} items failed with an error before recording their numbers"
-            return
-        if session.shouldfail or session.shouldstop:
-            self.not_written = "the run stopped early"
-            return
-        partial = self.partial_models()
-        if partial:
-            more = f" and {len(partial) - 2} more" if len(partial) > 2 else ""
-            self.not_written = (f"only some of the items of {', '.join(partial[:2])}{more} ran; a report covers whole "
-                                f"models, so select whole models (e.g. -k siit) or every item")
+        self.not_written = self._unfinished(session, exitstatus)
+        if self.not_written:  # the previous report and baseline are kept whole
             return
         from .report import write_report
 
         try:
-            if self.settings.report_dir is not None:
+            partial = self.partial_models()
+            if self.settings.report_dir is not None and partial:
+                more = f" and {len(partial) - 2} more" if len(partial) > 2 else ""
+                self.not_written = (f"only some of the items of {', '.join(partial[:2])}{more} ran; a report covers whole "
+                                    f"models, so select whole models (e.g. -k siit) or every item")
+            elif self.settings.report_dir is not None:
                 self.report_files, self.image_notice = write_report(self.settings.report_dir, self.rows, self.metadata(),
                                                                          self.settings.images)
-            if self.settings.save_baseline is not None:
+            partial = self.partial_models(("effect",))  # a baseline holds effect items only (-k test_effect is whole)
+            if self.settings.save_baseline is not None and partial:
+                self.baseline_not_written = f"only some of the effect items of {', '.join(partial[:2])} ran"
+            elif self.settings.save_baseline is not None:
                 from .report.baseline import to_text
                 from .report import write_files
 
@@ -124,14 +118,29 @@ class AblationSession:
             self.not_written = "interrupted while it was being written"
             session.exitstatus = pytest.ExitCode.INTERRUPTED
 
-    def partial_models(self) -> list[str]:
-        """Models some of whose items ran and some not (deselected, or not named): their report rows would
-        be a fragment that reads as a whole model. Models none of whose items ran are simply absent."""
+    def _unfinished(self, session: pytest.Session, exitstatus: int) -> str:
+        """Why this run's numbers must not replace a report or baseline at all, or "" if they may."""
+        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+            return "the run was interrupted"
+        if self.crashed:
+            return f"{len(self.crashed)} items lost with a crashed worker"
+        if self.lost:
+            return f"{len(self.lost)} items failed with an error before recording their numbers"
+        if (session.shouldfail or session.shouldstop) and self.partial_models(unrun=True):
+            return "the run stopped early"  # -x or --maxfail before every planned item ran
+        return ""
+
+    def partial_models(self, kinds: tuple[str, ...] | None = None, unrun: bool = False) -> list[str]:
+        """Models some of whose items (of ``kinds``; all by default) ran and some not (deselected, not named,
+        or never reached): their rows would be a fragment that reads as a whole model. Models none of whose
+        items ran are absent from a report, as after ``-k siit``, and listed only with ``unrun``."""
         from collections import Counter
 
-        planned = Counter(p.values[0].model for params in (self.items or {}).values() for p in params
-                          if p.values and p.values[0] is not None)
-        return sorted(model for model, ids in self.ran.items() if len(ids) < planned[model])
+        planned = Counter((kind, p.values[0].model) for kind, params in (self.items or {}).items() for p in params
+                          if (kinds is None or kind in kinds) and p.values and p.values[0] is not None)
+        ran = {model for (kind, model), ids in self.ran.items() if planned[(kind, model)]}
+        return sorted({model for key, count in planned.items() for model in [key[1]]
+                       if (model in ran or unrun) and len(self.ran.get(key, ())) < count})
 
     def metadata(self) -> dict[str, Any]:
         """ablation.json: what produced these numbers (timings live here, not in the CSVs)."""
@@ -193,6 +202,9 @@ class AblationSession:
             terminalreporter.write_line(self.image_notice)
         if self.not_written and self.settings.report_dir is not None:
             terminalreporter.write_line(f"report not written ({self.not_written}); the previous one is left as it was")
+        baseline_why = self.baseline_not_written or self.not_written if self.settings.save_baseline else ""
+        if baseline_why and self.settings.save_baseline not in self.report_files:
+            terminalreporter.write_line(f"baseline not written ({baseline_why}); {self.settings.save_baseline} is left as it was")
 
 
 def _outcome(report: pytest.TestReport) -> str:
@@ -241,19 +253,20 @@ def _get(config: pytest.Config, dest: str) -> Any:
 def _where_set(config: pytest.Config, message: str) -> str:
     """A settings error names its option as a flag (``--ablation-report: ...``); where the value came from
     an ini file or ``-o``, name the key there instead, as the user wrote it."""
-    flag, sep, rest = message.partition(": ")
-    if not sep or not flag.startswith("--ablation-") or " " in flag:
+    head, sep, rest = message.partition(": ")
+    flag, _, value = head.partition(" ")  # "--ablation-x: ..." or "--ablation-x VALUE: ..."
+    if not sep or not flag.startswith("--ablation-"):
         return message
     dest = flag[2:].replace("-", "_")
     if config.getoption(dest, None) not in (None, False):  # given on the command line
         return message
     if any(str(o).partition("=")[0].strip() == dest for o in (getattr(config.option, "override_ini", None) or [])):
-        return f"-o {dest}: {rest}"
+        return f"-o {dest}{'=' + value if value else ''}: {rest}"
     spec = next((o for o in settings_mod.OPTIONS if o.dest == dest), None)
-    value = config.getini(dest)
-    unset = spec is None or str(value).strip().lower() == str(spec.default if spec.kind != "bool" else spec.default == "true").lower()
+    written = config.getini(dest)
+    unset = spec is None or str(written).strip().lower() == str(spec.default if spec.kind != "bool" else spec.default == "true").lower()
     if config.inipath is not None and not unset:  # an ini value that is not the default: set in that file
-        return f"{dest} in {config.inipath}: {rest}"
+        return f"{dest}{' = ' + value if value else ''} in {config.inipath}: {rest}"
     return message
 
 
@@ -331,8 +344,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     that checked nothing."""
     _drop_per_item_plugins_if_only_ours(config, items)
     ours = [item for item in items if _is_suite_item(item)]
-    for item in ours:  # marked with their model, so that an incomplete report stays unwritten
-        item.user_properties.append((_OURS_KEY, _model_of(item)))
+    for item in ours:  # marked with their kind and model, so that an incomplete report stays unwritten
+        item.user_properties.append((_OURS_KEY, _kind_and_model(item)))
     if _is_worker(config) or not ours:
         return
     ablation = _session(config)
@@ -359,12 +372,12 @@ _LOG_OPTIONS = ("log_level", "log_file", "log_cli_level")
 _HYPOTHESIS_PLUGIN = "hypothesispytest"
 
 
-def _model_of(item: pytest.Item) -> str | None:
-    """The model key (``"case3-siit"``) of one of the suite's items; None for the stand-in item of a run
-    that planned no model."""
+def _kind_and_model(item: pytest.Item) -> tuple[str, str] | None:
+    """(kind, model key), e.g. ("effect", "case3-siit"), of one of the suite's items; None for the stand-in
+    item of a run that planned no model."""
     params = getattr(getattr(item, "callspec", None), "params", {})
     spec = next((params[f] for f in _FIXTURE_KINDS if f in params), None)
-    return getattr(spec, "model", None)
+    return None if spec is None else (spec.kind, spec.model)
 
 
 def _is_suite_item(item: pytest.Item) -> bool:

@@ -47,7 +47,7 @@ def test_separation(ablation_separation_item, ablation_store, record_ablation):
 
 
 def test_diagnosis(ablation_diagnosis_item, ablation_store, record_ablation):
-    """What one node is (causal, weak, irrelevant, constant but load-bearing, load-bearing, leaking), from
-    the whole sweep and its activations; fails on broken invariants, and with --ablation-require-irrelevant
-    on every out-of-circuit node that is not irrelevant."""
+    """What one node is (causal, weak, irrelevant, constant but load-bearing, load-bearing, leaking,
+    unmeasured), from the whole sweep and its activations; fails on broken invariants, and with
+    --ablation-require-irrelevant on a gated model's constant-but-load-bearing nodes."""
     checks.check_diagnosis(ablation_diagnosis_item, ablation_store, record_ablation)

@@ -181,6 +181,20 @@ def test_weights_cut_off_say_so(siit_copy):
         load_ll_model(siit_copy)
 
 
+def test_weights_that_cannot_be_read_are_not_called_cut_off(siit_copy, monkeypatch):
+    """A permission or I/O error keeps its own words: is_zipfile is False for a file it cannot open too."""
+    import errno
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(torch, "load", denied)
+    monkeypatch.setattr("zipfile.is_zipfile", lambda path: False)  # what it answers for a file it cannot open
+    with pytest.raises(AblationError) as e:
+        load_ll_model(siit_copy)
+    assert "Permission denied" in str(e.value) and "truncated" not in str(e.value)
+
+
 def test_shapes_that_do_not_fit_the_config(siit_copy):
     cfg = pickle.loads((siit_copy / "ll_model_cfg.pkl").read_bytes())
     cfg["d_mlp"] = 24

@@ -51,9 +51,10 @@ def writable_problem(folder: Path) -> str | None:
             if parent is None or not parent.is_dir():
                 return f"cannot write to {folder} ({parent} is not a folder)"
             try:
-                os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".write-test-"))
+                probe = tempfile.mkdtemp(dir=parent, prefix=".write-test-")
             except OSError as exc:
-                return f"cannot write to {folder} ({parent} is not writable: {exc.strerror or exc})"
+                return f"cannot write to {folder} (cannot make a folder in {parent}: {exc.strerror or exc})"
+            os.rmdir(probe)  # an error here falls to the guard below, naming what went wrong
             return None
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test-")
         os.close(fd)

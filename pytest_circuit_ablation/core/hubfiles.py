@@ -10,6 +10,7 @@ The high-level (HL) model of a case is stored as ``hl_model_cfg.json`` + ``hl_mo
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -236,7 +237,8 @@ def _load_state_dict(path: Path) -> dict[str, Any]:
         # TypeError from an allowed global given bad arguments, a KeyError for a missing record) means the same
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         first = first.split(". ")[0]  # torch appends paragraphs of advice; the first sentence says what broke
-        if not zipfile.is_zipfile(path):  # what torch.save writes; a cut-off copy fails with "[Errno 22]"
+        unreadable = isinstance(exc, OSError) and exc.errno != errno.EINVAL  # permissions, I/O: torch's words say it
+        if not unreadable and not zipfile.is_zipfile(path):  # what torch.save writes; a cut-off copy fails with "[Errno 22]"
             first = f"not a complete torch.save archive: truncated, or another format; {first}"
         raise AblationError(f"{path}: not a readable torch state_dict ({first[:200]})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

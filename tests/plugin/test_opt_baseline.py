@@ -87,3 +87,20 @@ def test_a_baseline_saved_with_other_settings_is_refused_naming_the_setting(run_
     result = run_suite(models, f"--ablation-baseline={base}", "--ablation-seed=3")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: --ablation-baseline *: saved with seed = 0, this run has 3;*"])
+
+
+def test_a_baseline_needs_whole_models_effect_items_only(run_suite, pytester, interpbench_dir):
+    """A baseline holds effect items: ``-k test_effect`` saves a whole one (and no report, which needs
+    every item); ``-k L0H0`` runs some of a model's effect items and saves nothing, saying so."""
+    base = pytester.path / "baseline.json"
+    models = f"--ablation-models={interpbench_dir}"
+    result = run_suite(models, f"--ablation-save-baseline={base}", "--ablation-report", "-k", "test_effect")
+    assert result.ret == 0
+    assert len(json.loads(base.read_text())["effects"]) == 20
+    assert not (pytester.path / "reports").exists()
+    result.stdout.fnmatch_lines(["report not written (only some of the items of case3-InterpBench ran; *"])
+    before = base.read_bytes()
+    result = run_suite(models, f"--ablation-save-baseline={base}", "--ablation-inputs=31", "-k", "L0H0")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([f"baseline not written (only some of the effect items of case3-InterpBench ran); {base} is left as it was"])
+    assert base.read_bytes() == before

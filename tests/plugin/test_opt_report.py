@@ -97,7 +97,7 @@ def test_a_folder_whose_parent_refuses_new_entries_is_refused_at_start(run_suite
     the run did all its work and only then said "report not written". A writable parent keeps nothing."""
     result = run_suite("--ablation-report", "--ablation-report-dir=/proc/no-such-entry/reports")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --ablation-report-dir: cannot write to /proc/no-such-entry/reports (/proc is not writable: *)"])
+    result.stderr.fnmatch_lines(["ERROR: --ablation-report-dir: cannot write to /proc/no-such-entry/reports (cannot make a folder in /proc: *)"])
     before = sorted(pytester.path.iterdir())
     from pytest_circuit_ablation.core.files import writable_problem
 

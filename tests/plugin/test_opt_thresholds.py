@@ -39,6 +39,8 @@ def test_ini_thresholds(run_suite, pytester):
     result.stderr.fnmatch_lines(["ERROR: -o ablation_tau_in: 2.0 must be between 0 and 1*"])
     result = run_suite("--ablation-tau-in=3")
     result.stderr.fnmatch_lines(["ERROR: --ablation-tau-in: 3.0 must be between 0 and 1*"])
+    result = run_suite("-o", "ablation_shard=5/5", "-o", "ablation_tau_in=0.5")  # a message naming the value too
+    result.stderr.fnmatch_lines(["ERROR: -o ablation_shard=5/5: no model falls in this shard*"])
 
 
 def test_tau_out_must_be_below_tau_in(run_suite):

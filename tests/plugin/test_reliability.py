@@ -98,7 +98,8 @@ def test_edges_naming_missing_nodes(run_suite, interpbench_dir):
     (interpbench_dir / "3" / "edges.pkl").write_bytes(pickle.dumps([("blocks.5.attn.hook_result[9]", "blocks.1.hook_resid_post")]))
     result = run_suite(f"--ablation-models={interpbench_dir}")
     assert result.ret == 4  # the only case in the folder is refused: nothing loadable
-    result.stderr.fnmatch_lines(["ERROR: --ablation-models *: no loadable case (*edges.pkl: circuit names nodes the model does not have: blocks.5.attn.hook_result?9?)"])
+    result.stderr.fnmatch_lines(["ERROR: --ablation-models *: no loadable case (*edges.pkl: circuit names nodes the model does not have: blocks.5.attn.hook_result?9? "
+                                 "(its *ll_model_cfg.pkl: 2 layers, 4 heads))"])
 
 
 def test_huge_sweep_is_refused_up_front_with_the_memory_it_needs(run_suite, interpbench_dir, monkeypatch):
