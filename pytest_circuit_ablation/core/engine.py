@@ -178,11 +178,14 @@ class _Weights:
         if not w["d_ov"]:
             return w["b_O"]
         flat = cells.reshape(-1).nonzero().squeeze(1)
+        if not self.causal and not bool(cells[0].any()):  # position 0 (BOS) is never read: skip its queries
+            z = self.attend(x, layer, live, first_query=1)
+            return torch.addmm(w["b_O"], z.index_select(1, flat - x.shape[1]).t(), w["W_O_eh"])
         return torch.addmm(w["b_O"], self.attend(x, layer, live).index_select(1, flat).t(), w["W_O_eh"])
 
     WIDE_HEAD = 6  # d_head from which causal heads fold the component loop (see ``attend``)
 
-    def attend(self, x, layer: int, live: LiveRows | None = None):
+    def attend(self, x, layer: int, live: LiveRows | None = None, first_query: int = 0):
         """The heads' outputs z before W_O, feature-major: [d_head * H, P * B], feature (e, h) of cell
         (p, b) at [e * H + h, p * B + b], for x [P, B, d].
 
@@ -203,14 +206,17 @@ class _Weights:
         which keep the component loop.
 
         ``live`` (causal only): at each query position only the leading rows it names are computed (each
-        config's alike); the others' z is 0, and no read cell depends on it."""
+        config's alike); the others' z is 0, and no read cell depends on it. ``first_query`` (bidirectional
+        only): z of the queries from that position on, [d_head * H, (P - first_query) * B] (the last layer
+        reads no cell at position 0: a tenth of its attention at 10 positions)."""
         import torch
 
         w = self.layers[layer]
         P, B, d = x.shape
-        return self.attend_qkv(torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t()), layer, P, B, live)
+        qkv = torch.addmm(w["b_qkv_col"], w["w_qkv_t"], x.reshape(P * B, d).t())
+        return self.attend_qkv(qkv, layer, P, B, live, first_query)
 
-    def attend_qkv(self, qkv, layer: int, P: int, B: int, live: LiveRows | None = None):
+    def attend_qkv(self, qkv, layer: int, P: int, B: int, live: LiveRows | None = None, first_query: int = 0):
         """``attend`` from the heads' queries, keys and values, feature-major [features, P * B]."""
         import torch
 
@@ -239,15 +245,15 @@ class _Weights:
                     torch.sum(pattern * v[e, :, :i + 1, :, :n], dim=1, out=z[e, :, i, :, :n])
             return z.view(dv * H, P * B)
         q, k, v = qkv.split([dh * H, dh * H, dv * H])
-        q, k, v = q.view(dh, H, P, B), k.view(dh, H, P, B), v.view(dv, H, P, B)  # q already divided by the scale
-        z = torch.empty(dv, H, P, B, dtype=qkv.dtype, device=qkv.device)
+        q, k, v = q.view(dh, H, P, B)[:, :, first_query:], k.view(dh, H, P, B), v.view(dv, H, P, B)  # q pre-divided by the scale
+        z = torch.empty(dv, H, P - first_query, B, dtype=qkv.dtype, device=qkv.device)
         scores = q[0].unsqueeze(2) * k[0].unsqueeze(1)  # [H, query, key, B]
         for e in range(1, dh):
             scores.addcmul_(q[e].unsqueeze(2), k[e].unsqueeze(1))
         pattern = scores.softmax(2)
         for e in range(dv):
             torch.sum(pattern * v[e].unsqueeze(1), dim=2, out=z[e])
-        return z.view(dv * H, P * B)
+        return z.view(dv * H, (P - first_query) * B)
 
     def attn_out_shared(self, x, layer: int, shared: SharedPrefixes, C: int, needed: bool = False):
         """``attn_out`` for shared-prefix classes (``prefixes``): x [C * S, d] -> [C * S, d], or with
