@@ -138,9 +138,9 @@ class AblationSession:
 
         planned = Counter((kind, p.values[0].model) for kind, params in (self.items or {}).items() for p in params
                           if (kinds is None or kind in kinds) and p.values and p.values[0] is not None)
-        ran = {model for (kind, model), ids in self.ran.items() if planned[(kind, model)]}
-        return sorted({model for key, count in planned.items() for model in [key[1]]
-                       if (model in ran or unrun) and len(self.ran.get(key, ())) < count})
+        started = {model for kind, model in self.ran if (kind, model) in planned}
+        return sorted({model for (kind, model), count in planned.items()
+                       if (unrun or model in started) and len(self.ran.get((kind, model), ())) < count})
 
     def metadata(self) -> dict[str, Any]:
         """ablation.json: what produced these numbers (timings live here, not in the CSVs)."""
@@ -202,7 +202,7 @@ class AblationSession:
             terminalreporter.write_line(self.image_notice)
         if self.not_written and self.settings.report_dir is not None:
             terminalreporter.write_line(f"report not written ({self.not_written}); the previous one is left as it was")
-        baseline_why = self.baseline_not_written or self.not_written if self.settings.save_baseline else ""
+        baseline_why = (self.baseline_not_written or self.not_written) if self.settings.save_baseline else ""
         if baseline_why and self.settings.save_baseline not in self.report_files:
             terminalreporter.write_line(f"baseline not written ({baseline_why}); {self.settings.save_baseline} is left as it was")
 
@@ -263,9 +263,10 @@ def _where_set(config: pytest.Config, message: str) -> str:
     if any(str(o).partition("=")[0].strip() == dest for o in (getattr(config.option, "override_ini", None) or [])):
         return f"-o {dest}{'=' + value if value else ''}: {rest}"
     spec = next((o for o in settings_mod.OPTIONS if o.dest == dest), None)
-    written = config.getini(dest)
-    unset = spec is None or str(written).strip().lower() == str(spec.default if spec.kind != "bool" else spec.default == "true").lower()
-    if config.inipath is not None and not unset:  # an ini value that is not the default: set in that file
+    if spec is None or config.inipath is None:
+        return message
+    default = ("true" if spec.default == "true" else "false") if spec.kind == "bool" else spec.default  # as registered
+    if str(config.getini(dest)).strip().lower() != str(default).lower():  # not the default: set in that file
         return f"{dest}{' = ' + value if value else ''} in {config.inipath}: {rest}"
     return message
 

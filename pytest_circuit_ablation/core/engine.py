@@ -113,7 +113,7 @@ class _Weights:
         if cfg.positional_embedding_type != "standard":
             raise AblationError(f"unsupported positional_embedding_type {cfg.positional_embedding_type!r}")
         if not cfg.attn_only and cfg.act_fn not in _ACTS:
-            raise AblationError(f"unsupported act_fn {cfg.act_fn!r} (supported: {', '.join(sorted(_ACTS))})")
+            raise AblationError(f"unsupported act_fn {cfg.act_fn!r} (supported: {', '.join(ACTIVATIONS)})")
         t = lambda x: x.detach().to(device, dtype)  # noqa: E731
         self.n_layers, self.n_heads, self.d_head = cfg.n_layers, cfg.n_heads, cfg.d_head
         self.d_model = cfg.d_model
