@@ -262,13 +262,19 @@ def _where_set(config: pytest.Config, message: str) -> str:
         return message
     if any(str(o).partition("=")[0].strip() == dest for o in (getattr(config.option, "override_ini", None) or [])):
         return f"-o {dest}{'=' + value if value else ''}: {rest}"
-    spec = next((o for o in settings_mod.OPTIONS if o.dest == dest), None)
-    if spec is None or config.inipath is None:
-        return message
-    default = ("true" if spec.default == "true" else "false") if spec.kind == "bool" else spec.default  # as registered
-    if str(config.getini(dest)).strip().lower() != str(default).lower():  # not the default: set in that file
+    if config.inipath is not None and _in_ini_file(config, dest):
         return f"{dest}{' = ' + value if value else ''} in {config.inipath}: {rest}"
     return message
+
+
+def _in_ini_file(config: pytest.Config, dest: str) -> bool:
+    """Is ``dest`` written in the ini file (not only at its default)? pytest 9 keeps the file's keys with
+    their origin in ``_inicfg`` (its public ``inicfg`` is deprecated there); earlier versions in ``inicfg``."""
+    keys = getattr(config, "_inicfg", None)
+    if keys is not None:
+        entry = keys.get(dest)
+        return entry is not None and getattr(entry, "origin", "file") == "file"
+    return dest in (getattr(config, "inicfg", None) or {})
 
 
 def _base(config: pytest.Config, dest: str) -> Path:
@@ -316,7 +322,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep items of one task on one xdist worker (--dist loadgroup)")
     try:
         settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)),
-                                      lambda dest: _base(config, dest))
+                                      lambda dest: _base(config, dest), writes=not _is_worker(config))
     except AblationError as exc:
         raise pytest.UsageError(_where_set(config, str(exc))) from None
     session = AblationSession(config, settings)

@@ -219,11 +219,14 @@ def check_writable(option: str, folder: Path) -> None:
         raise _fail(option, problem)
 
 
-def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] | None = None) -> Settings:
+def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] | None = None,
+          writes: bool = True) -> Settings:
     """Build Settings from ``get(dest)`` (command line value or ini fallback, already merged). A relative
     path is resolved against ``base(dest)``: the invocation directory for a command-line value, the rootdir
-    for an ini value (pytest's own convention)."""
+    for an ini value (pytest's own convention). ``writes``: this process writes the outputs, so their
+    folders are proven writable now (an xdist worker writes none; its controller has checked)."""
     base = base or (lambda dest: rootdir)
+    check = check_writable if writes else (lambda option, folder: None)
 
     def path(dest: str) -> Path | None:
         raw = get(dest)
@@ -237,7 +240,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     report_dir = None
     if _bool("ablation-report", get("ablation_report")):
         report_dir = path("ablation_report_dir") or rootdir / "reports"
-        check_writable("ablation-report-dir", report_dir)
+        check("ablation-report-dir", report_dir)
     images_raw = str(get("ablation_images")).strip().lower()
     if images_raw not in IMAGE_CHOICES:
         raise _fail("ablation-images", f"unknown choice {images_raw!r} (choose {', '.join(IMAGE_CHOICES)})")
@@ -268,7 +271,7 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     if save_baseline is not None:
         if save_baseline.is_dir():
             raise _fail("ablation-save-baseline", f"{save_baseline} is a folder; name the file to write")
-        check_writable("ablation-save-baseline", save_baseline.parent)
+        check("ablation-save-baseline", save_baseline.parent)
     baseline_path = path("ablation_baseline")
     baseline_doc = None
     if baseline_path is not None:

@@ -52,3 +52,11 @@ def test_tau_out_must_be_below_tau_in(run_suite):
 def test_min_accuracy_above_one_is_refused(run_suite):
     result = run_suite("--ablation-min-accuracy=2")
     assert result.ret == 4
+
+
+def test_ini_key_at_its_default_value_is_named_in_its_file(run_suite, pytester):
+    """A key written in the ini file is named there even when its value equals the default."""
+    pytester.makeini("[pytest]\nablation_tau_out = 0.1\n")
+    result = run_suite("--ablation-tau-in=0.05")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: ablation_tau_out in {pytester.path / 'tox.ini'}: 0.1 must be below --ablation-tau-in (0.05)*"])
