@@ -57,16 +57,35 @@ def test_a_sweep_too_big_for_memory_names_the_option_that_asks_for_the_most(monk
 
     pair = SimpleNamespace(case=SimpleNamespace(max_seq_len=11), ll=SimpleNamespace(cfg=SimpleNamespace(d_model=64)),
                            ref=SimpleNamespace(key="case4-siit"))
-    monkeypatch.setattr(evaluate, "available_bytes", lambda: 2 * 2**30)
+    monkeypatch.setattr(evaluate, "available_bytes", lambda device: 2 * 2**30)
     with pytest.raises(SettingError, match=r"^memory_mb 100000: .*only 2.0 GiB is available$") as info:
-        evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=100_000), pair)
+        evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=100_000, device="cpu"), pair)
     assert info.value.setting == "memory_mb"  # the plugin names it --ablation-memory-mb
     with pytest.raises(SettingError, match=r"^inputs 6000: .*6000 inputs' pairs"):
-        evaluate.check_memory(SimpleNamespace(inputs=6000, memory_mb=256), pair)
-    evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=256), pair)  # fits: no error
+        evaluate.check_memory(SimpleNamespace(inputs=6000, memory_mb=256, device="cpu"), pair)
+    evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=256, device="cpu"), pair)  # fits: no error
     # the budget is the larger part, but even the smallest budget leaves the inputs' grid too big: the inputs
-    monkeypatch.setattr(evaluate, "available_bytes", lambda: 500 * 2**20)
+    monkeypatch.setattr(evaluate, "available_bytes", lambda device: 500 * 2**20)
     grid = evaluate.estimate_bytes(1900, 11, 64, 0) / 2**20
     assert 484 < grid < 700  # 1900 inputs' grid alone does not fit beside the smallest budget
     with pytest.raises(SettingError, match=r"^inputs 1900: "):
-        evaluate.check_memory(SimpleNamespace(inputs=1900, memory_mb=4096), pair)
+        evaluate.check_memory(SimpleNamespace(inputs=1900, memory_mb=4096, device="cpu"), pair)
+
+
+def test_a_cuda_sweep_is_measured_against_the_devices_free_memory(monkeypatch):
+    """On CUDA the pair grid and micro-batches live in the GPU's memory, not the host's."""
+    from types import SimpleNamespace
+
+    import torch
+
+    import pytest_circuit_ablation.core.evaluate as evaluate
+    from pytest_circuit_ablation.errors import SettingError
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: asked.append(device) or (300 * 2**20, 8 * 2**30))
+    pair = SimpleNamespace(case=SimpleNamespace(max_seq_len=11), ll=SimpleNamespace(cfg=SimpleNamespace(d_model=64)),
+                           ref=SimpleNamespace(key="case4-siit"))
+    with pytest.raises(SettingError, match=r"^memory_mb 512: .*only 0.3 GiB is available on cuda:1$"):
+        evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=512, device="cuda:1"), pair)
+    assert asked == [torch.device("cuda:1")]
+    evaluate.check_memory(SimpleNamespace(inputs=100, memory_mb=512, device="cpu"), pair)  # the host has room

@@ -52,11 +52,11 @@ def _sample_indices(rng: random.Random, total: int, count: int) -> list[int]:
     return list(picked)
 
 
-def encode_inputs(case: Case, bodies: list[tuple[str, ...]]):
+def encode_inputs(case: Case, bodies: list[tuple[str, ...]], device: str = "cpu"):
     """Token ids [N, max_seq_len] with BOS first."""
     import torch
 
-    return torch.tensor([case.encode(list(b)) for b in bodies], dtype=torch.long)
+    return torch.tensor([case.encode(list(b)) for b in bodies], dtype=torch.long, device=device)
 
 
 def all_pairs(n: int):

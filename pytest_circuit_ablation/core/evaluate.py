@@ -122,7 +122,7 @@ def make_inputs(case: Case, hl, count: int, seed: int, device: str) -> Inputs:
     import torch
 
     bodies = data.distinct_bodies(case, count, seed)
-    tokens = data.encode_inputs(case, bodies).to(device)
+    tokens = data.encode_inputs(case, bodies, device)
     with torch.no_grad():
         hl_out = metrics.hl_labels_output(hl(tokens), case.is_categorical)
     return Inputs(bodies, tokens, hl_out)
@@ -137,10 +137,15 @@ def projections_for(engine: Engine, nodes: list[Node], sweep: Sweep, model_id: s
     }
 
 
-def available_bytes() -> int:
-    """Physical memory available now (Linux), or a large number where it cannot be read."""
+def available_bytes(device: str = "cpu") -> int:
+    """Memory available now where the sweep runs: a CUDA device's free memory, else the physical memory
+    (Linux), or a large number where it cannot be read."""
     import os
 
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -150,7 +155,7 @@ def available_bytes() -> int:
 def check_memory(sweep: Sweep, pair: ModelPair) -> None:
     """Refuse up front a sweep that cannot fit, saying how much it would need."""
     need = estimate_bytes(sweep.inputs, pair.case.max_seq_len, pair.ll.cfg.d_model, sweep.memory_mb)
-    have = available_bytes()
+    have = available_bytes(sweep.device)
     if need > have:
         budget = sweep.memory_mb * 2**20
         # name the option to change: the micro-batch budget where it is the larger part and its smallest value
@@ -159,7 +164,8 @@ def check_memory(sweep: Sweep, pair: ModelPair) -> None:
         option, value = ("memory_mb", sweep.memory_mb) if budget >= need - budget and fits_smaller else ("inputs", sweep.inputs)
         raise SettingError(option, value, f"the sweep of {pair.ref.key} needs about {need / 2**30:.1f} GiB "
                            f"({(need - budget) / 2**30:.1f} GiB for {sweep.inputs} inputs' pairs, "
-                           f"{budget / 2**30:.1f} GiB micro-batch budget), only {have / 2**30:.1f} GiB is available")
+                           f"{budget / 2**30:.1f} GiB micro-batch budget), only {have / 2**30:.1f} GiB is available"
+                           f"{' on ' + sweep.device if sweep.device != 'cpu' else ''}")
 
 
 def evaluate_model(ref: ModelRef, nodes: list[Node], circuit: set[Node], sweep: Sweep,

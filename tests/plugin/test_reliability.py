@@ -107,7 +107,7 @@ def test_huge_sweep_is_refused_up_front_with_the_memory_it_needs(run_suite, inte
     not fit in 100 MiB, so that is the option named (tests/test_store.py has the inputs' side)."""
     import pytest_circuit_ablation.core.evaluate as evaluate
 
-    monkeypatch.setattr(evaluate, "available_bytes", lambda: 100 * 2**20)
+    monkeypatch.setattr(evaluate, "available_bytes", lambda device: 100 * 2**20)
     result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-inputs=250", fast=False,
                        *("--ablation-modes=resample", "--ablation-scales=1.0"))
     assert result.ret == 1
