@@ -175,6 +175,96 @@ class _TermAsInterrupt:
                 os.kill(os.getpid(), signal.SIGTERM)
 
 
+@contextmanager
+def _temporary_folders_gone_on_sigterm() -> Iterator[None]:
+    """kaleido and its browser make four temporary folders (its page, the browser's profile of ~2.3 MB,
+    Chromium's own, and ours for the PDFs). A SIGTERM ends the process at once, which left them behind, and interrupting
+    kaleido instead hangs it (benchmarks/RESULTS.md, twelfth session). So inside this block every temporary
+    folder is made in one of ours, and a SIGTERM (in the main thread, where SIGTERM has its default action)
+    kills the browser, removes that folder and then ends the process as the default action would."""
+    import os
+    import signal
+    import threading
+    import time
+
+    work = tempfile.mkdtemp(prefix="cap")  # short: Chromium refuses a socket path over 107 characters below it
+    saved = tempfile.tempdir
+    guard = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    def end(signum, frame) -> None:
+        _kill_descendants()
+        for _ in range(40):  # a killed process's last writes can land while the folder is removed
+            shutil.rmtree(work, ignore_errors=True)
+            if not os.path.exists(work):
+                break
+            time.sleep(0.05)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    if guard:
+        signal.signal(signal.SIGTERM, end)
+    tempfile.tempdir, saved_env = work, os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = work  # Chromium's own (org.chromium.Chromium.*), which a killed browser leaves
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(work, ignore_errors=True)  # with the handler still in place: a SIGTERM now also removes it
+        if guard:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every process below this one (Linux's /proc; elsewhere nothing is killed). They are stopped
+    first, scan after scan until no new one appears, so none can start a process the scans would miss."""
+    import os
+    import signal
+
+    stopped: set[int] = set()
+    while True:
+        found = _descendants(os.getpid()) - stopped
+        if not found:
+            break
+        for pid in found:
+            _signal(pid, signal.SIGSTOP)
+        stopped |= found
+    for pid in stopped:
+        _signal(pid, signal.SIGKILL)
+
+
+def _descendants(root: int) -> set[int]:
+    import os
+
+    below: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])  # the name in (...) may hold spaces
+            except (OSError, ValueError, IndexError):
+                continue
+            below.setdefault(parent, []).append(int(entry))
+    out, todo = set(), list(below.get(root, []))
+    while todo:
+        pid = todo.pop()
+        out.add(pid)
+        todo.extend(below.get(pid, []))
+    return out
+
+
+def _signal(pid: int, signum: int) -> None:
+    import os
+
+    try:
+        os.kill(pid, signum)
+    except OSError:
+        pass
+
+
 def _render_page(figs: list[Any], width: int, height: int) -> str:
     """A page that draws each figure with Plotly.toImage, one after the other, into <pre id="img-i">, at the
     figure's own width and height where its layout sets them (else ``width`` x ``height``)."""
@@ -207,7 +297,7 @@ def _render_pdf(browser: str, named: list[tuple[str, Any]]) -> tuple[dict[str, b
 
     os.environ.setdefault("BROWSER_PATH", browser)
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with _temporary_folders_gone_on_sigterm(), tempfile.TemporaryDirectory() as tmp:
             paths = [Path(tmp) / f"{name}.pdf" for name, _ in named]
             jobs = [{"fig": fig, "path": str(path), "opts": {"format": "pdf", "width": fig["layout"].get("width", 1000),
                                                               "height": fig["layout"].get("height", 400)}}

@@ -157,3 +157,39 @@ def test_a_browser_that_draws_nothing_costs_only_the_images(tmp_path, monkeypatc
     out, notice = images.render(rows)
     assert out == {}
     assert notice == "static images skipped: Chromium drew 0 of 1 figures (cannot open display); HTML and CSV written"
+
+
+@needs_chromium
+def test_sigterm_while_kaleido_draws_pdfs_leaves_no_temporary_folder():
+    """kaleido's PDFs: a SIGTERM ended the process on the spot and left its page, the browser's profile
+    (~2.3 MB) and the PDFs in the temporary folder. Now the process still ends by SIGTERM, with nothing left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    pytest.importorskip("kaleido")
+    scratch = Path(tempfile.mkdtemp(prefix="sig"))  # not tmp_path: Chromium's socket paths below it would be too long
+    code = ("import plotly.graph_objects as go\nfrom pytest_circuit_ablation.report import images\n"
+            "figs = [(f'f{i}', go.Figure(go.Scatter(y=[i, 2 * i, i])).to_dict()) for i in range(400)]\n"
+            "print(images._render_pdf(images.find_browser(), figs)[1])\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "TMPDIR": str(scratch)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(scratch.rglob("*.pdf")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the first PDF is written: the browser is up and drawing
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGTERM, (out, err[-2000:])
+        assert list(scratch.iterdir()) == []
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
