@@ -76,18 +76,20 @@ def test_a_model_that_misses_its_targets_is_saved_aside_and_nothing_is_overwritt
     args = ["3", "--name", "x", "--out", str(hub), "--max-steps", "2", "--eval-every", "1", "--batch-size", "64",
             "--eval-pairs", "256", "--no-progress"]
     assert train_main(args) == 1
-    assert not (hub / "3").exists() and (hub / "3.rejected" / "ll_model.pth").exists()
+    # outside the hub folder, where the gate (--ablation-models hub) would take "3.rejected" for a case
+    assert not (hub / "3").exists() and not (hub / "3.rejected").exists()
+    assert (tmp_path / "hub.rejected" / "3" / "ll_model.pth").exists()
     assert "saved as" in capsys.readouterr().err
     (hub / "3").mkdir()
     (hub / "3" / "ll_model.pth").write_bytes(b"a model someone keeps")
     assert train_main([*args, "--early-stop", "1"]) == 2
-    assert "already holds a model; choose another --name or pass --force" in capsys.readouterr().err
+    assert "already holds a model; choose another --out or pass --force" in capsys.readouterr().err
     assert (hub / "3" / "ll_model.pth").read_bytes() == b"a model someone keeps"
     assert train_main([*args, "--early-stop", "1", "--force"]) == 0
     assert (hub / "3" / "ll_model.pth").read_bytes() != b"a model someone keeps"
 
 
-def test_a_trained_builtin_model_is_registered_for_the_gate(tmp_path):
+def test_a_trained_builtin_model_is_registered_for_the_gate(tmp_path, capsys):
     import shutil
 
     cases_dir = tmp_path / "cases"
@@ -99,6 +101,24 @@ def test_a_trained_builtin_model_is_registered_for_the_gate(tmp_path):
     spec = json.loads((cases_dir / "3" / "case.json").read_text())
     assert spec["models"]["mine"] == {"role": "negative-control", "why": "two steps of training"}
     assert (cases_dir / "3" / "models" / "mine" / "ll_model.pth").exists()
+    assert f"gate it with: CIRCUIT_ABLATION_CASES={cases_dir} pytest " in capsys.readouterr().out
+    again = ["3", "--name", "mine", "--cases-dir", str(cases_dir), "--max-steps", "2", "--eval-every", "1",
+             "--batch-size", "64", "--eval-pairs", "256", "--no-progress", "--early-stop", "1", "--force"]
+    assert train_main(again) == 0  # trained again without --role: still the negative control it was
+    assert json.loads((cases_dir / "3" / "case.json").read_text())["models"]["mine"] == spec["models"]["mine"]
+    assert train_main([*again, "--role", "gated"]) == 0  # a new role drops the old one's reason
+    assert json.loads((cases_dir / "3" / "case.json").read_text())["models"]["mine"] == {"role": "gated"}
+
+
+def test_role_with_out_and_a_missing_cases_dir_are_refused_before_training(tmp_path, capsys):
+    base = ["3", "--name", "x", "--max-steps", "1", "--no-progress"]
+    assert train_main([*base, "--out", str(tmp_path / "hub"), "--role", "negative-control"]) == 2
+    assert "--role and --why register the model in a case.json" in capsys.readouterr().err
+    assert train_main([*base, "--cases-dir", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --cases-dir {tmp_path / 'nowhere'}: no such folder"
+    assert train_main([*base, "--out", str(tmp_path / "hub"), "--init-from", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"error: --init-from: {tmp_path / 'nowhere'}")
+    assert not list(tmp_path.iterdir())
 
 
 def test_held_out_pairs_do_not_follow_any_digit_of_the_inputs():

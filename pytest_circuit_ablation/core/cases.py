@@ -245,7 +245,7 @@ def load_case(case_id: str, cases_dir: Path | None = None) -> Case:
     path = root / case_id / "case.json"
     if not re.fullmatch(r"[A-Za-z0-9_-]+", case_id) or not path.is_file():
         known = ", ".join(available_case_ids(root)) or "none"
-        raise AblationError(f"unknown task {case_id!r}: no {path} (built-in cases: {known})")
+        raise AblationError(f"unknown task {case_id!r}: no {path} ({'cases there' if cases_dir else 'built-in cases'}: {known})")
     st = path.stat()
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
     if key not in _SPECS:  # planning and evaluation both need it: read and validated once per process

@@ -2,7 +2,8 @@
 InterpBench's format (``ll_model.pth``, ``ll_model_cfg.pkl``, ``meta.json``).
 
 A model is saved only when it reaches its targets (held-out accuracy, IIA and strict accuracy at
-``--early-stop``); one that misses them is saved beside it as ``<name>.rejected`` and the command exits 1.
+``--early-stop``); one that misses them is saved beside it as ``<name>.rejected`` (with ``--out DIR``, as
+``DIR.rejected/<case>``, outside the folder the gate reads) and the command exits 1.
 An existing model is never overwritten without ``--force``. The commands that produced the committed
 models are in each model's meta.json.
 """
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ...core.cases import GATED, ROLES, load_case
+from ...core.cases import CASES_ENV, GATED, ROLES, load_case
 from ...core.files import writable_problem
 from ...errors import AblationError
 from .siit import LR_SCHEDULES, SIIT_SAMPLING, SIITTrainer, TrainArgs
@@ -77,9 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="write DIR/<case>/ in InterpBench's hub layout instead (gate it with --ablation-models DIR)")
     p.add_argument("--force", action="store_true", help="overwrite an existing model of that name")
-    p.add_argument("--role", choices=ROLES, default=GATED,
-                   help="what the gate expects of the model when registered in case.json (default: %(default)s)")
-    p.add_argument("--why", default=None, help="for a negative control: why its gate must fail")
+    p.add_argument("--role", choices=ROLES, default=None,
+                   help=f"what the gate expects of the model when registered in case.json (default: its role "
+                        f"there, else {GATED})")
+    p.add_argument("--why", default=None, help="for a negative control: why its gate must fail (default: its reason there)")
     p.add_argument("--cases-dir", type=Path, default=None, help="folder holding <case>/case.json (default: the built-in cases)")
     p.add_argument("--iit-weight", type=_NONNEGATIVE, default=None, help="IIT loss weight (default: case.json's train.iit_weight, else 1.0)")
     p.add_argument("--behavior-weight", type=_NONNEGATIVE, default=None, help="behaviour loss weight (default: case.json's, else 1.0)")
@@ -118,13 +120,18 @@ def main(argv: list[str] | None = None) -> int:
         from ...core.hubfiles import load_hl_model, save_ll_model
 
         torch.set_num_threads(max(1, torch.get_num_threads()))
+        if args.out and (args.role or args.why):
+            raise AblationError("--role and --why register the model in a case.json; a model written with --out is "
+                                "not registered (its gate role is 'gated' under --ablation-models)")
+        if args.cases_dir is not None and not args.cases_dir.is_dir():
+            raise AblationError(f"--cases-dir {args.cases_dir}: {'not a folder' if args.cases_dir.exists() else 'no such folder'}")
         case = load_case(args.case, args.cases_dir)
         if not args.out and case.dir.resolve().is_relative_to(PACKAGE_DIR):
             raise AblationError(f"case {case.id} is the installed package's own copy ({case.dir}): pass --out DIR to "
                                 "save the model elsewhere, then gate it with --ablation-models DIR")
         out = (args.out / case.id) if args.out else case.dir / "models" / args.name
         if (out / "ll_model.pth").exists() and not args.force:
-            raise AblationError(f"{out} already holds a model; choose another --name or pass --force")
+            raise AblationError(f"{out} already holds a model; choose another {'--out' if args.out else '--name'} or pass --force")
         problem = writable_problem(out.parent)  # before the training, not after it
         if problem:
             raise AblationError(f"{'--out' if args.out else '--name'}: {problem}")
@@ -162,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             meta["init_from"] = init_record
         missed = [k for k in trainer.stop_metrics() if result.get(k, 0.0) < targs.early_stop]
         if missed:
-            rejected = out.with_name(out.name + ".rejected")
+            # beside the good one, but never inside a hub folder, where the gate would take it for a case
+            rejected = (args.out.with_name(args.out.name + ".rejected") / case.id) if args.out else out.with_name(out.name + ".rejected")
             save_ll_model(trainer.ll, rejected, meta)
             print(f"error: {', '.join(missed)} below {targs.early_stop}% after {result['steps']} steps: {result}; "
                   f"saved as {rejected}, not as {out}", file=sys.stderr)
@@ -172,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             print(f"gate it with: pytest --pyargs pytest_circuit_ablation --ablation-models {args.out}")
         else:
-            register_model(case, args.name, args.role, args.why)
-            print(f"registered in {case.dir / 'case.json'} as {args.role}; gate it with: "
-                  f"pytest --pyargs pytest_circuit_ablation --ablation-tasks {case.id}")
+            role = register_model(case, args.name, args.role, args.why)
+            where = f"{CASES_ENV}={shlex.quote(str(args.cases_dir))} " if args.cases_dir is not None else ""
+            print(f"registered in {case.dir / 'case.json'} as {role}; gate it with: "
+                  f"{where}pytest --pyargs pytest_circuit_ablation --ablation-tasks {case.id}")
     except AblationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -189,7 +198,10 @@ def _initial_weights(folder: Path, case, hl) -> tuple[dict, dict]:
     from ...core.hubfiles import META_FILE, load_ll_model, model_hash
     from .siit import ll_config
 
-    model = load_ll_model(folder, dtype="float32")
+    try:
+        model = load_ll_model(folder, dtype="float32")
+    except AblationError as exc:
+        raise AblationError(f"--init-from: {exc}") from None
     want = ll_config(case, hl.cfg, 0)
     for field in ("n_layers", "n_heads", "d_head", "d_model", "d_mlp", "n_ctx", "d_vocab", "d_vocab_out", "attention_dir"):
         have, need = getattr(model.cfg, field), getattr(want, field)
@@ -204,18 +216,23 @@ def _initial_weights(folder: Path, case, hl) -> tuple[dict, dict]:
     return model.state_dict(), record
 
 
-def register_model(case, name: str, role: str, why: str | None) -> None:
-    """Add (or update) the model's entry in case.json, so the plugin gates it."""
+def register_model(case, name: str, role: str | None, why: str | None) -> str:
+    """Add (or update) the model's entry in case.json, so the plugin gates it; return its role. A model
+    trained again keeps its role and reason unless ``role`` or ``why`` is given (a negative control
+    retrained with ``--force`` must not silently become gated); a "not trained" mark goes."""
     import json
 
     path = case.dir / "case.json"
     spec = json.loads(path.read_text())
-    entry = {"role": role}
-    if why:
-        entry["why"] = why
+    old = spec.get("models", {}).get(name, {})
+    entry = {"role": role or old.get("role", GATED)}
+    kept_why = old.get("why") if old.get("status") != "not-trained" and entry["role"] == old.get("role") else None
+    if why or kept_why:
+        entry["why"] = why or kept_why
     spec.setdefault("models", {})[name] = entry
     spec["models"] = dict(sorted(spec["models"].items()))
     path.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    return entry["role"]
 
 
 if __name__ == "__main__":
