@@ -36,6 +36,7 @@ class AblationSession:
         self.config = config
         self.settings = settings
         self.plans = None
+        self.planned: list[str] = []
         self.items: dict[str, list] | None = None
         self.rows: list[dict[str, Any]] = []
         self.report_files: list[Path] = []
@@ -52,10 +53,12 @@ class AblationSession:
     def build_items(self) -> dict[str, list]:
         if self.items is None:
             from .suite.items import build_items
-            from .suite.plan import build_plan
+            from .suite.plan import all_plans, select_shard
 
             try:
-                self.plans = build_plan(self.settings)
+                every = all_plans(self.settings)
+                self.plans = select_shard(every, self.settings.shard)
+                self.planned = sorted(p.ref.key for p in every)  # every shard's: a merge checks they add up
             except AblationError as exc:
                 raise pytest.UsageError(_where_set(self.config, str(exc))) from None
             self.items = build_items(self.plans, self.settings)
@@ -102,7 +105,8 @@ class AblationSession:
                                                                          self.settings.images)
             partial = self.partial_models(("effect",))  # a baseline holds effect items only (-k test_effect is whole)
             if self.settings.save_baseline is not None and partial:
-                self.baseline_not_written = f"only some of the effect items of {', '.join(partial[:2])} ran"
+                more = f" and {len(partial) - 2} more" if len(partial) > 2 else ""
+                self.baseline_not_written = f"only some of the effect items of {', '.join(partial[:2])}{more} ran"
             elif self.settings.save_baseline is not None:
                 from .report.baseline import to_text
                 from .report import write_files
@@ -176,6 +180,10 @@ class AblationSession:
             "models": {f"case{r['task']}-{r['model']}": {"hash": r.get("model_hash"), "seconds": r.get("seconds"),
                                                           "outcome": r["outcome"], "message": r.get("message", "")}
                        for r in loads},
+            # every model of the plan, all shards together: a merge refuses folders that do not add up to it
+            "planned_models": self.planned,
+            "baseline": None if s.baseline_path is None else {
+                "file": s.baseline_path.name, "sha256": _doc_digest(s.baseline), "tol": s.baseline_tol},
             "items": len(self.rows),
             "seconds_total": round(time.perf_counter() - self.started, 2),
             **({"shard": "{}/{}".format(*s.shard)} if s.shard else {}),
@@ -194,7 +202,7 @@ class AblationSession:
             terminalreporter.write_line(line)
         shown = [p for p in self.report_files if p.parent == self.settings.report_dir or p.suffix == ".json"]
         for path in shown:
-            terminalreporter.write_line(f"report: {path}")
+            terminalreporter.write_line(f"{'baseline saved' if path == self.settings.save_baseline else 'report'}: {path}")
         if len(self.report_files) > len(shown):
             terminalreporter.write_line(f"report: {len(self.report_files) - len(shown)} static images under "
                                         f"{self.settings.report_dir / 'figures'}")
@@ -205,6 +213,14 @@ class AblationSession:
         baseline_why = (self.baseline_not_written or self.not_written) if self.settings.save_baseline else ""
         if baseline_why and self.settings.save_baseline not in self.report_files:
             terminalreporter.write_line(f"baseline not written ({baseline_why}); {self.settings.save_baseline} is left as it was")
+
+
+def _doc_digest(doc: Any) -> str:
+    """Of the baseline as it was read and compared (the file may be rewritten by this very run)."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def _outcome(report: pytest.TestReport) -> str:

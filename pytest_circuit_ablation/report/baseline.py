@@ -50,8 +50,9 @@ def load(path: Path) -> dict[str, dict[str, Any]]:
         raise AblationError(f"--ablation-baseline {path}: its settings block lacks {', '.join(missing)}, so it cannot "
                             "be checked against this run's")
     for item, entry in doc["effects"].items():
-        if not isinstance(entry, dict) or "effect" not in entry or not (entry["effect"] is None or is_number(entry["effect"])):
-            raise AblationError(f"--ablation-baseline {path}: entry {item!r} is not {{\"effect\": a finite number or null, ...}}")
+        if not isinstance(entry, dict) or "effect" not in entry or not (
+                entry["effect"] is None or (is_number(entry["effect"]) and 0 <= entry["effect"] <= 1)):
+            raise AblationError(f"--ablation-baseline {path}: entry {item!r} is not {{\"effect\": a share between 0 and 1 or null, ...}}")
     return doc["effects"]
 
 

@@ -168,19 +168,28 @@ def _auroc_note(gate_row: dict[str, Any], role: str) -> str:
     return ""
 
 
-def _drift_table(rows: list[Row]) -> str:
-    """With --ablation-baseline: every item that drifted or is new, largest move first."""
+def _drift_table(rows: list[Row], baseline: dict[str, Any] | None) -> str:
+    """With --ablation-baseline: which baseline, every item that drifted or is new, largest move first."""
     moved = [r for r in rows if r.get("baseline") in ("drift", "absent")]
     if not any(r.get("baseline") for r in rows):
         return ""
+    which = (f"Compared with {_esc(baseline.get('file'))} (tolerance {_esc(baseline.get('tol'))}): "
+             if isinstance(baseline, dict) else "")
+    within = sum(r.get("baseline") == "ok" for r in rows)
+    none_matched = ("<p class=fail>No item of this run is in the baseline: nothing was compared (a baseline of other "
+                    "models or another shard?).</p>" if not within and all(r.get("baseline") == "absent" for r in moved) else "")
     moved.sort(key=lambda r: (r["baseline"] != "drift", -abs((r.get("effect") or 0.0) - (r.get("baseline_effect") or 0.0))))
     body = "".join(f"<tr><td class=l>{_esc(r['item'])}</td><td class=l>{_esc(r['baseline'])}</td>"
                    f"<td>{_num(r.get('baseline_effect'))}</td><td>{_num(r.get('effect'))}</td></tr>" for r in moved)
     drifted = sum(r["baseline"] == "drift" for r in moved)
-    return (f"<h2 id='baseline'>Baseline</h2><p>{drifted} items drifted beyond the tolerance, "
-            f"{len(moved) - drifted} are not in the baseline, {sum(r.get('baseline') == 'ok' for r in rows)} are within it.</p>"
+    return (f"<h2 id='baseline'>Baseline</h2><p>{which}{_items(drifted)} drifted beyond the tolerance, "
+            f"{_items(len(moved) - drifted)} not in the baseline, {_items(within)} within it.</p>{none_matched}"
             + (f"<table><tr><th class=l>item</th><th class=l>baseline</th><th>baseline effect</th><th>effect</th></tr>{body}</table>"
                if moved else ""))
+
+
+def _items(count: int) -> str:
+    return f"{count} item{'' if count == 1 else 's'}"
 
 
 def _settings_table(meta: dict[str, Any]) -> str:
@@ -241,6 +250,18 @@ def _banner(entries: dict, flagged: list[Row] | None = None) -> str:
         links += f"; {len(names)} nodes of gated models flagged by the diagnosis" + (": " if names else "") + ", ".join(
             f"<a href='#diag-{_esc(n)}'>{_esc(n)}</a>" for n in names)
     return f"<p class='banner {cls}' id='banner'>{'; '.join(parts)}{links}</p>"
+
+
+def _part_of_what(meta: dict[str, Any]) -> str:
+    """A shard's page says it covers only its share; a merged page says what it was merged from."""
+    if meta.get("shard"):
+        planned = meta.get("planned_models")
+        of = f" ({len(meta.get('models') or {})} of the {len(planned)} planned models)" if isinstance(planned, list) else ""
+        return (f"<p class=muted>Shard {_esc(meta['shard'])} of a run{of}: <code>circuit-ablation-report merge</code> "
+                "joins the shards' folders into the whole run's report.</p>")
+    if meta.get("merged_from"):
+        return f"<p class=muted>Merged from {len(meta['merged_from'])} report folders (listed under Run).</p>"
+    return ""
 
 
 def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
@@ -306,10 +327,11 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         f"<script>{get_plotlyjs()}</script></head><body>",
         "<h1>Circuit ablation report</h1>",
         _banner(entries, flagged_nodes(rows) if diag_rows else None),
+        _part_of_what(meta),
         f"<p>gate: {_esc(meta.get('gate', ''))}</p>",
         f"<table>{head}{''.join(overview)}</table>",
         *sections,
-        _drift_table(effect_rows),
+        _drift_table(effect_rows, meta.get("baseline")),
         "<h2>Run</h2>" + _settings_table(meta),
         "<details><summary>all metadata (ablation.json)</summary><pre>" + _esc(json.dumps(meta, indent=1, sort_keys=True))
         + "</pre></details>",

@@ -3,8 +3,9 @@ into the report one run over all of them would have written.
 
 The rows are rebuilt from each folder's tables (``results.read``) and its ``ablation.json``; the report is
 then written by the same writer a run uses, so the CSVs are byte-identical to a single run's and the page
-differs only in its timings. Folders whose settings, gate or package versions differ are refused (their
-numbers are not comparable), and so is a model gated in two folders or a shard missing from a split.
+differs only in its timings. Folders whose settings, gate, baseline or number-changing package versions
+differ are refused (their numbers are not comparable), and so are folders of different plans, a model gated
+in two folders, a shard missing from a split, and folders that together lack a planned model.
 """
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ from typing import Any
 from ..errors import AblationError
 from .rows import Row
 
-#: ablation.json keys that must agree across the merged folders (the numbers depend on them)
-MUST_AGREE = ("gate", "settings", "versions")
+#: ablation.json keys that must agree across the merged folders (the numbers or verdicts depend on them)
+MUST_AGREE = ("gate", "settings", "baseline")
+#: the packages whose version can change a number; the others (plotly, pytest, kaleido, ...) may differ
+NUMERIC_PACKAGES = ("pytest-circuit-ablation", "torch", "transformer-lens", "numpy", "scikit-learn")
+#: the settings that say which models were planned: folders that differ there are not shards of one run
+PLAN_SETTINGS = ("tasks", "models_from")
 
 
 def read_folder(folder: Path) -> tuple[list[Row], dict[str, Any]]:
@@ -25,6 +30,8 @@ def read_folder(folder: Path) -> tuple[list[Row], dict[str, Any]]:
     from ..results import read
     from .rows import TABLES
 
+    if not folder.is_dir():
+        raise AblationError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
     for name in (*(f"{t}.csv" for t in TABLES), "ablation.json"):
         if not (folder / name).is_file():
             raise AblationError(f"{folder}: not a report folder ({name} missing)")
@@ -80,15 +87,12 @@ def merge_meta(folders: list[Path], metas: list[dict[str, Any]]) -> dict[str, An
     """One ablation.json for the merged report: the shared settings, every model, the shards' wall times."""
     first = metas[0]
     for folder, meta in zip(folders[1:], metas[1:]):
-        for key in MUST_AGREE:
-            if meta.get(key) != first.get(key):
-                what = _first_difference(first.get(key), meta.get(key))
-                raise AblationError(f"{folder}: {key} differ from {folders[0]}'s ({what}); its numbers are not comparable")
+        _check_agree(folder, meta, folders[0], first)
     shards = [m.get("shard") for m in metas]
     if any(shards):
         counts = {s.split("/")[1] for s in shards if s}
         if None in shards or len(counts) > 1:
-            raise AblationError(f"shards of different splits: {', '.join(str(s) for s in shards)}")
+            raise AblationError(f"shards of different splits: {', '.join(s or 'unsharded' for s in shards)}")
         count = int(counts.pop())
         seen = sorted(int(s.split("/")[0]) for s in shards)  # type: ignore[union-attr]
         missing = [i for i in range(1, count + 1) if i not in seen]
@@ -101,12 +105,66 @@ def merge_meta(folders: list[Path], metas: list[dict[str, Any]]) -> dict[str, An
             if key in models:
                 raise AblationError(f"{folder}: model {key} is in two of the merged reports")
             models[key] = value
+    _check_covered(models, metas)
     merged = {k: v for k, v in first.items() if k not in ("shard", "static_images")}
     merged.update(models=dict(sorted(models.items())), items=sum(int(m.get("items") or 0) for m in metas),
+                  versions=_versions([m.get("versions") or {} for m in metas]),
                   seconds_total=max(float(m.get("seconds_total") or 0.0) for m in metas),
                   merged_from=[{"folder": str(f), "shard": m.get("shard"), "seconds_total": m.get("seconds_total")}
                                for f, m in zip(folders, metas)])
     return merged
+
+
+def _check_agree(folder: Path, meta: dict[str, Any], first_folder: Path, first: dict[str, Any]) -> None:
+    """Refuse a folder that is not a shard of the same run as the first one, saying how it differs."""
+    settings, first_settings = meta.get("settings") or {}, first.get("settings") or {}
+    for key in PLAN_SETTINGS:
+        if settings.get(key) != first_settings.get(key):
+            raise AblationError(f"{folder}: planned other models than {first_folder} ({key}: {first_settings.get(key)!r} vs "
+                                f"{settings.get(key)!r}); merge the shards of one run")
+    if meta.get("planned_models") != first.get("planned_models") and "planned_models" in meta and "planned_models" in first:
+        only = sorted(set(meta["planned_models"] or []) ^ set(first["planned_models"] or []))
+        raise AblationError(f"{folder}: planned other models than {first_folder} ({', '.join(only[:3]) or 'their order'} "
+                            f"in one plan only); merge the shards of one run")
+    if meta.get("baseline") != first.get("baseline"):
+        raise AblationError(f"{folder}: compared with {_baseline_words(meta.get('baseline'))}, {first_folder} with "
+                            f"{_baseline_words(first.get('baseline'))}; their drift verdicts do not merge")
+    for key in MUST_AGREE:
+        if meta.get(key) != first.get(key):
+            what = _first_difference(first.get(key), meta.get(key))
+            raise AblationError(f"{folder}: {key} differ from {first_folder}'s ({what}); its numbers are not comparable")
+    versions, first_versions = meta.get("versions") or {}, first.get("versions") or {}
+    for name in NUMERIC_PACKAGES:
+        if versions.get(name) != first_versions.get(name):
+            raise AblationError(f"{folder}: versions differ from {first_folder}'s ({name}: {first_versions.get(name)!r} vs "
+                                f"{versions.get(name)!r}); its numbers are not comparable")
+
+
+def _baseline_words(baseline: Any) -> str:
+    if not isinstance(baseline, dict):
+        return "no baseline"
+    return f"baseline {baseline.get('file')} (sha256 {str(baseline.get('sha256'))[:12]}, tolerance {baseline.get('tol')})"
+
+
+def _check_covered(models: dict[str, Any], metas: list[dict[str, Any]]) -> None:
+    """The folders together hold every planned model: a shard run with ``-k`` (or one left out of an
+    unsharded merge) would otherwise make a report that reads as whole but lacks models."""
+    if not all(isinstance(m.get("planned_models"), list) for m in metas):
+        return  # written before plans were recorded
+    missing = [key for key in metas[0]["planned_models"] if key not in models]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise AblationError(f"{', '.join(missing[:3])}{more} of the plan in no merged report (a shard run with -k, or "
+                            f"a shard's folder left out?); merge folders that together ran every planned model")
+
+
+def _versions(all_versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each package's version; where the folders differ (only packages that change no number may), all of them."""
+    out: dict[str, Any] = {}
+    for name in dict.fromkeys(k for v in all_versions for k in v):
+        seen = list(dict.fromkeys(v.get(name) for v in all_versions))
+        out[name] = seen[0] if len(seen) == 1 else " / ".join(str(v or "none") for v in seen)
+    return out
 
 
 def _first_difference(a: Any, b: Any) -> str:

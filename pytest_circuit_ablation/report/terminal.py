@@ -35,6 +35,9 @@ def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
     rows = report_order(rows)
     models = model_entries(rows)
     lines = [f"gate: {settings.gate.describe()}"]
+    if settings.shard:
+        lines.append(f"shard {settings.shard[0]}/{settings.shard[1]}: these models only; circuit-ablation-report merge "
+                     "joins the shards' report folders into the whole run's report")
     for task, model in models:
         entry = models[(task, model)]
         name = f"case{task} {model}"
@@ -78,8 +81,14 @@ def diagnosis_lines(rows: list[Row]) -> list[str]:
 def _baseline_lines(rows: list[Row], settings: Settings) -> list[str]:
     drifted = [r for r in rows if r.get("baseline") == "drift"]
     absent = [r for r in rows if r.get("baseline") == "absent"]
-    lines = [f"baseline {settings.baseline_path}: {len(drifted)} items drifted from the baseline by more than "
-             f"{settings.baseline_tol}, {len(absent)} items not in the baseline"]
+    lines = [f"baseline {settings.baseline_path}: {_items(len(drifted))} drifted from the baseline by more than "
+             f"{settings.baseline_tol}, {_items(len(absent))} not in the baseline"]
+    if absent and not any(r.get("baseline") == "ok" for r in rows) and not drifted:
+        lines.append("  no item of this run is in the baseline: nothing was compared (a baseline of other models or another shard?)")
     for r in sorted(drifted, key=lambda r: -abs(r["effect"] - (r.get("baseline_effect") or 0.0)))[:10]:
-        lines.append(f"  drifted: {r['item']}: {r.get('baseline_effect')} -> {r['effect']:.4f}")
+        lines.append(f"  drifted: {r['item']}: {r.get('baseline_effect'):.4f} -> {r['effect']:.4f}")
     return lines
+
+
+def _items(count: int) -> str:
+    return f"{count} item{'' if count == 1 else 's'}"

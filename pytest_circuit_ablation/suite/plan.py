@@ -79,7 +79,7 @@ def estimated_work(cfg: dict, seq_len: int, nodes: list[Node]) -> float:
 
 def build_plan(settings: Settings) -> list[ModelPlan]:
     """Models to gate: the user's folder if given, else every built-in case's models; with a shard, its share."""
-    return select_shard(_all_plans(settings), settings.shard)
+    return select_shard(all_plans(settings), settings.shard)
 
 
 def select_shard(plans: list[ModelPlan], shard: tuple[int, int] | None) -> list[ModelPlan]:
@@ -96,7 +96,8 @@ def select_shard(plans: list[ModelPlan], shard: tuple[int, int] | None) -> list[
     return mine
 
 
-def _all_plans(settings: Settings) -> list[ModelPlan]:
+def all_plans(settings: Settings) -> list[ModelPlan]:
+    """Every model to gate, before a shard takes its share."""
     available = cases.available_case_ids()
     if settings.tasks:
         unknown = [t for t in settings.tasks if t not in available]

@@ -39,6 +39,22 @@ def test_items_absent_from_the_baseline_are_reported_not_failed(run_suite, pytes
     result = run_suite(models, f"--ablation-baseline={base}")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*10 items not in the baseline*"])
+    assert "nothing was compared" not in result.stdout.str()
+
+
+def test_a_baseline_of_other_models_says_nothing_was_compared(run_suite, pytester, interpbench_dir):
+    """Every item absent is documented as reported, not failed; but when not one item is in the baseline,
+    nothing was compared, and the terminal and the page say so."""
+    base = pytester.path / "baseline.json"
+    settings = ("--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=30")
+    assert run_suite(f"--ablation-models={interpbench_dir}", f"--ablation-save-baseline={base}", *settings, fast=False).ret == 0
+    result = run_suite("--ablation-tasks=33", f"--ablation-baseline={base}", "--ablation-report", "--ablation-images=none",
+                       *settings, fast=False)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["baseline *: 0 items drifted from the baseline by more than 0.02, * items not in the baseline",
+                                 "  no item of this run is in the baseline: nothing was compared*"])
+    page = (pytester.path / "reports" / "index.html").read_text()
+    assert "Compared with baseline.json (tolerance 0.02): 0 items drifted" in page and "nothing was compared" in page
 
 
 def test_unreadable_baseline(run_suite, pytester):
@@ -56,7 +72,8 @@ def test_a_baseline_entry_of_the_wrong_type_is_refused_before_any_item(run_suite
 
     settings = {"inputs": 30, "seed": 0, "pca_components": 2, "pca_centre": False}
     # a NaN compared as never drifting (every item passed); a huge integer raised OverflowError in its item
-    for entry in ({"effect": "abc"}, 5, {"effect": float("nan")}, {"effect": 10**400}, {"effet": 0.5}):
+    for entry in ({"effect": "abc"}, 5, {"effect": float("nan")}, {"effect": 10**400}, {"effet": 0.5},
+                  {"effect": 7.0}, {"effect": -0.1}):  # an effect is a share of cells: outside [0, 1] is not one
         doc = {"format": "pytest-circuit-ablation baseline v1", "settings": settings, "effects": {"case3-siit-L0H0-resample-1.0": entry}}
         (pytester.path / "b.json").write_text(json.dumps(doc))
         result = run_suite("--ablation-baseline=b.json")

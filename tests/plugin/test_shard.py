@@ -18,6 +18,7 @@ def _page(path) -> str:
     text = path.read_text()
     text = re.sub(r"<table id='timings'>.*?</table>", "", text, flags=re.S)
     text = re.sub(r"<tr><th class=l>(seconds \(run\)|merged from|items)</th>.*?</tr>", "", text)
+    text = re.sub(r"<p class=muted>Merged from \d+ report folders.*?</p>", "", text)
     return re.sub(r"<details><summary>all metadata.*?</details>", "", text, flags=re.S)
 
 
@@ -34,6 +35,9 @@ def shard_runs(tmp_path_factory):
     for i in (1, 2, 3):
         runs[f"s{i}"] = subprocess.run([*base, f"--ablation-report-dir=s{i}", f"--ablation-shard={i}/3"], cwd=root,
                                        capture_output=True, text=True)
+    # shard 1 (case3-iit and case35-siit) with -k: a whole model's report, of case35-siit alone
+    runs["s1k"] = subprocess.run([*base, "--ablation-report-dir=s1k", "--ablation-shard=1/3", "-k", "case35"], cwd=root,
+                                 capture_output=True, text=True)
     for name, run in runs.items():
         assert run.returncode == 0, (name, run.stdout[-2000:], run.stderr[-2000:])
     return root, runs
@@ -51,6 +55,10 @@ def test_three_shards_merged_equal_one_run(shard_runs, capsys):
     meta = json.loads((root / "merged" / "ablation.json").read_text())
     assert meta["items"] == json.loads((root / "serial" / "ablation.json").read_text())["items"]
     assert [m["shard"] for m in meta["merged_from"]] == ["3/3", "1/3", "2/3"]
+    assert "<p class=muted>Merged from 3 report folders" in (root / "merged" / "index.html").read_text()
+    shard_page = (root / "s1" / "index.html").read_text()
+    assert "Shard 1/3 of a run (2 of the 4 planned models)" in shard_page
+    assert "shard 1/3: these models only; circuit-ablation-report merge" in runs["s1"].stdout
 
 
 def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
@@ -75,6 +83,8 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     assert report_main(["merge", shards[0], str(other), shards[2], "-o", str(tmp_path / "out"), "--images", "none"]) == 2
     assert "tasks: " in capsys.readouterr().err
     assert report_main(["merge", str(tmp_path / "nothing"), "-o", str(tmp_path / "out")]) == 2
+    assert "nothing: no such folder" in capsys.readouterr().err
+    assert report_main(["merge", *shards, str(tmp_path), "-o", str(tmp_path / "out")]) == 2
     assert "not a report folder" in capsys.readouterr().err
     foreign = tmp_path / "foreign"
     shutil.copytree(shards[1], foreign)
@@ -91,6 +101,42 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     assert report_main(["merge", *shards, "-o", str(tmp_path / "blocker" / "out")]) == 2
     assert "-o: cannot write to" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_merge_refuses_shards_that_lack_a_planned_model_or_compared_other_baselines(shard_runs, tmp_path, capsys):
+    """Each shard records the whole plan and its baseline: a shard run with -k (a whole model's report, of
+    fewer models) or folders of other plans or baselines made a merged report that read as whole."""
+    root, _ = shard_runs
+    shards = [str(root / f"s{i}") for i in (1, 2, 3)]
+    out = str(tmp_path / "out")
+    assert set(json.loads((root / "s1k" / "ablation.json").read_text())["models"]) == {"case35-siit"}
+    assert report_main(["merge", str(root / "s1k"), shards[1], shards[2], "-o", out, "--images", "none"]) == 2
+    assert "case3-iit of the plan in no merged report (a shard run with -k" in capsys.readouterr().err
+    assert report_main(["merge", str(root / "serial"), "-o", out, "--images", "none"]) == 0  # one whole run
+    other = tmp_path / "other"
+    shutil.copytree(shards[1], other)
+    meta = json.loads((other / "ablation.json").read_text())
+    assert meta["planned_models"] == ["case3-iit", "case3-natural", "case3-siit", "case35-siit"]
+    meta["planned_models"] = [*meta["planned_models"], "case8-siit"]  # e.g. another model folder of the same name
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", out, "--images", "none"]) == 2
+    assert "planned other models than" in capsys.readouterr().err
+    meta["planned_models"] = meta["planned_models"][:-1]
+    assert meta["baseline"] is None
+    meta["baseline"] = {"file": "b.json", "sha256": "ab" * 32, "tol": 0.02}
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", out, "--images", "none"]) == 2
+    assert "compared with baseline b.json (sha256 abababababab, tolerance 0.02)" in capsys.readouterr().err
+    meta["baseline"] = None
+    meta["versions"]["kaleido"] = "0.0.1"  # draws images, changes no number: merged, both versions kept
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", out, "--images", "none"]) == 0
+    merged = json.loads((tmp_path / "out" / "ablation.json").read_text())
+    assert "0.0.1" in merged["versions"]["kaleido"] and " / " in merged["versions"]["kaleido"]
+    meta["versions"]["torch"] = "0.0.1"
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", out, "--images", "none"]) == 2
+    assert "versions differ" in capsys.readouterr().err
 
 
 def test_shard_options_refused_in_one_line(run_suite):
