@@ -82,7 +82,10 @@ def test_a_cuda_sweep_is_measured_against_the_devices_free_memory(monkeypatch):
     from pytest_circuit_ablation.errors import SettingError
 
     asked = []
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: asked.append(device) or (300 * 2**20, 8 * 2**30))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: asked.append(device) or (200 * 2**20, 8 * 2**30))
+    # torch's cache holds 150 MiB of which 50 are in use: the other 100 are there for the taking
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 150 * 2**20)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 50 * 2**20)
     pair = SimpleNamespace(case=SimpleNamespace(max_seq_len=11), ll=SimpleNamespace(cfg=SimpleNamespace(d_model=64)),
                            ref=SimpleNamespace(key="case4-siit"))
     with pytest.raises(SettingError, match=r"^memory_mb 512: .*only 0.3 GiB is available on cuda:1$"):

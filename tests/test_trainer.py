@@ -71,7 +71,7 @@ def test_every_builtin_model_records_its_training(case_id):
             assert not missed or all(f"{final[k]:.2f}%" in entry.get("shortfall", "") for k in missed), missed
 
 
-def test_a_model_that_misses_its_targets_is_saved_aside_and_nothing_is_overwritten(tmp_path, capsys):
+def test_a_model_that_misses_its_targets_is_saved_aside_and_nothing_is_overwritten(tmp_path, capsys, monkeypatch):
     hub = tmp_path / "hub"
     args = ["3", "--name", "x", "--out", str(hub), "--max-steps", "2", "--eval-every", "1", "--batch-size", "64",
             "--eval-pairs", "256", "--no-progress"]
@@ -80,6 +80,10 @@ def test_a_model_that_misses_its_targets_is_saved_aside_and_nothing_is_overwritt
     assert not (hub / "3").exists() and not (hub / "3.rejected").exists()
     assert (tmp_path / "hub.rejected" / "3" / "ll_model.pth").exists()
     assert "saved as" in capsys.readouterr().err
+    hub.mkdir()
+    monkeypatch.chdir(hub)  # '--out .': the hub's sibling by its resolved name (Path('.') has none)
+    assert train_main([*args, "--out", ".", "--force"]) == 1
+    assert not list(hub.iterdir()) and "saved as" in capsys.readouterr().err
     (hub / "3").mkdir()
     (hub / "3" / "ll_model.pth").write_bytes(b"a model someone keeps")
     assert train_main([*args, "--early-stop", "1"]) == 2

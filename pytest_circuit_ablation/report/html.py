@@ -260,7 +260,8 @@ def _part_of_what(meta: dict[str, Any]) -> str:
         return (f"<p class=muted>Shard {_esc(meta['shard'])} of a run{of}: <code>circuit-ablation-report merge</code> "
                 "joins the shards' folders into the whole run's report.</p>")
     if meta.get("merged_from"):
-        return f"<p class=muted>Merged from {len(meta['merged_from'])} report folders (listed under Run).</p>"
+        count = len(meta["merged_from"])
+        return f"<p class=muted>Merged from {count} report folder{'' if count == 1 else 's'} (listed under Run).</p>"
     return ""
 
 

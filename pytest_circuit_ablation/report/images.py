@@ -176,12 +176,14 @@ class _TermAsInterrupt:
 
 
 @contextmanager
-def _temporary_folders_gone_on_sigterm() -> Iterator[None]:
+def _temporary_folders_gone_on_signal() -> Iterator[None]:
     """kaleido and its browser make four temporary folders (its page, the browser's profile of ~2.3 MB,
-    Chromium's own, and ours for the PDFs). A SIGTERM ends the process at once, which left them behind, and interrupting
-    kaleido instead hangs it (benchmarks/RESULTS.md, twelfth session). So inside this block every temporary
-    folder is made in one of ours, and a SIGTERM (in the main thread, where SIGTERM has its default action)
-    kills the browser, removes that folder and then ends the process as the default action would."""
+    Chromium's own, and ours for the PDFs). A SIGTERM ended the process at once, which left them behind,
+    and interrupting kaleido (Ctrl-C) hangs it (benchmarks/RESULTS.md, twelfth session). So inside this
+    block every temporary folder is made in one of ours, and a SIGTERM or SIGINT (in the main thread, where
+    each still has its usual handler) kills the processes started inside the block (the browser), removes
+    that folder, then ends the process by that signal's default action. Processes running before the block
+    (xdist's, a host program's) are left alone."""
     import os
     import signal
     import threading
@@ -189,20 +191,27 @@ def _temporary_folders_gone_on_sigterm() -> Iterator[None]:
 
     work = tempfile.mkdtemp(prefix="cap")  # short: Chromium refuses a socket path over 107 characters below it
     saved = tempfile.tempdir
-    guard = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    usual = {signal.SIGTERM: signal.SIG_DFL, signal.SIGINT: signal.default_int_handler}
+    in_main = threading.current_thread() is threading.main_thread()
+    caught = [signum for signum, handler in usual.items() if in_main and signal.getsignal(signum) is handler]
+    before = _descendants(os.getpid(), set()) if caught else set()
+    ending = []
 
     def end(signum, frame) -> None:
-        _kill_descendants()
+        if ending:  # a second signal while cleaning up: the first one's clean-up goes on
+            return
+        ending.append(signum)
+        _kill_descendants(before)
         for _ in range(40):  # a killed process's last writes can land while the folder is removed
             shutil.rmtree(work, ignore_errors=True)
             if not os.path.exists(work):
                 break
             time.sleep(0.05)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
-    if guard:
-        signal.signal(signal.SIGTERM, end)
+    for signum in caught:
+        signal.signal(signum, end)
     tempfile.tempdir, saved_env = work, os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = work  # Chromium's own (org.chromium.Chromium.*), which a killed browser leaves
     try:
@@ -213,20 +222,21 @@ def _temporary_folders_gone_on_sigterm() -> Iterator[None]:
             os.environ.pop("TMPDIR", None)
         else:
             os.environ["TMPDIR"] = saved_env
-        shutil.rmtree(work, ignore_errors=True)  # with the handler still in place: a SIGTERM now also removes it
-        if guard:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        shutil.rmtree(work, ignore_errors=True)  # with the handlers still in place: a signal now also removes it
+        for signum in caught:
+            signal.signal(signum, usual[signum])
 
 
-def _kill_descendants() -> None:
-    """SIGKILL every process below this one (Linux's /proc; elsewhere nothing is killed). They are stopped
-    first, scan after scan until no new one appears, so none can start a process the scans would miss."""
+def _kill_descendants(spared: set[int]) -> None:
+    """SIGKILL every process below this one except ``spared`` and theirs (Linux's /proc; elsewhere nothing
+    is killed). They are stopped first, scan after scan until no new one appears, so none can start a
+    process the scans would miss."""
     import os
     import signal
 
     stopped: set[int] = set()
     while True:
-        found = _descendants(os.getpid()) - stopped
+        found = _descendants(os.getpid(), spared) - stopped
         if not found:
             break
         for pid in found:
@@ -236,7 +246,8 @@ def _kill_descendants() -> None:
         _signal(pid, signal.SIGKILL)
 
 
-def _descendants(root: int) -> set[int]:
+def _descendants(root: int, spared: set[int]) -> set[int]:
+    """Every process below ``root``, not descending into ``spared``."""
     import os
 
     below: dict[int, list[int]] = {}
@@ -248,7 +259,8 @@ def _descendants(root: int) -> set[int]:
             except (OSError, ValueError, IndexError):
                 continue
             below.setdefault(parent, []).append(int(entry))
-    out, todo = set(), list(below.get(root, []))
+    out: set[int] = set()
+    todo = [pid for pid in below.get(root, []) if pid not in spared]
     while todo:
         pid = todo.pop()
         out.add(pid)
@@ -297,7 +309,7 @@ def _render_pdf(browser: str, named: list[tuple[str, Any]]) -> tuple[dict[str, b
 
     os.environ.setdefault("BROWSER_PATH", browser)
     try:
-        with _temporary_folders_gone_on_sigterm(), tempfile.TemporaryDirectory() as tmp:
+        with _temporary_folders_gone_on_signal(), tempfile.TemporaryDirectory() as tmp:
             paths = [Path(tmp) / f"{name}.pdf" for name, _ in named]
             jobs = [{"fig": fig, "path": str(path), "opts": {"format": "pdf", "width": fig["layout"].get("width", 1000),
                                                               "height": fig["layout"].get("height", 400)}}

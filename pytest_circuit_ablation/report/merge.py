@@ -18,7 +18,7 @@ from ..errors import AblationError
 from .rows import Row
 
 #: ablation.json keys that must agree across the merged folders (the numbers or verdicts depend on them)
-MUST_AGREE = ("gate", "settings", "baseline")
+MUST_AGREE = ("gate", "settings")
 #: the packages whose version can change a number; the others (plotly, pytest, kaleido, ...) may differ
 NUMERIC_PACKAGES = ("pytest-circuit-ablation", "torch", "transformer-lens", "numpy", "scikit-learn")
 #: the settings that say which models were planned: folders that differ there are not shards of one run
@@ -105,7 +105,8 @@ def merge_meta(folders: list[Path], metas: list[dict[str, Any]]) -> dict[str, An
             if key in models:
                 raise AblationError(f"{folder}: model {key} is in two of the merged reports")
             models[key] = value
-    _check_covered(models, metas)
+    if len(metas) > 1:  # one folder alone is the report its run wrote (a -k run's of the models it ran)
+        _check_covered(models, metas)
     merged = {k: v for k, v in first.items() if k not in ("shard", "static_images")}
     merged.update(models=dict(sorted(models.items())), items=sum(int(m.get("items") or 0) for m in metas),
                   versions=_versions([m.get("versions") or {} for m in metas]),
@@ -126,7 +127,7 @@ def _check_agree(folder: Path, meta: dict[str, Any], first_folder: Path, first: 
         only = sorted(set(meta["planned_models"] or []) ^ set(first["planned_models"] or []))
         raise AblationError(f"{folder}: planned other models than {first_folder} ({', '.join(only[:3]) or 'their order'} "
                             f"in one plan only); merge the shards of one run")
-    if meta.get("baseline") != first.get("baseline"):
+    if _baseline_key(meta.get("baseline")) != _baseline_key(first.get("baseline")):  # its name may differ
         raise AblationError(f"{folder}: compared with {_baseline_words(meta.get('baseline'))}, {first_folder} with "
                             f"{_baseline_words(first.get('baseline'))}; their drift verdicts do not merge")
     for key in MUST_AGREE:
@@ -138,6 +139,10 @@ def _check_agree(folder: Path, meta: dict[str, Any], first_folder: Path, first: 
         if versions.get(name) != first_versions.get(name):
             raise AblationError(f"{folder}: versions differ from {first_folder}'s ({name}: {first_versions.get(name)!r} vs "
                                 f"{versions.get(name)!r}); its numbers are not comparable")
+
+
+def _baseline_key(baseline: Any) -> Any:
+    return (baseline.get("sha256"), baseline.get("tol")) if isinstance(baseline, dict) else None
 
 
 def _baseline_words(baseline: Any) -> str:

@@ -35,7 +35,7 @@ def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
     rows = report_order(rows)
     models = model_entries(rows)
     lines = [f"gate: {settings.gate.describe()}"]
-    if settings.shard:
+    if settings.shard and settings.report_dir is not None:
         lines.append(f"shard {settings.shard[0]}/{settings.shard[1]}: these models only; circuit-ablation-report merge "
                      "joins the shards' report folders into the whole run's report")
     for task, model in models:
@@ -85,9 +85,18 @@ def _baseline_lines(rows: list[Row], settings: Settings) -> list[str]:
              f"{settings.baseline_tol}, {_items(len(absent))} not in the baseline"]
     if absent and not any(r.get("baseline") == "ok" for r in rows) and not drifted:
         lines.append("  no item of this run is in the baseline: nothing was compared (a baseline of other models or another shard?)")
-    for r in sorted(drifted, key=lambda r: -abs(r["effect"] - (r.get("baseline_effect") or 0.0)))[:10]:
-        lines.append(f"  drifted: {r['item']}: {r.get('baseline_effect'):.4f} -> {r['effect']:.4f}")
+    for r in sorted(drifted, key=lambda r: -abs(_number(r.get("effect")) - _number(r.get("baseline_effect"))))[:10]:
+        lines.append(f"  drifted: {r['item']}: {_effect(r.get('baseline_effect'))} -> {_effect(r.get('effect'))}")
     return lines
+
+
+def _number(value) -> float:
+    return value if isinstance(value, float) and value == value else 0.0
+
+
+def _effect(value) -> str:
+    """An effect, or 'undefined' where it has no number (no counted cell; null in a baseline)."""
+    return f"{value:.4f}" if isinstance(value, float) and value == value else "undefined"
 
 
 def _items(count: int) -> str:

@@ -121,3 +121,16 @@ def test_a_baseline_needs_whole_models_effect_items_only(run_suite, pytester, in
     assert result.ret == 0
     result.stdout.fnmatch_lines([f"baseline not written (only some of the effect items of case3-InterpBench ran); {base} is left as it was"])
     assert base.read_bytes() == before
+
+
+def test_a_drift_from_or_to_an_undefined_effect_is_printed_not_a_crash():
+    """A baseline entry may be null (an effect with no counted cell); its drift line formatted None and
+    ended the run in an INTERNALERROR at the terminal summary."""
+    from types import SimpleNamespace
+
+    from pytest_circuit_ablation.report.terminal import _baseline_lines
+
+    settings = SimpleNamespace(baseline_path="b.json", baseline_tol=0.02)
+    rows = [{"item": "a", "baseline": "drift", "baseline_effect": None, "effect": 0.25},
+            {"item": "b", "baseline": "drift", "baseline_effect": 0.5, "effect": float("nan")}]
+    assert _baseline_lines(rows, settings)[1:] == ["  drifted: b: 0.5000 -> undefined", "  drifted: a: undefined -> 0.2500"]

@@ -2,6 +2,7 @@
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +114,12 @@ def test_merge_refuses_shards_that_lack_a_planned_model_or_compared_other_baseli
     assert report_main(["merge", str(root / "s1k"), shards[1], shards[2], "-o", out, "--images", "none"]) == 2
     assert "case3-iit of the plan in no merged report (a shard run with -k" in capsys.readouterr().err
     assert report_main(["merge", str(root / "serial"), "-o", out, "--images", "none"]) == 0  # one whole run
+    alone = tmp_path / "alone"  # an unsharded run with -k case35: its report of the models it ran
+    shutil.copytree(root / "s1k", alone)
+    alone_meta = json.loads((alone / "ablation.json").read_text())
+    del alone_meta["shard"]
+    (alone / "ablation.json").write_text(json.dumps(alone_meta))
+    assert report_main(["merge", str(alone), "-o", out, "--images", "none"]) == 0  # one folder: as its run wrote it
     other = tmp_path / "other"
     shutil.copytree(shards[1], other)
     meta = json.loads((other / "ablation.json").read_text())
@@ -127,6 +134,14 @@ def test_merge_refuses_shards_that_lack_a_planned_model_or_compared_other_baseli
     (other / "ablation.json").write_text(json.dumps(meta))
     assert report_main(["merge", shards[0], str(other), shards[2], "-o", out, "--images", "none"]) == 2
     assert "compared with baseline b.json (sha256 abababababab, tolerance 0.02)" in capsys.readouterr().err
+    for shard in (shards[0], shards[2]):  # the same baseline under another name is the same baseline
+        shard_meta = json.loads((Path(shard) / "ablation.json").read_text())
+        shard_meta["baseline"] = {"file": "downloaded.json", "sha256": "ab" * 32, "tol": 0.02}
+        (tmp_path / Path(shard).name).mkdir()
+        for name in (*TABLES, "ablation.json"):
+            shutil.copy(Path(shard) / name, tmp_path / Path(shard).name / name)
+        (tmp_path / Path(shard).name / "ablation.json").write_text(json.dumps(shard_meta))
+    assert report_main(["merge", str(tmp_path / "s1"), str(other), str(tmp_path / "s3"), "-o", out, "--images", "none"]) == 0
     meta["baseline"] = None
     meta["versions"]["kaleido"] = "0.0.1"  # draws images, changes no number: merged, both versions kept
     (other / "ablation.json").write_text(json.dumps(meta))

@@ -129,12 +129,19 @@ def main(argv: list[str] | None = None) -> int:
         if not args.out and case.dir.resolve().is_relative_to(PACKAGE_DIR):
             raise AblationError(f"case {case.id} is the installed package's own copy ({case.dir}): pass --out DIR to "
                                 "save the model elsewhere, then gate it with --ablation-models DIR")
-        out = (args.out / case.id) if args.out else case.dir / "models" / args.name
+        hub = args.out.resolve() if args.out else None  # resolved: '--out .' has a name for its .rejected sibling
+        if hub is not None and not hub.name:
+            raise AblationError(f"--out {args.out}: the filesystem root cannot hold a hub folder's .rejected sibling")
+        out = (hub / case.id) if hub else case.dir / "models" / args.name
+        # a model that misses its targets goes beside the good one, but never inside a hub folder, where the
+        # gate would take it for a case
+        rejected = (hub.with_name(hub.name + ".rejected") / case.id) if hub else out.with_name(out.name + ".rejected")
         if (out / "ll_model.pth").exists() and not args.force:
             raise AblationError(f"{out} already holds a model; choose another {'--out' if args.out else '--name'} or pass --force")
-        problem = writable_problem(out.parent)  # before the training, not after it
-        if problem:
-            raise AblationError(f"{'--out' if args.out else '--name'}: {problem}")
+        for folder in dict.fromkeys((out.parent, rejected.parent)):  # before the training, not after it
+            problem = writable_problem(folder)
+            if problem:
+                raise AblationError(f"{'--out' if args.out else '--name'}: {problem}")
         defaults = case.spec.get("train", {})
         pick = lambda given, key, fallback: given if given is not None else defaults.get(key, fallback)  # noqa: E731
         targs = TrainArgs(
@@ -169,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
             meta["init_from"] = init_record
         missed = [k for k in trainer.stop_metrics() if result.get(k, 0.0) < targs.early_stop]
         if missed:
-            # beside the good one, but never inside a hub folder, where the gate would take it for a case
-            rejected = (args.out.with_name(args.out.name + ".rejected") / case.id) if args.out else out.with_name(out.name + ".rejected")
             save_ll_model(trainer.ll, rejected, meta)
             print(f"error: {', '.join(missed)} below {targs.early_stop}% after {result['steps']} steps: {result}; "
                   f"saved as {rejected}, not as {out}", file=sys.stderr)
