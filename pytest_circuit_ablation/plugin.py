@@ -39,6 +39,7 @@ class AblationSession:
         self.planned: list[str] = []
         self.items: dict[str, list] | None = None
         self.rows: list[dict[str, Any]] = []
+        self._row_at: dict[tuple[str, int], int] = {}  # (node id, its n-th row) -> index in rows
         self.report_files: list[Path] = []
         self.crashed: list[str] = []  # items whose worker died: the report would be incomplete
         self.lost: list[str] = []  # the suite's items that failed without recording their row (an error)
@@ -64,8 +65,19 @@ class AblationSession:
             self.items = build_items(self.plans, self.settings)
         return self.items
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Collect rows on the controller (or in a serial run), with each item's final outcome."""
+        """Collect rows on the controller (or in a serial run), with each item's final outcome; then take
+        them out of ``user_properties``, which carried them from the worker, before the JUnit XML writer
+        (which runs later) would put every row's repr into its file."""
+        if _is_worker(self.config):
+            return  # the report goes to the controller as it is
+        try:
+            self._record(report)
+        finally:
+            report.user_properties = [(k, v) for k, v in report.user_properties if k not in (_OURS_KEY, _ROWS_KEY)]
+
+    def _record(self, report: pytest.TestReport) -> None:
         if report.when not in ("setup", "call", "teardown"):  # xdist's report for an item whose worker crashed
             self.crashed.append(report.nodeid)
             return
@@ -75,10 +87,14 @@ class AblationSession:
             if key == _OURS_KEY and isinstance(tag, (list, tuple)):  # (kind, model), a list after xdist's trip
                 self.ran.setdefault((tag[0], tag[1]), set()).add(report.nodeid)
         recorded = False
-        for key, row in report.user_properties:
-            if key == _ROWS_KEY and isinstance(row, dict):
-                self.rows.append({**row, "outcome": _outcome(report)})
-                recorded = True
+        rows = [row for key, row in report.user_properties if key == _ROWS_KEY and isinstance(row, dict)]
+        for i, row in enumerate(rows):
+            # an item run twice (--dist each, --keep-duplicates, a rerun plugin) keeps one row: its last run's
+            at = self._row_at.setdefault((report.nodeid, i), len(self.rows))
+            if at == len(self.rows):
+                self.rows.append({})
+            self.rows[at] = {**row, "outcome": _outcome(report)}
+            recorded = True
         if report.failed and not recorded and any(key == _OURS_KEY for key, _ in report.user_properties):
             self.lost.append(report.nodeid)
 
@@ -127,9 +143,10 @@ class AblationSession:
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
             return "the run was interrupted"
         if self.crashed:
-            return f"{len(self.crashed)} items lost with a crashed worker"
+            return f"{len(self.crashed)} item{'' if len(self.crashed) == 1 else 's'} lost with a crashed worker"
         if self.lost:
-            return f"{len(self.lost)} items failed with an error before recording their numbers"
+            one = len(self.lost) == 1
+            return f"{len(self.lost)} item{'' if one else 's'} failed with an error before recording {'its' if one else 'their'} numbers"
         if (session.shouldfail or session.shouldstop) and self.partial_models(unrun=True):
             return "the run stopped early"  # -x or --maxfail before every planned item ran
         return ""
@@ -200,6 +217,13 @@ class AblationSession:
         terminalreporter.section("circuit ablation")
         for line in summary_lines(self.rows, self.settings):
             terminalreporter.write_line(line)
+        ran = {f"case{r['task']}-{r['model']}" for r in self.rows if r.get("kind") == "load"}
+        left = [p.ref.key for p in self.plans or [] if p.ref.key not in ran]
+        if left:
+            more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+            terminalreporter.write_line(f"selection: {len(ran)} of the {len(ran) + len(left)} planned models ran"
+                                        f"{' in this shard' if self.settings.shard else ''}; not run: "
+                                        f"{', '.join(left[:3])}{more}")
         shown = [p for p in self.report_files if p.parent == self.settings.report_dir or p.suffix == ".json"]
         for path in shown:
             terminalreporter.write_line(f"{'baseline saved' if path == self.settings.save_baseline else 'report'}: {path}")
@@ -388,7 +412,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(f"circuit ablation: no models planned: {why}; give --ablation-models DIR or --ablation-tasks")
 
 
-_LOG_OPTIONS = ("log_level", "log_file", "log_cli_level")
+_LOG_OPTIONS = ("log_level", "log_file", "log_file_level", "log_cli_level")
 #: Hypothesis's plugin wraps every test phase and, at the end, imports hypothesis to print its summary;
 #: none of the suite's items uses it (case 3's gate, serial, A/B in turn: 13.9/13.8 s -> 12.8/12.1 s
 #: with it unregistered)
@@ -421,12 +445,26 @@ def _drop_per_item_plugins_if_only_ours(config: pytest.Config, items: list[pytes
     if _is_worker(config):
         config.workeroutput[_ONLY_OURS] = True
     names = [_HYPOTHESIS_PLUGIN]
-    if not (any(config.getoption(name, None) for name in _LOG_OPTIONS) or config.getini("log_cli")):
+    if not _logging_asked(config):
         names.append("logging-plugin")
     for name in names:
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
             config.pluginmanager.unregister(plugin)
+
+
+def _logging_asked(config: pytest.Config) -> bool:
+    """A logging option on the command line or in the ini file: a level, a log file, live logs, or logs
+    in the JUnit XML."""
+    def ini(name: str) -> Any:
+        try:
+            return config.getini(name)
+        except ValueError:  # not registered (its plugin switched off)
+            return None
+
+    if any(config.getoption(name, None) or ini(name) for name in _LOG_OPTIONS):
+        return True
+    return bool(ini("log_cli")) or (ini("junit_logging") or "no") != "no"
 
 
 _ONLY_OURS = "circuit_ablation_only_ours"  # a worker's workeroutput key

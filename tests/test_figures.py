@@ -165,7 +165,7 @@ def test_sigterm_while_drawing_kills_the_browser_and_removes_its_folder(tmp_path
     import time
 
     browser = tmp_path / "browser"
-    browser.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\nexec sleep 60\n")
+    browser.write_text(f"#!/bin/sh\necho $TMPDIR > {tmp_path / 'tmpdir'}\necho $$ > {tmp_path / 'pid'}\nexec sleep 60\n")
     browser.chmod(0o755)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -183,6 +183,8 @@ def test_sigterm_while_drawing_kills_the_browser_and_removes_its_folder(tmp_path
         _, err = proc.communicate(timeout=30)
         assert "KeyboardInterrupt" in err
         assert list(scratch.iterdir()) == []
+        # Chromium's own temporary folders (org.chromium.Chromium.*) were made in the one removed
+        assert (tmp_path / "tmpdir").read_text().strip().startswith(str(scratch) + "/")
         try:
             os.kill(child, 0)
             alive = True

@@ -247,7 +247,7 @@ def _banner(entries: dict, flagged: list[Row] | None = None) -> str:
     links = "" if not bad else "; not as expected: " + ", ".join(f"<a href='#{n}'>{_esc(n)}</a>" for n in bad)
     if flagged is not None:
         names = [f"case{r['task']}-{r['model']}-{r['node']}" for r in flagged]
-        links += f"; {len(names)} nodes of gated models flagged by the diagnosis" + (": " if names else "") + ", ".join(
+        links += f"; {len(names)} node{'' if len(names) == 1 else 's'} of gated models flagged by the diagnosis" + (": " if names else "") + ", ".join(
             f"<a href='#diag-{_esc(n)}'>{_esc(n)}</a>" for n in names)
     return f"<p class='banner {cls}' id='banner'>{'; '.join(parts)}{links}</p>"
 
@@ -259,6 +259,11 @@ def _part_of_what(meta: dict[str, Any]) -> str:
         of = f" ({len(meta.get('models') or {})} of the {len(planned)} planned models)" if isinstance(planned, list) else ""
         return (f"<p class=muted>Shard {_esc(meta['shard'])} of a run{of}: <code>circuit-ablation-report merge</code> "
                 "joins the shards' folders into the whole run's report.</p>")
+    planned, models = meta.get("planned_models"), meta.get("models") or {}
+    if isinstance(planned, list) and len(models) < len(planned) and not meta.get("merged_from"):
+        left = [k for k in planned if k not in models]
+        return (f"<p class=fail>This run covers {len(models)} of the {len(planned)} planned models (a selection such "
+                f"as -k); not run: {_esc(', '.join(left[:5]))}{' and more' if len(left) > 5 else ''}.</p>")
     if meta.get("merged_from"):
         count = len(meta["merged_from"])
         return f"<p class=muted>Merged from {count} report folder{'' if count == 1 else 's'} (listed under Run).</p>"

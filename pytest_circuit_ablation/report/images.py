@@ -83,6 +83,7 @@ def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 4
     """PNG bytes of each figure, drawn by plotly.js in headless pages (one Chromium per core, each with its
     share of the figures), in order. Raises ImageError unless every image came back."""
     import base64
+    import os
     import re
     import subprocess
 
@@ -102,7 +103,8 @@ def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 4
                         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
                          "--disable-background-networking", "--disable-component-update", "--disable-extensions",
                          f"--user-data-dir={Path(tmp) / f'profile-{k}'}", "--virtual-time-budget=3600000", "--dump-dom",
-                         page.as_uri()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                         page.as_uri()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                        env={**os.environ, "TMPDIR": tmp}))  # its own temporary folders go with ours
             for chunk, proc in zip(chunks, procs):
                 dom, err = proc.communicate(timeout=timeout_s)
                 found = dict(re.findall(r'<pre id="img-(\d+)">data:image/png;base64,([A-Za-z0-9+/=]*)</pre>', dom))

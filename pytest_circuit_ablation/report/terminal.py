@@ -71,7 +71,7 @@ def diagnosis_lines(rows: list[Row]) -> list[str]:
     if not diag:
         return []
     flagged = flagged_nodes(rows)
-    lines = [f"diagnosis: {len(flagged)} nodes of gated models flagged ({', '.join(sorted(FLAGGED))}); "
+    lines = [f"diagnosis: {len(flagged)} node{'' if len(flagged) == 1 else 's'} of gated models flagged ({', '.join(sorted(FLAGGED))}); "
              f"every node's verdict is in diagnosis.csv"]
     for r in flagged:
         lines.append(f"  case{r['task']} {r['model']} {r['node']}: {r['verdict']}: {r.get('reason', '')}")

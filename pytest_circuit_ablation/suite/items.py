@@ -36,6 +36,9 @@ class ItemSpec:
             parts += [self.mode, repr(self.scale)]
         return "-".join(parts)
 
+    def __repr__(self) -> str:  # --setup-show and --setup-plan print a fixture's parameter by its repr
+        return f"{self.kind}:{self.id}"
+
 
 def _mode_order(mode: str) -> int:
     return MODES.index(mode)

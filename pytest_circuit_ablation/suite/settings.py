@@ -73,7 +73,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-hl-tol", "gate 'hl': allowed |LL effect - HL effect| of an in-circuit node", str(gate_mod.HL_TOL), "X", kind="number"),
     OptionSpec("ablation-tau-in", "gate 'absolute' (and nodes without an HL reference): every in-circuit node's effect must be >= this",
                str(gate_mod.TAU_IN), "X", kind="number"),
-    OptionSpec("ablation-tau-out", "gate: every out-of-circuit node's effect must be <= this", str(gate_mod.TAU_OUT), "X", kind="number"),
+    OptionSpec("ablation-tau-out", "gate: every out-of-circuit node's effect (its Wilson upper bound under --ablation-gate=hl) must be <= this", str(gate_mod.TAU_OUT), "X", kind="number"),
     OptionSpec("ablation-min-accuracy", "a model must match its HL model on at least this share of cells", str(gate_mod.MIN_ACCURACY), "X", kind="number"),
     OptionSpec("ablation-checkpoints", "comma-separated mode:scale pairs at which the gate is asserted",
                ",".join(f"{m}:{s}" for m, s in gate_mod.CHECKPOINTS), "LIST"),

@@ -20,10 +20,10 @@ def test_planted_constant_node_is_named_and_only_it(run_suite, pytester, tmp_pat
     planted = next(r for r in rows if r["node"] == "L1H1")
     assert float(planted["spread"]) < 1e-9 and float(planted["moved_effect"]) > 0.5
     assert float(planted["checkpoint_effect"]) < 0.01
-    result.stdout.fnmatch_lines(["*case3 IB*PASS*", "diagnosis: 1 nodes of gated models flagged*",
+    result.stdout.fnmatch_lines(["*case3 IB*PASS*", "diagnosis: 1 node of gated models flagged*",
                                  "  case3 IB L1H1: constant-load-bearing: spread *"])
     page = (pytester.path / "reports" / "index.html").read_text()
-    assert "1 nodes of gated models flagged by the diagnosis: <a href='#diag-case3-IB-L1H1'>" in page
+    assert "1 node of gated models flagged by the diagnosis: <a href='#diag-case3-IB-L1H1'>" in page
     assert "id='diag-case3-IB-L1H1'" in page
 
 

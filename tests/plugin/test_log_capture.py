@@ -45,3 +45,13 @@ def test_a_logging_option_keeps_log_capture(run_suite, pytester):
     result = run_suite("-p", "probe", "-s", "--log-level=INFO")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*log capture registered: True*"])
+
+
+def test_a_logging_key_in_the_ini_file_keeps_log_capture(run_suite, pytester):
+    """A log file set in pytest.ini was left empty: only command-line logging options were seen."""
+    pytester.makepyfile(probe=PROBE)
+    pytester.syspathinsert()
+    pytester.makeini("[pytest]\nlog_file = gate.log\nlog_file_level = DEBUG\n")
+    result = run_suite("-p", "probe", "-s")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*log capture registered: True*"])

@@ -39,6 +39,18 @@ def test_report_rows_and_columns(run_suite, pytester):
                                  "report: *ablation.csv"])
 
 
+def test_an_item_run_twice_is_one_row(run_suite, pytester):
+    """--keep-duplicates (or --dist each, a rerun plugin) runs an item more than once: each run's rows
+    were all kept, so every table held each row twice and the summary listed each model twice."""
+    assert run_suite("--ablation-report", "--ablation-images=none").ret == 0
+    once = {name: (pytester.path / "reports" / name).read_bytes() for name in ("ablation.csv", "separation.csv", "diagnosis.csv", "models.csv")}
+    result = run_suite("--ablation-report", "--ablation-images=none", "--keep-duplicates", "pytest_circuit_ablation")
+    assert result.ret == 0
+    result.assert_outcomes(passed=200, xfailed=4)  # every item twice
+    assert {name: (pytester.path / "reports" / name).read_bytes() for name in once} == once
+    assert result.stdout.str().count("case3 siit ") == 1
+
+
 def test_report_folder_and_ini_fallback(run_suite, pytester):
     pytester.makeini("[pytest]\nablation_report = true\nablation_report_dir = out/here\n")
     assert run_suite().ret == 0
@@ -134,7 +146,7 @@ def test_an_item_that_errors_before_recording_its_row_leaves_the_report_unwritte
     result = run_suite("--ablation-report", "-p", "bugplug")
     assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["report not written (1 items failed with an error before recording their numbers); the previous one is left as it was"])
+    result.stdout.fnmatch_lines(["report not written (1 item failed with an error before recording its numbers); the previous one is left as it was"])
 
 
 def test_a_folder_in_the_way_of_a_report_file_leaves_the_report_whole(run_suite, pytester):
@@ -204,3 +216,16 @@ def test_ctrl_c_while_the_report_is_written_keeps_the_previous_one_and_says_so(r
     assert result.ret == 2  # interrupted
     result.stdout.fnmatch_lines(["report not written (interrupted while it was being written); the previous one is left as it was"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_junit_xml_holds_no_internal_rows(run_suite, pytester):
+    """The rows travel from workers in user_properties; pytest's JUnit XML wrote each as a testcase
+    property (about 700 bytes of Python repr per item, 14 MB for the main job)."""
+    import xml.etree.ElementTree as ET
+
+    for extra in ((), ("-n", "2")):
+        assert run_suite("--ablation-report", "--ablation-images=none", "--junitxml=j.xml", *extra).ret == 0
+        root = ET.parse(pytester.path / "j.xml").getroot()
+        assert len(root.findall(".//testcase")) == 102
+        assert root.findall(".//property") == []
+        assert len(read_csv(pytester.path / "reports" / "ablation.csv")) == 60  # the report still has every row

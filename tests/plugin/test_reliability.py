@@ -163,6 +163,13 @@ def test_a_selection_that_splits_a_model_keeps_the_previous_report(run_suite, py
     result.stdout.fnmatch_lines(["report not written (only some of the items of case3-iit, case3-natural and 1 more ran; *); "
                                  "the previous one is left as it was"])
     assert _snapshot(pytester.path / "reports") == before
-    assert run_suite("--ablation-report", "-k", "siit").ret == 0
+    result = run_suite("--ablation-report", "-k", "siit")
+    assert result.ret == 0
     models = (pytester.path / "reports" / "models.csv").read_text().splitlines()
     assert len(models) == 2 and ",siit," in models[1]
+    # and says it is a selection, in the terminal and on the page (it read as the whole run)
+    result.stdout.fnmatch_lines(["selection: 1 of the 3 planned models ran; not run: case3-iit, case3-natural"])
+    page = (pytester.path / "reports" / "index.html").read_text()
+    assert "This run covers 1 of the 3 planned models (a selection such as -k); not run: case3-iit, case3-natural." in page
+    result = run_suite("--ablation-report")
+    assert "selection:" not in result.stdout.str() and "This run covers" not in (pytester.path / "reports" / "index.html").read_text()
