@@ -142,11 +142,13 @@ class AblationSession:
         """Why this run's numbers must not replace a report or baseline at all, or "" if they may."""
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
             return "the run was interrupted"
+        from .report.terminal import counted
+
         if self.crashed:
-            return f"{len(self.crashed)} item{'' if len(self.crashed) == 1 else 's'} lost with a crashed worker"
+            return f"{counted(len(self.crashed), 'item')} lost with a crashed worker"
         if self.lost:
-            one = len(self.lost) == 1
-            return f"{len(self.lost)} item{'' if one else 's'} failed with an error before recording {'its' if one else 'their'} numbers"
+            return (f"{counted(len(self.lost), 'item')} failed with an error before recording "
+                    f"{'its' if len(self.lost) == 1 else 'their'} numbers")
         if (session.shouldfail or session.shouldstop) and self.partial_models(unrun=True):
             return "the run stopped early"  # -x or --maxfail before every planned item ran
         return ""

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..suite.gate import CONTROL, GATED, upheld, verdict_text
 from ..suite.diagnosis import FLAGGED
-from .terminal import flagged_nodes, model_entries
+from .terminal import counted, flagged_nodes, model_entries
 from . import figures
 from .rows import Row, SeparationRow, checkpoint_verdict
 
@@ -182,14 +182,10 @@ def _drift_table(rows: list[Row], baseline: dict[str, Any] | None) -> str:
     body = "".join(f"<tr><td class=l>{_esc(r['item'])}</td><td class=l>{_esc(r['baseline'])}</td>"
                    f"<td>{_num(r.get('baseline_effect'))}</td><td>{_num(r.get('effect'))}</td></tr>" for r in moved)
     drifted = sum(r["baseline"] == "drift" for r in moved)
-    return (f"<h2 id='baseline'>Baseline</h2><p>{which}{_items(drifted)} drifted beyond the tolerance, "
-            f"{_items(len(moved) - drifted)} not in the baseline, {_items(within)} within it.</p>{none_matched}"
+    return (f"<h2 id='baseline'>Baseline</h2><p>{which}{counted(drifted, 'item')} drifted beyond the tolerance, "
+            f"{counted(len(moved) - drifted, 'item')} not in the baseline, {counted(within, 'item')} within it.</p>{none_matched}"
             + (f"<table><tr><th class=l>item</th><th class=l>baseline</th><th>baseline effect</th><th>effect</th></tr>{body}</table>"
                if moved else ""))
-
-
-def _items(count: int) -> str:
-    return f"{count} item{'' if count == 1 else 's'}"
 
 
 def _settings_table(meta: dict[str, Any]) -> str:
@@ -247,7 +243,7 @@ def _banner(entries: dict, flagged: list[Row] | None = None) -> str:
     links = "" if not bad else "; not as expected: " + ", ".join(f"<a href='#{n}'>{_esc(n)}</a>" for n in bad)
     if flagged is not None:
         names = [f"case{r['task']}-{r['model']}-{r['node']}" for r in flagged]
-        links += f"; {len(names)} node{'' if len(names) == 1 else 's'} of gated models flagged by the diagnosis" + (": " if names else "") + ", ".join(
+        links += f"; {counted(len(names), 'node')} of gated models flagged by the diagnosis" + (": " if names else "") + ", ".join(
             f"<a href='#diag-{_esc(n)}'>{_esc(n)}</a>" for n in names)
     return f"<p class='banner {cls}' id='banner'>{'; '.join(parts)}{links}</p>"
 
@@ -265,8 +261,7 @@ def _part_of_what(meta: dict[str, Any]) -> str:
         return (f"<p class=fail>This run covers {len(models)} of the {len(planned)} planned models (a selection such "
                 f"as -k); not run: {_esc(', '.join(left[:5]))}{' and more' if len(left) > 5 else ''}.</p>")
     if meta.get("merged_from"):
-        count = len(meta["merged_from"])
-        return f"<p class=muted>Merged from {count} report folder{'' if count == 1 else 's'} (listed under Run).</p>"
+        return f"<p class=muted>Merged from {counted(len(meta['merged_from']), 'report folder')} (listed under Run).</p>"
     return ""
 
 

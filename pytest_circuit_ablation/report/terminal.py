@@ -71,7 +71,7 @@ def diagnosis_lines(rows: list[Row]) -> list[str]:
     if not diag:
         return []
     flagged = flagged_nodes(rows)
-    lines = [f"diagnosis: {len(flagged)} node{'' if len(flagged) == 1 else 's'} of gated models flagged ({', '.join(sorted(FLAGGED))}); "
+    lines = [f"diagnosis: {counted(len(flagged), 'node')} of gated models flagged ({', '.join(sorted(FLAGGED))}); "
              f"every node's verdict is in diagnosis.csv"]
     for r in flagged:
         lines.append(f"  case{r['task']} {r['model']} {r['node']}: {r['verdict']}: {r.get('reason', '')}")
@@ -81,8 +81,8 @@ def diagnosis_lines(rows: list[Row]) -> list[str]:
 def _baseline_lines(rows: list[Row], settings: Settings) -> list[str]:
     drifted = [r for r in rows if r.get("baseline") == "drift"]
     absent = [r for r in rows if r.get("baseline") == "absent"]
-    lines = [f"baseline {settings.baseline_path}: {_items(len(drifted))} drifted from the baseline by more than "
-             f"{settings.baseline_tol}, {_items(len(absent))} not in the baseline"]
+    lines = [f"baseline {settings.baseline_path}: {counted(len(drifted), 'item')} drifted from the baseline by more than "
+             f"{settings.baseline_tol}, {counted(len(absent), 'item')} not in the baseline"]
     if absent and not any(r.get("baseline") == "ok" for r in rows) and not drifted:
         lines.append("  no item of this run is in the baseline: nothing was compared (a baseline of other models or another shard?)")
     for r in sorted(drifted, key=lambda r: -abs(_number(r.get("effect")) - _number(r.get("baseline_effect"))))[:10]:
@@ -99,5 +99,6 @@ def _effect(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) and value == value else "undefined"
 
 
-def _items(count: int) -> str:
-    return f"{count} item{'' if count == 1 else 's'}"
+def counted(count: int, noun: str) -> str:
+    """``1 item``, ``2 items``: the page, the summary and the plugin's one-line reasons say it alike."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
