@@ -35,9 +35,9 @@ class AblationSession:
     def __init__(self, config: pytest.Config, settings: settings_mod.Settings) -> None:
         self.config = config
         self.settings = settings
-        self.plans = None
-        self.planned: list[str] = []
-        self.items: dict[str, list] | None = None
+        self._plans: list | None = None  # this shard's ModelPlans, built on first use (``build_items``)
+        self._planned: dict[str, Any] = {}  # every shard's planned models: key -> ModelRef
+        self._items: dict[str, list] | None = None
         self.rows: list[dict[str, Any]] = []
         self._row_at: dict[tuple[str, int], int] = {}  # (node id, its n-th row) -> index in rows
         self.report_files: list[Path] = []
@@ -52,18 +52,45 @@ class AblationSession:
         self.workers_only_ours: bool | None = None  # controller: every worker said so (None: none down yet)
 
     def build_items(self) -> dict[str, list]:
-        if self.items is None:
+        """The suite's item specs by kind, planned on first use: at configure when an ``--ablation-*``
+        option is set (so a bad one fails before collection), else only when something needs them (the
+        suite's module is collected, a scheduler orders its cases, a report is written), so a run of
+        other tests, where the plugin is merely installed, reads no case files."""
+        if self._items is None:
             from .suite.items import build_items
             from .suite.plan import all_plans, select_shard
 
             try:
                 every = all_plans(self.settings)
-                self.plans = select_shard(every, self.settings.shard)
-                self.planned = sorted(p.ref.key for p in every)  # every shard's: a merge checks they add up
+                self._plans = select_shard(every, self.settings.shard)
+                self._planned = {p.ref.key: p.ref for p in sorted(every, key=lambda p: p.ref.key)}  # a merge checks they add up
             except AblationError as exc:
                 raise pytest.UsageError(_where_set(self.config, str(exc))) from None
-            self.items = build_items(self.plans, self.settings)
-        return self.items
+            self._items = build_items(self._plans, self.settings)
+        return self._items
+
+    @property
+    def items(self) -> dict[str, list]:
+        return self.build_items()
+
+    @property
+    def plans(self) -> list:
+        self.build_items()
+        return self._plans or []
+
+    def planned_hashes(self) -> dict[str, str | None]:
+        """Every planned model, all shards together, with the hash of its files (None where they cannot be
+        read): a merge refuses shards whose plans differ, in models or in any model's weights."""
+        from .core.hubfiles import model_hash
+
+        self.build_items()
+        hashes: dict[str, str | None] = {}
+        for key, ref in self._planned.items():
+            try:
+                hashes[key] = model_hash(ref.path)
+            except OSError:
+                hashes[key] = None
+        return hashes
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -159,7 +186,7 @@ class AblationSession:
         items ran are absent from a report, as after ``-k siit``, and listed only with ``unrun``."""
         from collections import Counter
 
-        planned = Counter((kind, p.values[0].model) for kind, params in (self.items or {}).items() for p in params
+        planned = Counter((kind, p.values[0].model) for kind, params in self.items.items() for p in params
                           if (kinds is None or kind in kinds) and p.values and p.values[0] is not None)
         started = {model for kind, model in self.ran if (kind, model) in planned}
         return sorted({model for (kind, model), count in planned.items()
@@ -200,7 +227,7 @@ class AblationSession:
                                                           "outcome": r["outcome"], "message": r.get("message", "")}
                        for r in loads},
             # every model of the plan, all shards together: a merge refuses folders that do not add up to it
-            "planned_models": self.planned,
+            "planned_models": self.planned_hashes(),
             "baseline": None if s.baseline_path is None else {
                 "file": s.baseline_path.name, "sha256": _doc_digest(s.baseline), "tol": s.baseline_tol},
             "items": len(self.rows),
@@ -220,7 +247,7 @@ class AblationSession:
         for line in summary_lines(self.rows, self.settings):
             terminalreporter.write_line(line)
         ran = {f"case{r['task']}-{r['model']}" for r in self.rows if r.get("kind") == "load"}
-        left = [p.ref.key for p in self.plans or [] if p.ref.key not in ran]
+        left = [p.ref.key for p in self.plans if p.ref.key not in ran]
         if left:
             more = f" and {len(left) - 3} more" if len(left) > 3 else ""
             terminalreporter.write_line(f"selection: {len(ran)} of the {len(ran) + len(left)} planned models ran"
@@ -352,10 +379,13 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     if config.stash.get(_OWN_SCHEDULER, False):
         from .suite.scheduling import CaseScheduling
 
-        work: dict[str, float] = {}
-        for plan in _session(config).plans or []:
-            scope = f"case{plan.ref.case_id}"
-            work[scope] = work.get(scope, 0.0) + plan.work
+        def work() -> dict[str, float]:
+            per_case: dict[str, float] = {}
+            for plan in _session(config).plans:
+                scope = f"case{plan.ref.case_id}"
+                per_case[scope] = per_case.get(scope, 0.0) + plan.work
+            return per_case
+
         return CaseScheduling(config, log, work)
     return None
 
@@ -370,8 +400,26 @@ def pytest_configure(config: pytest.Config) -> None:
     session = AblationSession(config, settings)
     config.stash[_SESSION] = session
     config.pluginmanager.register(session, "circuit-ablation-session")
-    if not (config.option.help or config.option.version):
+    if not (config.option.help or config.option.version) and _ablation_configured(config):
         session.build_items()  # a bad task, folder or case fails here, as one line, before collection
+
+
+def _ablation_configured(config: pytest.Config) -> bool:
+    """Did the user set any ``--ablation-*`` option (command line, ``-o`` or ini file) or the cases
+    folder's environment variable? Then this run is about the suite, and its plan is checked at once."""
+    import os
+
+    from .core.cases import CASES_ENV
+
+    if os.environ.get(CASES_ENV):
+        return True
+    overrides = {str(o).partition("=")[0].strip() for o in (getattr(config.option, "override_ini", None) or [])}
+    for dest in (spec.dest for spec in settings_mod.OPTIONS):
+        if config.getoption(dest, None) not in (None, False) or dest in overrides:
+            return True
+        if config.inipath is not None and _in_ini_file(config, dest):
+            return True
+    return False
 
 
 _SESSION = pytest.StashKey[AblationSession]()
@@ -542,7 +590,6 @@ def ablation_store(pytestconfig: pytest.Config):
 
     _share_cores(pytestconfig)
     session = _session(pytestconfig)
-    session.build_items()
     cache_dir = None
     cache = getattr(pytestconfig, "cache", None)
     if cache is not None and session.settings.sweep.uses_pca:
@@ -550,7 +597,7 @@ def ablation_store(pytestconfig: pytest.Config):
             cache_dir = Path(cache.mkdir("circuit-ablation-pca"))
         except OSError:
             cache_dir = None  # a cache pytest cannot make only costs fitting the directions again
-    return AblationStore(session.settings, session.plans or [], cache_dir)
+    return AblationStore(session.settings, session.plans, cache_dir)
 
 
 @pytest.fixture

@@ -252,11 +252,11 @@ def _part_of_what(meta: dict[str, Any]) -> str:
     """A shard's page says it covers only its share; a merged page says what it was merged from."""
     if meta.get("shard"):
         planned = meta.get("planned_models")
-        of = f" ({len(meta.get('models') or {})} of the {len(planned)} planned models)" if isinstance(planned, list) else ""
+        of = f" ({len(meta.get('models') or {})} of the {len(planned)} planned models)" if isinstance(planned, (list, dict)) else ""
         return (f"<p class=muted>Shard {_esc(meta['shard'])} of a run{of}: <code>circuit-ablation-report merge</code> "
                 "joins the shards' folders into the whole run's report.</p>")
     planned, models = meta.get("planned_models"), meta.get("models") or {}
-    if isinstance(planned, list) and len(models) < len(planned) and not meta.get("merged_from"):
+    if isinstance(planned, (list, dict)) and len(models) < len(planned) and not meta.get("merged_from"):
         left = [k for k in planned if k not in models]
         return (f"<p class=fail>This run covers {len(models)} of the {len(planned)} planned models (a selection such "
                 f"as -k); not run: {_esc(', '.join(left[:5]))}{' and more' if len(left) > 5 else ''}.</p>")

@@ -5,7 +5,8 @@ The rows are rebuilt from each folder's tables (``results.read``) and its ``abla
 then written by the same writer a run uses, so the CSVs are byte-identical to a single run's and the page
 differs only in its timings. Folders whose settings, gate, baseline or number-changing package versions
 differ are refused (their numbers are not comparable), and so are folders of different plans, a model gated
-in two folders, a shard missing from a split, and folders that together lack a planned model.
+in two folders, a shard missing from a split, folders that together lack a planned model, and folders
+whose plans name one model with different files (another folder of the same name).
 """
 from __future__ import annotations
 
@@ -42,6 +43,11 @@ def read_folder(folder: Path) -> tuple[list[Row], dict[str, Any]]:
         raise AblationError(f"{folder}: unreadable report ({exc})") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("models") or {}, dict):
         raise AblationError(f"{folder}: unreadable report (ablation.json is not this report's metadata)")
+    planned = meta.get("planned_models")
+    if planned is not None and not (isinstance(planned, list) and all(isinstance(k, str) for k in planned)
+                                    or isinstance(planned, dict) and all(isinstance(h, (str, type(None))) for h in planned.values())):
+        raise AblationError(f"{folder}: unreadable report (ablation.json's planned_models is neither a list of models "
+                            "nor a map of models to hashes)")
     shard = meta.get("shard")
     if shard is not None and not (isinstance(shard, str) and re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*", shard)):
         raise AblationError(f"{folder}: unreadable report (ablation.json's shard {shard!r} is not I/N)")
@@ -123,10 +129,18 @@ def _check_agree(folder: Path, meta: dict[str, Any], first_folder: Path, first: 
         if settings.get(key) != first_settings.get(key):
             raise AblationError(f"{folder}: planned other models than {first_folder} ({key}: {first_settings.get(key)!r} vs "
                                 f"{settings.get(key)!r}); merge the shards of one run")
-    if meta.get("planned_models") != first.get("planned_models") and "planned_models" in meta and "planned_models" in first:
-        only = sorted(set(meta["planned_models"] or []) ^ set(first["planned_models"] or []))
-        raise AblationError(f"{folder}: planned other models than {first_folder} ({', '.join(only[:3]) or 'their order'} "
-                            f"in one plan only); merge the shards of one run")
+    planned, first_planned = meta.get("planned_models"), first.get("planned_models")
+    if planned is not None and first_planned is not None:
+        only = sorted(set(planned) ^ set(first_planned))
+        if only:
+            raise AblationError(f"{folder}: planned other models than {first_folder} ({', '.join(only[:3])} in one plan "
+                                f"only); merge the shards of one run")
+        if isinstance(planned, dict) and isinstance(first_planned, dict):  # {model: hash of its files}
+            for key in sorted(planned):
+                mine, theirs = planned[key], first_planned[key]
+                if mine and theirs and mine != theirs:
+                    raise AblationError(f"{folder}: {key} is another model than {first_folder}'s of that name (its files' "
+                                        f"hash {mine[:12]} vs {theirs[:12]}); merge the shards of one run")
     if _baseline_key(meta.get("baseline")) != _baseline_key(first.get("baseline")):  # its name may differ
         raise AblationError(f"{folder}: compared with {_baseline_words(meta.get('baseline'))}, {first_folder} with "
                             f"{_baseline_words(first.get('baseline'))}; their drift verdicts do not merge")
@@ -154,7 +168,7 @@ def _baseline_words(baseline: Any) -> str:
 def _check_covered(models: dict[str, Any], metas: list[dict[str, Any]]) -> None:
     """The folders together hold every planned model: a shard run with ``-k`` (or one left out of an
     unsharded merge) would otherwise make a report that reads as whole but lacks models."""
-    if not all(isinstance(m.get("planned_models"), list) for m in metas):
+    if not all(isinstance(m.get("planned_models"), (list, dict)) for m in metas):  # a list: before hashes
         return  # written before plans were recorded
     missing = [key for key in metas[0]["planned_models"] if key not in models]
     if missing:

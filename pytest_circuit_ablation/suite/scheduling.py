@@ -8,6 +8,7 @@ when pytest-xdist asks for a scheduler.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from xdist.scheduler import LoadScopeScheduling
 
@@ -21,11 +22,12 @@ def scope_of(nodeid: str) -> str:
 
 class CaseScheduling(LoadScopeScheduling):
     """Whole cases as units of work, the costliest first, then every other test in xdist's order.
-    ``work``: estimated work per scope (``case<id>``); scopes not in it count as none."""
+    ``work``: returns the estimated work per scope (``case<id>``; scopes not in it count as none), called
+    only if a suite item was collected, so a run of other tests plans no case."""
 
-    def __init__(self, config, log=None, work: dict[str, float] | None = None) -> None:
+    def __init__(self, config, log=None, work: Callable[[], dict[str, float]] | None = None) -> None:
         super().__init__(config, log)
-        self._work = work or {}
+        self._work_of = work or dict
         self._ordered = False
 
     def _split_scope(self, nodeid: str) -> str:
@@ -34,7 +36,11 @@ class CaseScheduling(LoadScopeScheduling):
     def _assign_work_unit(self, node) -> None:
         if not self._ordered:  # the queue is complete before the first unit is handed out
             self._ordered = True
-            queue = sorted(self.workqueue.items(), key=lambda unit: -self._work.get(unit[0], 0.0))  # stable
+            if any("::" not in scope for scope in self.workqueue):  # a case's scope, not another test's node id
+                work = self._work_of()
+                queue = sorted(self.workqueue.items(), key=lambda unit: -work.get(unit[0], 0.0))  # stable
+            else:
+                queue = list(self.workqueue.items())
             self.workqueue.clear()
             self.workqueue.update(queue)
         super()._assign_work_unit(node)

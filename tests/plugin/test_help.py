@@ -21,3 +21,16 @@ def test_collection_does_not_import_torch(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert "case3-siit-L1H2-resample-1.0" in proc.stdout
     assert not {"torch", "transformer_lens"} & modules
+
+
+def test_another_projects_run_reads_no_case(tmp_path):
+    """Installed, the plugin costs another project's run nothing beyond its options: no case is planned
+    (reading every built-in case took ~0.6 s of each such run) unless an --ablation-* option asks."""
+    (tmp_path / "test_other.py").write_text("def test_one():\n    assert True\n")
+    for extra in ([], ["-n", "2"]):
+        modules, proc = _imported(["-q", "-p", "no:cacheprovider", *extra], tmp_path)
+        assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-2000:]
+        assert any(m.startswith("pytest_circuit_ablation") for m in modules)  # the plugin did load
+        assert not {"pytest_circuit_ablation.suite.plan", "pytest_circuit_ablation.suite.items"} & modules, extra
+    modules, proc = _imported(["-q", "-p", "no:cacheprovider", "--ablation-tasks=nosuch"], tmp_path)
+    assert proc.returncode == 4 and "--ablation-tasks: unknown task 'nosuch'" in proc.stderr, proc.stderr[-2000:]

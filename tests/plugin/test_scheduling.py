@@ -24,27 +24,40 @@ class _Worker:
         self.shutting_down = True
 
 
-def _first_units(work: dict[str, float]) -> list[str]:
-    """Which case each of two workers starts with, for a collection in which case 3 has the most items."""
-    ids = ([f"{SUITE}::test_effect[case3-siit-L0H{i}-resample-1.0]" for i in range(6)]
-           + [f"{SUITE}::test_effect[case21-siit-L0H{i}-resample-1.0]" for i in range(2)]
-           + [f"{SUITE}::test_effect[case8-siit-L0H{i}-resample-1.0]" for i in range(4)]
-           + ["tests/test_data.py::test_one"])
+_SUITE_IDS = ([f"{SUITE}::test_effect[case3-siit-L0H{i}-resample-1.0]" for i in range(6)]
+              + [f"{SUITE}::test_effect[case21-siit-L0H{i}-resample-1.0]" for i in range(2)]
+              + [f"{SUITE}::test_effect[case8-siit-L0H{i}-resample-1.0]" for i in range(4)])
+
+
+def _first_units(work: dict[str, float], ids: list[str] = _SUITE_IDS + ["tests/test_data.py::test_one"],
+                 asked: list | None = None) -> list[str]:
+    """Which unit each of two workers starts with (for the default ids, a collection in which case 3 has
+    the most items); each call of the scheduler's ``work`` is appended to ``asked``."""
     config = SimpleNamespace(getvalue=lambda name: ["2*popen"] if name == "tx" else None,
                              option=SimpleNamespace(loadscopereorder=True))
-    sched = CaseScheduling(config, None, work)
+    sched = CaseScheduling(config, None, lambda: (asked if asked is not None else []).append(1) or work)
     workers = [_Worker("gw0"), _Worker("gw1")]
     for w in workers:
         sched.add_node(w)
         sched.add_node_collection(w, ids)
     sched.schedule()
-    return [ids[w.sent[0]].split("[")[1].split("-")[0] for w in workers]
+    return [ids[w.sent[0]].split("[")[1].split("-")[0] if "[" in ids[w.sent[0]] else ids[w.sent[0]] for w in workers]
 
 
 def test_the_costliest_case_is_handed_out_first():
     assert _first_units({"case21": 100.0, "case8": 5.0, "case3": 1.0}) == ["case21", "case8"]
     # without estimates, xdist's own order: the scope with the most items first
     assert _first_units({}) == ["case3", "case8"]
+
+
+def test_a_run_of_other_tests_never_plans_the_cases():
+    """The estimate reads every case's files; a project that only has the plugin installed pays nothing."""
+    asked: list = []
+    others = [f"tests/test_data.py::test_{i}" for i in range(4)]
+    assert _first_units({"tests/test_data.py::test_3": 9.0}, others, asked) == others[:2]
+    assert asked == []
+    _first_units({"case21": 1.0}, _SUITE_IDS, asked)
+    assert asked == [1]
 
 
 def test_the_estimate_ranks_the_four_layer_case_above_the_two_layer_ones():

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_circuit_ablation.core.hubfiles import model_hash
 from pytest_circuit_ablation.tools.report import main as report_main
+from tests.helpers import model_dir
 
 # three models in case 3 and one in case 35 (a regression and a categorical case), small settings
 SETTINGS = ("--ablation-tasks=3,35", "--ablation-modes=resample,zero", "--ablation-scales=0.5,1.0,10.0",
@@ -123,12 +125,22 @@ def test_merge_refuses_shards_that_lack_a_planned_model_or_compared_other_baseli
     other = tmp_path / "other"
     shutil.copytree(shards[1], other)
     meta = json.loads((other / "ablation.json").read_text())
-    assert meta["planned_models"] == ["case3-iit", "case3-natural", "case3-siit", "case35-siit"]
-    meta["planned_models"] = [*meta["planned_models"], "case8-siit"]  # e.g. another model folder of the same name
+    assert list(meta["planned_models"]) == ["case3-iit", "case3-natural", "case3-siit", "case35-siit"]
+    assert meta["planned_models"]["case3-siit"] == model_hash(model_dir("siit"))
+    planned = dict(meta["planned_models"])
+    meta["planned_models"] = {**planned, "case8-siit": "cd" * 32}  # e.g. another model folder of the same name
     (other / "ablation.json").write_text(json.dumps(meta))
     assert report_main(["merge", shards[0], str(other), shards[2], "-o", out, "--images", "none"]) == 2
     assert "planned other models than" in capsys.readouterr().err
-    meta["planned_models"] = meta["planned_models"][:-1]
+    meta["planned_models"] = {**planned, "case3-natural": "cd" * 32}  # same names, one model retrained
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", out, "--images", "none"]) == 2
+    assert "case3-natural is another model than" in capsys.readouterr().err
+    meta["planned_models"] = "case3-siit"
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", out, "--images", "none"]) == 2
+    assert "planned_models is neither" in capsys.readouterr().err
+    meta["planned_models"] = planned
     assert meta["baseline"] is None
     meta["baseline"] = {"file": "b.json", "sha256": "ab" * 32, "tol": 0.02}
     (other / "ablation.json").write_text(json.dumps(meta))
