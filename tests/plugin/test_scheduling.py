@@ -4,6 +4,8 @@ from types import SimpleNamespace
 from pytest_circuit_ablation.core import cases, hubfiles
 from pytest_circuit_ablation.core.nodes import Node
 from pytest_circuit_ablation.suite.plan import estimated_work
+from xdist.scheduler import LoadScheduling
+
 from pytest_circuit_ablation.suite.scheduling import CaseScheduling
 
 SUITE = "pytest_circuit_ablation/test_circuits.py"
@@ -29,19 +31,28 @@ _SUITE_IDS = ([f"{SUITE}::test_effect[case3-siit-L0H{i}-resample-1.0]" for i in 
               + [f"{SUITE}::test_effect[case8-siit-L0H{i}-resample-1.0]" for i in range(4)])
 
 
-def _first_units(work: dict[str, float], ids: list[str] = _SUITE_IDS + ["tests/test_data.py::test_one"],
-                 asked: list | None = None) -> list[str]:
-    """Which unit each of two workers starts with (for the default ids, a collection in which case 3 has
-    the most items); each call of the scheduler's ``work`` is appended to ``asked``."""
-    config = SimpleNamespace(getvalue=lambda name: ["2*popen"] if name == "tx" else None,
-                             option=SimpleNamespace(loadscopereorder=True))
-    sched = CaseScheduling(config, None, lambda: (asked if asked is not None else []).append(1) or work)
+def _config():
+    return SimpleNamespace(getvalue=lambda name: ["2*popen"] if name == "tx" else None,
+                           getoption=lambda name, default=None: default,
+                           option=SimpleNamespace(loadscopereorder=True, maxschedchunk=None))
+
+
+def _sent(sched, ids: list[str]) -> list[list[int]]:
+    """What each of two workers was sent once the scheduler has the collection."""
     workers = [_Worker("gw0"), _Worker("gw1")]
     for w in workers:
         sched.add_node(w)
         sched.add_node_collection(w, ids)
     sched.schedule()
-    return [ids[w.sent[0]].split("[")[1].split("-")[0] if "[" in ids[w.sent[0]] else ids[w.sent[0]] for w in workers]
+    return [w.sent for w in workers]
+
+
+def _first_units(work: dict[str, float], ids: list[str] = _SUITE_IDS + ["tests/test_data.py::test_one"],
+                 asked: list | None = None) -> list[str]:
+    """Which unit each of two workers starts with (for the default ids, a collection in which case 3 has
+    the most items); each call of the scheduler's ``work`` is appended to ``asked``."""
+    sched = CaseScheduling(_config(), None, lambda: (asked if asked is not None else []).append(1) or work)
+    return [ids[sent[0]].split("[")[1].split("-")[0] if "[" in ids[sent[0]] else ids[sent[0]] for sent in _sent(sched, ids)]
 
 
 def test_the_costliest_case_is_handed_out_first():
@@ -50,11 +61,13 @@ def test_the_costliest_case_is_handed_out_first():
     assert _first_units({}) == ["case3", "case8"]
 
 
-def test_a_run_of_other_tests_never_plans_the_cases():
-    """The estimate reads every case's files; a project that only has the plugin installed pays nothing."""
+def test_a_run_of_other_tests_is_scheduled_as_dist_load_and_plans_no_case():
+    """Installed in another project, the plugin must not change its -n runs: the same tests go to the same
+    workers as under xdist's --dist load, and no case is read for an estimate."""
     asked: list = []
-    others = [f"tests/test_data.py::test_{i}" for i in range(4)]
-    assert _first_units({"tests/test_data.py::test_3": 9.0}, others, asked) == others[:2]
+    others = [f"tests/test_data.py::test_{i}" for i in range(40)]
+    sched = CaseScheduling(_config(), None, lambda: asked.append(1) or {})
+    assert _sent(sched, others) == _sent(LoadScheduling(_config()), others)
     assert asked == []
     _first_units({"case21": 1.0}, _SUITE_IDS, asked)
     assert asked == [1]
