@@ -239,7 +239,15 @@ class AblationSession:
         return settings_mod.baseline_settings(self.settings)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-        if _is_worker(config) or not self.rows:
+        if _is_worker(config):
+            return
+        if not self.rows:
+            given = [f"--{spec.name}" for spec in settings_mod.OPTIONS if config.getoption(spec.dest, None) not in (None, False)]
+            if given and not self.ran and not self.crashed:  # e.g. `pytest --ablation-report` in a project's own tests
+                terminalreporter.section("circuit ablation")
+                terminalreporter.write_line(f"{', '.join(given[:3])}{' ...' if len(given) > 3 else ''} given, but none of the "
+                                            "suite's items ran: nothing was gated and no report written (the suite runs "
+                                            "with --pyargs pytest_circuit_ablation)", yellow=True)
             return
         from .report.terminal import summary_lines
 

@@ -34,3 +34,14 @@ def test_another_projects_run_reads_no_case(tmp_path):
         assert not {"pytest_circuit_ablation.suite.plan", "pytest_circuit_ablation.suite.items"} & modules, extra
     modules, proc = _imported(["-q", "-p", "no:cacheprovider", "--ablation-tasks=nosuch"], tmp_path)
     assert proc.returncode == 4 and "--ablation-tasks: unknown task 'nosuch'" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_ablation_options_without_the_suite_say_that_nothing_was_gated(pytester):
+    """`pytest --ablation-report` in a project's own tests collects none of the suite's items: a green run
+    that gated nothing must not pass for the gate."""
+    pytester.makepyfile(test_other="def test_one():\n    assert True\n")
+    result = pytester.runpytest("--ablation-report", "--ablation-tasks=3", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*--ablation-report, --ablation-tasks given, but none of the suite's items ran: "
+                                 "nothing was gated and no report written (the suite runs with --pyargs pytest_circuit_ablation)"])
+    assert "circuit ablation" not in pytester.runpytest("-p", "no:cacheprovider").stdout.str()
