@@ -167,6 +167,11 @@ class AblationSession:
 
     def _unfinished(self, session: pytest.Session, exitstatus: int) -> str:
         """Why this run's numbers must not replace a report or baseline at all, or "" if they may."""
+        # -x, --maxfail or --sw: serially the run ends as failed, under xdist (and with --sw) as interrupted;
+        # either way it stopped by request, and says so with pytest's own reason
+        stopped = session.shouldfail or session.shouldstop
+        if stopped and self.partial_models(unrun=True):
+            return f"the run stopped early: {stopped}" if isinstance(stopped, str) else "the run stopped early"
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
             return "the run was interrupted"
         from .report.terminal import counted
@@ -176,8 +181,6 @@ class AblationSession:
         if self.lost:
             return (f"{counted(len(self.lost), 'item')} failed with an error before recording "
                     f"{'its' if len(self.lost) == 1 else 'their'} numbers")
-        if (session.shouldfail or session.shouldstop) and self.partial_models(unrun=True):
-            return "the run stopped early"  # -x or --maxfail before every planned item ran
         return ""
 
     def partial_models(self, kinds: tuple[str, ...] | None = None, unrun: bool = False) -> list[str]:

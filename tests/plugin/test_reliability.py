@@ -147,9 +147,18 @@ def test_a_run_stopped_by_maxfail_keeps_the_previous_report(run_suite, pytester)
     before = _snapshot(pytester.path / "reports")
     result = run_suite("--ablation-report", "--ablation-tau-out=0", "-x")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["report not written (the run stopped early); the previous one is left as it was",
-                                 "*stopping after 1 failures*"])
+    result.stdout.fnmatch_lines(["report not written (the run stopped early: stopping after 1 failures); the previous "
+                                 "one is left as it was", "*stopping after 1 failures*"])
     assert _snapshot(pytester.path / "reports") == before
+    # under xdist, and with --sw, pytest ends such a run as interrupted: it still stopped by request
+    from tests.plugin.conftest import FAST
+
+    for result in (run_suite("--ablation-report", "--ablation-tau-out=0", "-n", "2", "-x"),
+                   pytester.runpytest("--pyargs", "pytest_circuit_ablation", "-p", "no:randomly", *FAST, "--sw",
+                                      "--ablation-report", "--ablation-tau-out=0")):  # --sw needs the cache
+        assert result.ret in (1, 2)
+        result.stdout.fnmatch_lines(["report not written (the run stopped early*); the previous one is left as it was"])
+        assert _snapshot(pytester.path / "reports") == before
 
 
 def test_a_selection_that_splits_a_model_keeps_the_previous_report(run_suite, pytester):
