@@ -48,11 +48,31 @@ def test_a_new_report_leaves_no_figure_of_an_earlier_one(tmp_path):
 
     figures = tmp_path / "figures"
     figures.mkdir()
-    for name in ("case3-siit-resample.png", "case99-old-mean.pdf", "notes.txt"):
+    for name in ("case3-siit-resample.png", "case99-old-mean.pdf", "case3-siit-pca-self-orth.png", "notes.txt",
+                 "my_diagram.png", "paper.pdf", "case3-siit-resample-zoom.png"):
         (figures / name).write_text("from an earlier run")
     write_report(tmp_path, [], {}, images=())  # a run without images: none of the earlier ones describe it
-    assert sorted(p.name for p in figures.iterdir()) == ["notes.txt"]  # not ours: kept
+    # a report's figures are gone; what a report never names (a user's own images) is kept
+    assert sorted(p.name for p in figures.iterdir()) == ["case3-siit-resample-zoom.png", "my_diagram.png", "notes.txt", "paper.pdf"]
     assert (tmp_path / "ablation.csv").is_file()
+
+
+def test_a_folder_with_files_a_report_did_not_write_is_refused(tmp_path):
+    """A project's docs/index.html (or another tool's reports/) would be overwritten without a word."""
+    from pytest_circuit_ablation.report import foreign_files_problem, write_report
+
+    assert foreign_files_problem(tmp_path / "new") is None and foreign_files_problem(tmp_path) is None
+    (tmp_path / "notes.txt").write_text("")
+    assert foreign_files_problem(tmp_path) is None  # no name a report writes
+    (tmp_path / "index.html").write_text("<p>the project's own page</p>")
+    assert foreign_files_problem(tmp_path) == (f"{tmp_path} holds index.html, which no report of this plugin wrote (no "
+                                               "ablation.json of one): a report would overwrite it; choose an empty or new folder")
+    (tmp_path / "ablation.json").write_text('{"coverage": 1}')  # someone else's file of that name
+    assert "holds ablation.json and index.html, " in foreign_files_problem(tmp_path)
+    (tmp_path / "index.html").unlink()
+    (tmp_path / "ablation.json").unlink()
+    write_report(tmp_path, [], {"settings": {}, "models": {}}, images=())
+    assert foreign_files_problem(tmp_path) is None  # an earlier report's folder is written again
 
 
 def test_a_training_record_with_missing_or_nan_values_renders():

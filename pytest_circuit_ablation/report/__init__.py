@@ -13,10 +13,12 @@ round-trip), so the same inputs give the same bytes with or without pytest-xdist
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from ..core.files import write_all
+from ..core.modes import MODES
 from .rows import (DiagnosisColumns, EffectColumns, ModelColumns, Row, SeparationColumns, model_rows, report_order,
                    separation_rows, to_csv)
 
@@ -60,9 +62,41 @@ def write_report(folder: Path, rows: list[Row], meta: dict[str, Any] | None = No
     return [folder / name for name in files] + [folder / name for name in sorted(binary)], notice
 
 
+#: the files a report writes at its folder's top level
+REPORT_FILES = ("ablation.csv", "separation.csv", "models.csv", "diagnosis.csv", "ablation.json", "index.html")
+#: a static figure's name, ``case<task>-<model>-<mode>.png|pdf`` (images.py): the only files a report removes
+_FIGURE_NAME = re.compile(r"case[^/]+-(?:%s)\.(?:png|pdf)" % "|".join(re.escape(m) for m in MODES))
+
+
+def foreign_files_problem(folder: Path) -> str | None:
+    """A folder that holds files of a report's names that no report wrote (no ``ablation.json`` of one)
+    would lose them: a project's own ``docs/index.html`` or ``reports/`` of another tool. None when the
+    folder is new, empty of those names, or an earlier report's; else why it is refused."""
+    folder = Path(folder)
+    if not folder.is_dir() or _is_report(folder / "ablation.json"):
+        return None
+    clash = [name for name in REPORT_FILES if (folder / name).exists()]
+    if not clash:
+        return None
+    return (f"{folder} holds {' and '.join(clash[:2])}{' and more' if len(clash) > 2 else ''}, which no report of this "
+            f"plugin wrote (no ablation.json of one): a report would overwrite {'it' if len(clash) == 1 else 'them'}; "
+            "choose an empty or new folder")
+
+
+def _is_report(meta_file: Path) -> bool:
+    import json
+
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(meta, dict) and "settings" in meta and "models" in meta
+
+
 def _drop_stale_figures(folder: Path, written: set[str]) -> None:
-    """Remove the PNGs and PDFs of an earlier report that this one did not write (another model set,
-    format, or no images at all): a figure beside CSVs it does not come from would be read as theirs."""
+    """Remove the figures of an earlier report that this one did not write (another model set, format, or
+    no images at all): a figure beside CSVs it does not come from would be read as theirs. Only files
+    named as a report names its figures: anything else in ``figures/`` is someone else's."""
     for path in sorted((folder / "figures").glob("*")):
-        if path.suffix in (".png", ".pdf") and path.is_file() and f"figures/{path.name}" not in written:
+        if _FIGURE_NAME.fullmatch(path.name) and path.is_file() and f"figures/{path.name}" not in written:
             path.unlink(missing_ok=True)

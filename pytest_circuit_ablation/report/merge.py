@@ -197,13 +197,13 @@ def _first_difference(a: Any, b: Any) -> str:
 def merge(folders: list[Path], out: Path, images: tuple[str, ...] = ("png",)) -> tuple[list[Path], str | None]:
     """Read every folder, check they fit together, and write the merged report to ``out`` (atomically)."""
     from ..core.files import writable_problem
-    from . import write_report
+    from . import foreign_files_problem, write_report
 
     if not folders:
         raise AblationError("merge: no report folders given")
     read = [read_folder(f) for f in folders]
     meta = merge_meta(folders, [m for _, m in read])
-    problem = writable_problem(out)  # only once the merge is known to fit: a refused one creates nothing
+    problem = writable_problem(out) or foreign_files_problem(out)  # only once the merge fits: a refused one creates nothing
     if problem:
         raise AblationError(f"-o: {problem}")
     rows = [r for folder_rows, _ in read for r in folder_rows]

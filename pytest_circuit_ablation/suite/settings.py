@@ -241,6 +241,12 @@ def parse(get: Callable[[str], Any], rootdir: Path, base: Callable[[str], Path] 
     if _bool("ablation-report", get("ablation_report")):
         report_dir = path("ablation_report_dir") or rootdir / "reports"
         check("ablation-report-dir", report_dir)
+        if writes:
+            from ..report import foreign_files_problem
+
+            foreign = foreign_files_problem(report_dir)
+            if foreign:
+                raise _fail("ablation-report-dir", foreign)
     images_raw = str(get("ablation_images")).strip().lower()
     if images_raw not in IMAGE_CHOICES:
         raise _fail("ablation-images", f"unknown choice {images_raw!r} (choose {', '.join(IMAGE_CHOICES)})")

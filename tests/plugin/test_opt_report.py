@@ -130,6 +130,22 @@ def test_unwritable_report_folder_fails_before_any_model_work(run_suite, pyteste
     result.stderr.fnmatch_lines([f"ERROR: --ablation-report-dir: cannot write to {blocker}/sub*"])
 
 
+def test_a_folder_of_the_projects_own_files_is_refused_before_any_model_work(run_suite, pytester):
+    """--ablation-report-dir=docs replaced the project's docs/index.html (and removed every PNG and PDF of
+    docs/figures) without a word."""
+    docs = pytester.path / "docs"
+    (docs / "figures").mkdir(parents=True)
+    (docs / "index.html").write_text("<p>our docs</p>")
+    (docs / "figures" / "diagram.png").write_bytes(b"png")
+    result = run_suite("--ablation-report", "--ablation-report-dir=docs")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --ablation-report-dir: {docs} holds index.html, which no report of this plugin "
+                                 "wrote (no ablation.json of one): a report would overwrite it; choose an empty or new folder"])
+    assert (docs / "index.html").read_text() == "<p>our docs</p>" and (docs / "figures" / "diagram.png").exists()
+    (docs / "index.html").unlink()  # beside its own files, a report is written and leaves them alone
+    assert run_suite("--ablation-report", "--ablation-report-dir=docs", "--ablation-images=none").ret == 0
+    assert (docs / "figures" / "diagram.png").exists() and (docs / "index.html").stat().st_size > 1000
+
 
 def test_an_item_that_errors_before_recording_its_row_leaves_the_report_unwritten(run_suite, pytester):
     """A report without that item's row (or, for a load item, without the whole model) would look

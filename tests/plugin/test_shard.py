@@ -103,6 +103,11 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     (tmp_path / "blocker").write_text("")
     assert report_main(["merge", *shards, "-o", str(tmp_path / "blocker" / "out")]) == 2
     assert "-o: cannot write to" in capsys.readouterr().err
+    (tmp_path / "page").mkdir()
+    (tmp_path / "page" / "index.html").write_text("<p>someone's page</p>")
+    assert report_main(["merge", *shards, "-o", str(tmp_path / "page"), "--images", "none"]) == 2
+    assert "page holds index.html, which no report of this plugin wrote" in capsys.readouterr().err
+    assert (tmp_path / "page" / "index.html").read_text() == "<p>someone's page</p>"
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
