@@ -13,17 +13,24 @@ import pytest
 from pytest_circuit_ablation.suite import checks
 
 
-def _plugin_disabled():
-    pytest.skip("the circuit_ablation plugin is disabled (-p no:circuit_ablation): no ablation items")
+def _plugin_off(request):
+    """Switched off on purpose (``-p no:circuit_ablation``), the suite skips; not loaded at all (plugin
+    autoload disabled, as many CI set-ups do), it fails: a green run that gated nothing would pass for the
+    gate."""
+    blocked = request.config.pluginmanager.is_blocked
+    if blocked("circuit_ablation") or blocked("pytest_circuit_ablation.plugin"):
+        pytest.skip("the circuit_ablation plugin is disabled (-p no:circuit_ablation): no ablation items")
+    pytest.fail("the circuit_ablation plugin is not loaded (is PYTEST_DISABLE_PLUGIN_AUTOLOAD set?): add "
+                "-p pytest_circuit_ablation.plugin to gate the models", pytrace=False)
 
 
 # Stand-ins used only when the plugin is off: with it on, these names are parametrized directly by the
 # plugin, which takes precedence over a fixture of the same name.
-ablation_load_item = pytest.fixture(_plugin_disabled, name="ablation_load_item")
-ablation_accuracy_item = pytest.fixture(_plugin_disabled, name="ablation_accuracy_item")
-ablation_effect_item = pytest.fixture(_plugin_disabled, name="ablation_effect_item")
-ablation_separation_item = pytest.fixture(_plugin_disabled, name="ablation_separation_item")
-ablation_diagnosis_item = pytest.fixture(_plugin_disabled, name="ablation_diagnosis_item")
+ablation_load_item = pytest.fixture(_plugin_off, name="ablation_load_item")
+ablation_accuracy_item = pytest.fixture(_plugin_off, name="ablation_accuracy_item")
+ablation_effect_item = pytest.fixture(_plugin_off, name="ablation_effect_item")
+ablation_separation_item = pytest.fixture(_plugin_off, name="ablation_separation_item")
+ablation_diagnosis_item = pytest.fixture(_plugin_off, name="ablation_diagnosis_item")
 
 
 def test_model_loads(ablation_load_item, ablation_store, record_ablation):

@@ -55,3 +55,17 @@ def test_disabling_the_plugin_leaves_other_tests_alone(pytester):
     result.assert_outcomes(passed=1, skipped=5)  # the five suite functions skip
     result.stdout.fnmatch_lines(["*the circuit_ablation plugin is disabled*"])
     assert "fixture" not in result.stdout.str()
+
+
+def test_a_suite_run_with_plugin_autoload_off_fails_rather_than_passing_unchecked(pytester, monkeypatch):
+    """PYTEST_DISABLE_PLUGIN_AUTOLOAD (common in CI) left the plugin unloaded: five skips and exit 0, a
+    green gate that checked nothing. Unlike -p no:circuit_ablation, nobody asked for that."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--pyargs", "pytest_circuit_ablation")
+    assert result.ret == 1
+    result.assert_outcomes(errors=5)
+    result.stdout.fnmatch_lines(["*the circuit_ablation plugin is not loaded (is PYTEST_DISABLE_PLUGIN_AUTOLOAD set?): "
+                                 "add -p pytest_circuit_ablation.plugin to gate the models*"])
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "pytest_circuit_ablation.plugin", "--co",
+                                           "--pyargs", "pytest_circuit_ablation", "--ablation-tasks=3")
+    assert result.ret == 0 and "test_effect[case3-siit-L0H0-resample-1.0]" in result.stdout.str()
