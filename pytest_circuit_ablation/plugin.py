@@ -459,18 +459,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     ablation = _session(config)
     if not ablation.plans:
         s = ablation.settings
+        hint = "give --ablation-models DIR or --ablation-tasks"
         if s.tasks:
             why = f"the cases named by --ablation-tasks ({', '.join(s.tasks)}) have no models"
         else:
-            import os
-
-            from .core.cases import CASES_ENV, builtin_cases_dir
+            from .core.cases import builtin_cases_dir  # $CIRCUIT_ABLATION_CASES was checked by the plan
 
             where = builtin_cases_dir()
             why = f"no built-in case has a model under {where}"
-            if not where.is_dir():
-                why = f"{where} is not a folder" + (f" (${CASES_ENV})" if os.environ.get(CASES_ENV) else "")
-        raise pytest.UsageError(f"circuit ablation: no models planned: {why}; give --ablation-models DIR or --ablation-tasks")
+            if not where.is_dir():  # an installation without its cases
+                why, hint = f"the built-in cases' folder {where} is missing", "reinstall the package, or give --ablation-models DIR"
+        raise pytest.UsageError(f"circuit ablation: no models planned: {why}; {hint}")
 
 
 _LOG_OPTIONS = ("log_level", "log_file", "log_file_level", "log_cli_level")

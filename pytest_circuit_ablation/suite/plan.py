@@ -96,8 +96,24 @@ def select_shard(plans: list[ModelPlan], shard: tuple[int, int] | None) -> list[
     return mine
 
 
+def _check_cases_env() -> None:
+    """$CIRCUIT_ABLATION_CASES set to a folder that is missing or holds no case is refused by name: the
+    plan otherwise said "unknown task '3' (built-in cases: none)", naming neither."""
+    import os
+
+    env = os.environ.get(cases.CASES_ENV)
+    if not env:
+        return
+    where = cases.builtin_cases_dir()
+    if not where.is_dir():
+        raise AblationError(f"${cases.CASES_ENV}={env}: {'not a folder' if where.exists() else 'no such folder'}")
+    if not cases.available_case_ids():
+        raise AblationError(f"${cases.CASES_ENV}={env}: holds no case (no <id>/case.json in it)")
+
+
 def all_plans(settings: Settings) -> list[ModelPlan]:
     """Every model to gate, before a shard takes its share."""
+    _check_cases_env()
     available = cases.available_case_ids()
     if settings.tasks:
         unknown = [t for t in settings.tasks if t not in available]

@@ -42,9 +42,14 @@ def test_nothing_planned_is_a_usage_error(run_suite, tmp_path, monkeypatch):
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: circuit ablation: no models planned: no built-in case has a model under *cases*"])
     monkeypatch.setenv("CIRCUIT_ABLATION_CASES", str(tmp_path / "missing"))  # a typo in the variable's folder
+    for args in ((), ("--ablation-tasks=3",)):  # which said "unknown task '3' (built-in cases: none)"
+        result = run_suite(*args, fast=False)
+        assert result.ret == 4
+        result.stderr.fnmatch_lines([f"ERROR: $CIRCUIT_ABLATION_CASES={tmp_path / 'missing'}: no such folder"])
+    monkeypatch.setenv("CIRCUIT_ABLATION_CASES", str(tmp_path))  # a folder, but of no case
     result = run_suite(fast=False)
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: circuit ablation: no models planned: *missing is not a folder ($CIRCUIT_ABLATION_CASES)*"])
+    result.stderr.fnmatch_lines([f"ERROR: $CIRCUIT_ABLATION_CASES={tmp_path}: holds no case (no <id>/case.json in it)"])
 
 
 def test_disabling_the_plugin_leaves_other_tests_alone(pytester):
