@@ -407,6 +407,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)),
                                       lambda dest: _base(config, dest), writes=not _is_worker(config))
     except AblationError as exc:
+        if config.option.help or config.option.version:
+            return  # the help that says how to fix the value must show; any run still refuses it
         raise pytest.UsageError(_where_set(config, str(exc))) from None
     session = AblationSession(config, settings)
     config.stash[_SESSION] = session

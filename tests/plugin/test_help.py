@@ -45,3 +45,12 @@ def test_ablation_options_without_the_suite_say_that_nothing_was_gated(pytester)
     result.stdout.fnmatch_lines(["*--ablation-report, --ablation-tasks given, but none of the suite's items ran: "
                                  "nothing was gated and no report written (the suite runs with --pyargs pytest_circuit_ablation)"])
     assert "circuit ablation" not in pytester.runpytest("-p", "no:cacheprovider").stdout.str()
+
+
+def test_help_shows_despite_a_bad_ini_value(tmp_path):
+    """The help that says how to fix a value must not be refused for that value."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\nablation_inputs = abc\n")
+    modules, proc = _imported(["--help"], tmp_path)
+    assert proc.returncode == 0 and "--ablation-inputs" in proc.stdout
+    modules, proc = _imported(["-q", "-p", "no:cacheprovider"], tmp_path)
+    assert proc.returncode == 4 and f"ablation_inputs in {tmp_path / 'pytest.ini'}: 'abc' is not an integer" in proc.stderr
