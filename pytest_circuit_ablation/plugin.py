@@ -49,6 +49,7 @@ class AblationSession:
         self.image_notice: str | None = None
         self.started = time.perf_counter()
         self.only_ours = False  # every item this process collected is the suite's
+        self.suite_collected = False  # some of the suite's items were collected (here, or by a worker)
         self.workers_only_ours: bool | None = None  # controller: every worker said so (None: none down yet)
 
     def build_items(self) -> dict[str, list]:
@@ -244,13 +245,20 @@ class AblationSession:
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if _is_worker(config):
             return
+        notes = []
+        if "ablation_report_dir" in _given(config) and self.settings.report_dir is None:
+            notes.append("--ablation-report-dir has no effect without --ablation-report: no report written")
         if not self.rows:
-            given = [f"--{spec.name}" for spec in settings_mod.OPTIONS if config.getoption(spec.dest, None) not in (None, False)]
+            given = [f"--{d.replace('_', '-')}" for d in _given(config) if d in _OUTPUT_OPTIONS]
             if given and not self.ran and not self.crashed:  # e.g. `pytest --ablation-report` in a project's own tests
+                why = ("none of the suite's collected items ran (--collect-only, --setup-plan, or deselected by -k or "
+                       "-m)" if self.suite_collected else "none of the suite's items was collected (the suite runs with "
+                       "--pyargs pytest_circuit_ablation)")
+                notes.append(f"{' and '.join(given)} given, but {why}: nothing was gated and no report written")
+            if notes:
                 terminalreporter.section("circuit ablation")
-                terminalreporter.write_line(f"{', '.join(given[:3])}{' ...' if len(given) > 3 else ''} given, but none of the "
-                                            "suite's items ran: nothing was gated and no report written (the suite runs "
-                                            "with --pyargs pytest_circuit_ablation)", yellow=True)
+            for note in notes:
+                terminalreporter.write_line(note, yellow=True)
             return
         from .report.terminal import summary_lines
 
@@ -272,6 +280,8 @@ class AblationSession:
                                         f"{self.settings.report_dir / 'figures'}")
         if self.image_notice:
             terminalreporter.write_line(self.image_notice)
+        for note in notes:
+            terminalreporter.write_line(note)
         if self.not_written and self.settings.report_dir is not None:
             terminalreporter.write_line(f"report not written ({self.not_written}); the previous one is left as it was")
         baseline_why = (self.baseline_not_written or self.not_written) if self.settings.save_baseline else ""
@@ -417,6 +427,17 @@ def pytest_configure(config: pytest.Config) -> None:
         session.build_items()  # a bad task, folder or case fails here, as one line, before collection
 
 
+#: options whose point is the gate's verdict or a file: given where the suite did not run, they did nothing
+_OUTPUT_OPTIONS = ("ablation_report", "ablation_report_dir", "ablation_save_baseline", "ablation_baseline")
+
+
+def _given(config: pytest.Config) -> list[str]:
+    """The dests of the ``--ablation-*`` options given on the command line (``addopts`` included) or with ``-o``."""
+    overrides = {str(o).partition("=")[0].strip() for o in (getattr(config.option, "override_ini", None) or [])}
+    return [spec.dest for spec in settings_mod.OPTIONS
+            if config.getoption(spec.dest, None) not in (None, False) or spec.dest in overrides]
+
+
 def _ablation_configured(config: pytest.Config) -> bool:
     """Did the user set any ``--ablation-*`` option (command line, ``-o`` or ini file) or the cases
     folder's environment variable? Then this run is about the suite, and its plan is checked at once."""
@@ -424,15 +445,9 @@ def _ablation_configured(config: pytest.Config) -> bool:
 
     from .core.cases import CASES_ENV
 
-    if os.environ.get(CASES_ENV):
+    if os.environ.get(CASES_ENV) or _given(config):
         return True
-    overrides = {str(o).partition("=")[0].strip() for o in (getattr(config.option, "override_ini", None) or [])}
-    for dest in (spec.dest for spec in settings_mod.OPTIONS):
-        if config.getoption(dest, None) not in (None, False) or dest in overrides:
-            return True
-        if config.inipath is not None and _in_ini_file(config, dest):
-            return True
-    return False
+    return config.inipath is not None and any(_in_ini_file(config, spec.dest) for spec in settings_mod.OPTIONS)
 
 
 _SESSION = pytest.StashKey[AblationSession]()
@@ -449,11 +464,45 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(fixture, params or [pytest.param(None, marks=pytest.mark.skip(reason="no models planned"))])
 
 
+_SUITE_MODULE = Path(__file__).resolve().parent / "test_circuits.py"
+
+
+class SuiteModule(pytest.Module):
+    """The suite's module, whose ``test_*`` functions are collected whatever the project's
+    ``python_functions`` says: a project that names its own tests ``check_*`` still gets the gate."""
+
+    def funcnamefilter(self, name: str) -> bool:
+        return name.startswith("test_")
+
+
+def _is_suite_module(path: Path) -> bool:
+    return path.name == _SUITE_MODULE.name and path.resolve() == _SUITE_MODULE
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+    return SuiteModule.from_parent(parent, path=module_path) if _is_suite_module(module_path) else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    """The suite's module is collected when its package is (``--pyargs pytest_circuit_ablation``) even
+    where the project's ``python_files`` (``check_*.py``) would pass it over."""
+    collected = yield
+    if _is_suite_module(file_path) and not any(isinstance(c, pytest.Module) for c in collected):
+        collected = [*collected, SuiteModule.from_parent(parent, path=file_path)]
+    return collected
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: whether the suite was collected at all
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """The ablation suite collected with no model to gate is a usage error (exit 4), never a green run
     that checked nothing."""
     _drop_per_item_plugins_if_only_ours(config, items)
     ours = [item for item in items if _is_suite_item(item)]
+    _session(config).suite_collected |= bool(ours)
+    if ours and _is_worker(config):
+        config.workeroutput[_SUITE_COLLECTED] = True  # before -k or -m deselect: the controller sees only what is left
     for item in ours:  # marked with their kind and model, so that an incomplete report stays unwritten
         item.user_properties.append((_OURS_KEY, _kind_and_model(item)))
     if _is_worker(config) or not ours:
@@ -529,7 +578,8 @@ def _logging_asked(config: pytest.Config) -> bool:
     return bool(ini("log_cli")) or (ini("junit_logging") or "no") != "no"
 
 
-_ONLY_OURS = "circuit_ablation_only_ours"  # a worker's workeroutput key
+_ONLY_OURS = "circuit_ablation_only_ours"  # a worker's workeroutput keys
+_SUITE_COLLECTED = "circuit_ablation_suite_collected"
 _freeze_registered = False
 
 
@@ -539,6 +589,7 @@ def pytest_testnodedown(node, error: object | None) -> None:
     ours = error is None and bool(getattr(node, "workeroutput", {}).get(_ONLY_OURS))
     session = _session(node.config)
     session.workers_only_ours = ours if session.workers_only_ours is None else session.workers_only_ours and ours
+    session.suite_collected |= bool(getattr(node, "workeroutput", {}).get(_SUITE_COLLECTED))
 
 
 def _end_without_heap_scans(config: pytest.Config) -> None:

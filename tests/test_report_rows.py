@@ -90,3 +90,13 @@ def test_a_merged_model_without_a_training_record_has_none():
     entries = model_entries([dict(kind="load", task="3", model="user", role="gated", outcome="passed",
                                   train_accuracy=None, train_steps=None)])
     assert entries[("3", "user")]["training"] == {}
+
+
+def test_the_diagnosis_line_names_diagnosis_csv_as_written_only_with_a_report():
+    """Without --ablation-report the summary sent the reader to a diagnosis.csv that no run had written."""
+    from pytest_circuit_ablation.report.terminal import diagnosis_lines
+
+    rows = [dict(kind="diagnosis", task="3", model="siit", role="gated", node="L0H0", verdict="causal")]
+    assert diagnosis_lines(rows, in_report=True)[0].endswith("every node's verdict is in diagnosis.csv")
+    assert diagnosis_lines(rows, in_report=False)[0].endswith(
+        "every node's verdict is in the report's diagnosis.csv (--ablation-report)")

@@ -55,7 +55,7 @@ def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
             )
         if not entry["gates"]:
             lines.append(f"{name:<24} (no checkpoint ran) {acc_text}")
-    lines += diagnosis_lines(rows)
+    lines += diagnosis_lines(rows, in_report=settings.report_dir is not None)
     if settings.baseline is not None:
         lines += _baseline_lines(rows, settings)
     return lines
@@ -66,13 +66,16 @@ def flagged_nodes(rows: list[Row]) -> list[Row]:
     return [r for r in rows if r["kind"] == "diagnosis" and r.get("role") == GATED and r.get("verdict") in FLAGGED]
 
 
-def diagnosis_lines(rows: list[Row]) -> list[str]:
+def diagnosis_lines(rows: list[Row], in_report: bool = True) -> list[str]:
+    """The diagnosis in a line, then each flagged node; ``in_report``: a report was asked for, whose
+    diagnosis.csv holds every node's verdict."""
     diag = [r for r in rows if r["kind"] == "diagnosis"]
     if not diag:
         return []
     flagged = flagged_nodes(rows)
+    where = "in diagnosis.csv" if in_report else "in the report's diagnosis.csv (--ablation-report)"
     lines = [f"diagnosis: {counted(len(flagged), 'node')} of gated models flagged ({', '.join(sorted(FLAGGED))}); "
-             f"every node's verdict is in diagnosis.csv"]
+             f"every node's verdict is {where}"]
     for r in flagged:
         lines.append(f"  case{r['task']} {r['model']} {r['node']}: {r['verdict']}: {r.get('reason', '')}")
     return lines

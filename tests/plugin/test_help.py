@@ -38,13 +38,37 @@ def test_another_projects_run_reads_no_case(tmp_path):
 
 def test_ablation_options_without_the_suite_say_that_nothing_was_gated(pytester):
     """`pytest --ablation-report` in a project's own tests collects none of the suite's items: a green run
-    that gated nothing must not pass for the gate."""
+    that gated nothing must not pass for the gate. Options the project's own tests may use (the suite's
+    fixtures read --ablation-tasks) say nothing."""
     pytester.makepyfile(test_other="def test_one():\n    assert True\n")
-    result = pytester.runpytest("--ablation-report", "--ablation-tasks=3", "-p", "no:cacheprovider")
+    for args in (("--ablation-report", "--ablation-tasks=3"), ("-o", "ablation_report=true")):
+        result = pytester.runpytest(*args, "-p", "no:cacheprovider")
+        assert result.ret == 0
+        result.stdout.fnmatch_lines(["--ablation-report given, but none of the suite's items was collected (the suite runs "
+                                     "with --pyargs pytest_circuit_ablation): nothing was gated and no report written"])
+    for args in ((), ("--ablation-tasks=3",)):
+        assert "circuit ablation" not in pytester.runpytest(*args, "-p", "no:cacheprovider").stdout.str()
+    result = pytester.runpytest("--ablation-report-dir=out", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["--ablation-report-dir has no effect without --ablation-report: no report written"])
+    # collected, then not run
+    for args in (("--co",), ("-k", "nothing_matches"), ("-n", "2", "-k", "nothing_matches")):
+        result = pytester.runpytest("--pyargs", "pytest_circuit_ablation", "--ablation-tasks=3", "--ablation-report",
+                                    "-p", "no:cacheprovider", *args)
+        result.stdout.fnmatch_lines(["--ablation-report given, but none of the suite's collected items ran (--collect-only, "
+                                     "--setup-plan, or deselected by -k or -m): nothing was gated and no report written"])
+
+
+def test_a_projects_collection_patterns_do_not_hide_the_suite(pytester):
+    """python_files = check_*.py (or python_functions = check_*) in the project's ini made --pyargs
+    pytest_circuit_ablation collect nothing of the suite."""
+    pytester.makeini("[pytest]\npython_files = check_*.py\npython_functions = check_*\n")
+    pytester.makepyfile(check_own="def check_one():\n    assert True\n")
+    result = pytester.runpytest("--pyargs", "pytest_circuit_ablation", "--ablation-tasks=3", "--co", "-q", ".",
+                                "-p", "no:cacheprovider")
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*--ablation-report, --ablation-tasks given, but none of the suite's items ran: "
-                                 "nothing was gated and no report written (the suite runs with --pyargs pytest_circuit_ablation)"])
-    assert "circuit ablation" not in pytester.runpytest("-p", "no:cacheprovider").stdout.str()
+    lines = result.stdout.lines
+    assert "test_circuits.py::test_effect[case3-siit-L0H0-resample-1.0]" in lines and "check_own.py::check_one" in lines
+    assert "2809 tests collected" in result.stdout.str()  # the suite's 2,808 and the project's own, each once
 
 
 def test_help_shows_despite_a_bad_ini_value(tmp_path):
