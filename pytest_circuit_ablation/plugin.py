@@ -265,7 +265,7 @@ class AblationSession:
         terminalreporter.section("circuit ablation")
         for line in summary_lines(self.rows, self.settings):
             terminalreporter.write_line(line)
-        ran = {f"case{r['task']}-{r['model']}" for r in self.rows if r.get("kind") == "load"}
+        ran = {f"case{r['task']}-{r['model']}" for r in self.rows}  # any of its items: -k L0H0 or --lf runs no load item
         left = [p.ref.key for p in self.plans if p.ref.key not in ran]
         if left:
             more = f" and {len(left) - 3} more" if len(left) > 3 else ""

@@ -172,6 +172,9 @@ def test_a_selection_that_splits_a_model_keeps_the_previous_report(run_suite, py
     result.stdout.fnmatch_lines(["report not written (only some of the items of case3-iit, case3-natural and 1 more ran; *); "
                                  "the previous one is left as it was"])
     assert _snapshot(pytester.path / "reports") == before
+    result = run_suite("--ablation-report", "-k", "L0H0")  # some items of every model, none of them a load item
+    assert "selection:" not in result.stdout.str()  # it said "0 of the 3 planned models ran" under their rows
+    result.stdout.fnmatch_lines(["report not written (only some of the items of *"])
     result = run_suite("--ablation-report", "-k", "siit")
     assert result.ret == 0
     models = (pytester.path / "reports" / "models.csv").read_text().splitlines()
