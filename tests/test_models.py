@@ -181,6 +181,23 @@ def test_weights_cut_off_say_so(siit_copy):
         load_ll_model(siit_copy)
 
 
+def test_junk_weights_and_a_bad_json_say_what_is_wrong_without_stray_words(siit_copy, tmp_path):
+    """Junk bytes: torch's KeyError said only '174812789', appended to the message; json's message for a
+    control character ends in "at", which read "character at at line 1"."""
+    import json
+
+    from pytest_circuit_ablation.core.files import json_problem
+
+    (siit_copy / "ll_model.pth").write_bytes(b"junk\n")
+    with pytest.raises(AblationError) as e:
+        load_ll_model(siit_copy)
+    assert str(e.value).endswith("ll_model.pth: not a readable torch state_dict (not a complete torch.save archive: "
+                                 "truncated, or another format)")
+    with pytest.raises(json.JSONDecodeError) as bad:
+        json.loads('{"a": "x\ty"}')
+    assert json_problem(bad.value) == "Invalid control character at line 1, column 9"
+
+
 def test_weights_that_cannot_be_read_are_not_called_cut_off(siit_copy, monkeypatch):
     """A permission or I/O error keeps its own words: is_zipfile is False for a file it cannot open too."""
     import errno

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import hubfiles
 from ..errors import AblationError, SettingError
+from .files import json_problem
 from .nodes import Node, all_nodes, nodes_from_edges, parse_node
 from .values import is_int, is_number
 
@@ -252,7 +253,7 @@ def load_case(case_id: str, cases_dir: Path | None = None) -> Case:
         try:
             spec = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
-            raise AblationError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+            raise AblationError(f"{path}: invalid JSON ({json_problem(exc)})") from None
         _validate(spec, path)
         _SPECS[key] = spec
     return Case(case_id, path.parent, copy.deepcopy(_SPECS[key]))
@@ -333,7 +334,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise AblationError(f"{path}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise AblationError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise AblationError(f"{path}: invalid JSON ({json_problem(exc)})") from None
     if not isinstance(data, dict):
         raise AblationError(f"{path}: expected a JSON object")
     return data

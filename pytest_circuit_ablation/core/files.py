@@ -1,6 +1,8 @@
-"""Writing files so that a reader never sees half of one: models, PCA cache entries and report folders."""
+"""Writing files so that a reader never sees half of one: models, PCA cache entries and report folders;
+and reading them back: what a JSON file's error says."""
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -62,3 +64,10 @@ def writable_problem(folder: Path) -> str | None:
     except OSError as exc:
         return f"cannot write to {folder} ({exc.strerror or exc})"
     return None
+
+
+def json_problem(exc: json.JSONDecodeError) -> str:
+    """Where and what, in a few words: some of json's messages end in "at" ("Invalid control character
+    at"), meant to be followed by the position."""
+    what = exc.msg[: -len(" at")] if exc.msg.endswith(" at") else exc.msg
+    return f"{what} at line {exc.lineno}, column {exc.colno}"

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import AblationError
 from .values import is_int, is_number
-from .files import write_atomic
+from .files import json_problem, write_atomic
 
 CFG_FILE = "ll_model_cfg.pkl"
 WEIGHTS_FILE = "ll_model.pth"
@@ -237,9 +237,11 @@ def _load_state_dict(path: Path) -> dict[str, Any]:
         # TypeError from an allowed global given bad arguments, a KeyError for a missing record) means the same
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         first = first.split(". ")[0]  # torch appends paragraphs of advice; the first sentence says what broke
+        if not any(ch.isalpha() for ch in first):  # a KeyError of junk bytes reads '174812789': it says nothing
+            first = ""
         unreadable = isinstance(exc, OSError) and exc.errno != errno.EINVAL  # permissions, I/O: torch's words say it
         if not unreadable and not zipfile.is_zipfile(path):  # what torch.save writes; a cut-off copy fails with "[Errno 22]"
-            first = f"not a complete torch.save archive: truncated, or another format; {first}"
+            first = "not a complete torch.save archive: truncated, or another format" + (f"; {first}" if first else "")
         raise AblationError(f"{path}: not a readable torch state_dict ({first[:200]})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise AblationError(f"{path}: expected a state_dict of tensors, got {type(state).__name__}")
@@ -309,7 +311,7 @@ def load_hl_model(case_dir: Path, device: str = "cpu", dtype: str = "float64"):
     except FileNotFoundError:
         raise AblationError(f"{cfg_path}: file not found (compile the case first)") from None
     except json.JSONDecodeError as exc:
-        raise AblationError(f"{cfg_path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise AblationError(f"{cfg_path}: invalid JSON ({json_problem(exc)})") from None
     return _build(cfg, Path(case_dir) / HL_WEIGHTS_FILE, device, dtype, where=cfg_path)
 
 
