@@ -169,6 +169,7 @@ def test_a_folder_in_the_way_of_a_report_file_leaves_the_report_whole(run_suite,
     """index.html as a folder: the CSVs were replaced, then the page's move raised a traceback."""
     (pytester.path / "reports" / "index.html").mkdir(parents=True)
     (pytester.path / "reports" / "ablation.csv").write_text("old")
+    (pytester.path / "reports" / "ablation.json").write_text('{"settings": {}, "models": {}}')  # an earlier report's folder
     result = run_suite("--ablation-report")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["report not written (cannot write *index.html: a folder is in the way); the previous one is left as it was"])
