@@ -48,3 +48,37 @@ def test_edges_pickle_round_trip(tmp_path):
 
     (tmp_path / "edges.pkl").write_bytes(pickle.dumps(CASE3_EDGES))
     assert nodes_from_edges(read_edges(tmp_path)) == case3().circuit()
+
+
+def test_acdc_index_spelling_names_the_same_heads():
+    """ACDC writes a head as hook_result[:, :, 2]: read as no node at all, a good model's in-circuit head
+    was judged as out of circuit."""
+    from pytest_circuit_ablation.core.nodes import edge_hook_node
+
+    acdc = [(a.replace("[2]", "[:, :, 2]"), b.replace("[2]", "[:, :, 2]")) for a, b in CASE3_EDGES]
+    assert acdc != CASE3_EDGES and nodes_from_edges(acdc) == nodes_from_edges(CASE3_EDGES)
+    assert edge_hook_node("blocks.1.hook_q_input[:, :, 3]") == Node(1, 3)
+    assert edge_hook_node("blocks.0.hook_resid_pre") is None and edge_hook_node("hook_embed") is None
+
+
+@pytest.mark.parametrize("endpoint", ["blocks.1.attn.hook_result[x]", "blocks.1.attn.hook_result[:, :, 2:3]",
+                                      "blocks.0.mlp.hook_postx", "blocks.1.hook_v_input[-1]"])
+def test_an_endpoint_of_a_head_or_mlp_that_cannot_be_read_is_refused(endpoint, tmp_path):
+    """Dropped without a word, it took its node out of the circuit (and hid a head index out of range)."""
+    import pickle
+    import shutil
+
+    from pytest_circuit_ablation.core.cases import model_circuit, model_nodes, user_models
+    from pytest_circuit_ablation.errors import AblationError
+    from tests.helpers import model_dir
+
+    with pytest.raises(ValueError, match="cannot tell which head or MLP"):
+        nodes_from_edges([(endpoint, "blocks.1.hook_resid_post")])
+    folder = tmp_path / "3"
+    shutil.copytree(model_dir("siit"), folder)
+    (folder / "edges.pkl").write_bytes(pickle.dumps([*CASE3_EDGES, (endpoint, "blocks.1.hook_resid_post")]))
+    (ref,) = user_models(tmp_path)
+    with pytest.raises(AblationError) as e:
+        model_circuit(ref, case3(), model_nodes(ref))
+    assert str(e.value) == (f"{folder / 'edges.pkl'}: cannot tell which head or MLP {endpoint!r} names; write a head as "
+                            "[2] (or [:, :, 2])")

@@ -14,11 +14,16 @@ HEAD_HOOK = "attn.hook_result"
 MLP_HOOK = "mlp.hook_post"
 
 _NODE_RE = re.compile(r"^blocks\.(\d+)\.(attn\.hook_result|mlp\.hook_post)(?:\[(\d+)\])?$")
-# InterpBench edges name hooks at finer grain; each maps to the head or MLP it belongs to.
+# InterpBench edges name hooks at finer grain; each maps to the head or MLP it belongs to. The head index
+# is InterpBench's ``[2]`` or ACDC's TorchIndex spelling ``[:, :, 2]`` (leading and trailing ``:`` slots).
 _EDGE_HOOK_RE = re.compile(
-    r"^blocks\.(\d+)\.(?:attn\.hook_(?:result|q|k|v|z|pattern|attn_scores)|hook_(?:q|k|v)_input)(?:\[(\d+)\])?$"
+    r"^blocks\.(\d+)\.(?:attn\.hook_(?:result|q|k|v|z|pattern|attn_scores)|hook_(?:q|k|v)_input)"
+    r"(?:\[(?:\s*:\s*,)*\s*(\d+)\s*(?:,\s*:\s*)*\])?$"
 )
-_EDGE_MLP_RE = re.compile(r"^blocks\.(\d+)\.(?:mlp\.hook_(?:pre|post)|hook_mlp_(?:in|out))$")
+_EDGE_MLP_RE = re.compile(r"^blocks\.(\d+)\.(?:mlp\.hook_(?:pre|post)|hook_mlp_(?:in|out))(?:\[(?:\s*:\s*,?)*\])?$")
+# an endpoint inside a block that is not its residual stream names a head or an MLP: if it does not parse,
+# the circuit would silently lose that node
+_EDGE_COMPONENT_RE = re.compile(r"^blocks\.\d+\.(?:attn\.|mlp\.|hook_(?:q|k|v)_input|hook_mlp_|hook_attn_out)")
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,8 @@ def all_nodes(n_layers: int, n_heads: int, attn_only: bool = False) -> list[Node
 
 
 def edge_hook_node(hook: str) -> Node | None:
-    """The node an ACDC-style edge endpoint belongs to (None for embeddings, residual stream, etc.)."""
+    """The node an ACDC-style edge endpoint belongs to (None for embeddings, residual stream, a whole
+    layer's attention output). Raises ValueError for an endpoint of a head or MLP it cannot read."""
     hook = hook.strip()
     m = _EDGE_HOOK_RE.match(hook)
     if m:
@@ -93,11 +99,14 @@ def edge_hook_node(hook: str) -> Node | None:
     m = _EDGE_MLP_RE.match(hook)
     if m:
         return Node(int(m.group(1)), None)
+    if _EDGE_COMPONENT_RE.match(hook) and not re.fullmatch(r"blocks\.\d+\.(?:hook_attn_out|attn\.hook_result)", hook):
+        raise ValueError(f"cannot tell which head or MLP {hook!r} names")
     return None
 
 
 def nodes_from_edges(edges: list[tuple[str, str]]) -> set[Node]:
-    """In-circuit nodes named by InterpBench's ``edges.pkl`` (both endpoints of every edge)."""
+    """In-circuit nodes named by InterpBench's ``edges.pkl`` (both endpoints of every edge). Raises
+    ValueError naming an endpoint of a head or MLP it cannot read."""
     found: set[Node] = set()
     for edge in edges:
         for endpoint in edge:
