@@ -89,8 +89,11 @@ def test_a_model_that_misses_its_targets_is_saved_aside_and_nothing_is_overwritt
     assert train_main([*args, "--early-stop", "1"]) == 2
     assert "already holds a model; choose another --out or pass --force" in capsys.readouterr().err
     assert (hub / "3" / "ll_model.pth").read_bytes() == b"a model someone keeps"
+    (hub / "3" / "edges.pkl").write_bytes(b"the replaced model's circuit")
     assert train_main([*args, "--early-stop", "1", "--force"]) == 0
     assert (hub / "3" / "ll_model.pth").read_bytes() != b"a model someone keeps"
+    # gone: the gate would have judged the new model against the old model's circuit
+    assert not (hub / "3" / "edges.pkl").exists() and "removed " in capsys.readouterr().out
 
 
 def test_a_trained_builtin_model_is_registered_for_the_gate(tmp_path, capsys):

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torch
 
-        from ...core.hubfiles import load_hl_model, save_ll_model
+        from ...core.hubfiles import load_hl_model
 
         torch.set_num_threads(max(1, torch.get_num_threads()))
         if args.out and (args.role or args.why):
@@ -176,11 +176,11 @@ def main(argv: list[str] | None = None) -> int:
             meta["init_from"] = init_record
         missed = [k for k in trainer.stop_metrics() if result.get(k, 0.0) < targs.early_stop]
         if missed:
-            save_ll_model(trainer.ll, rejected, meta)
+            _save(trainer.ll, rejected, meta, case.id)
             print(f"error: {', '.join(missed)} below {targs.early_stop}% after {result['steps']} steps: {result}; "
                   f"saved as {rejected}, not as {out}", file=sys.stderr)
             return 1
-        save_ll_model(trainer.ll, out, meta)
+        _save(trainer.ll, out, meta, case.id)
         print(f"wrote {out}: {result}")
         if args.out:
             print(f"gate it with: pytest --pyargs pytest_circuit_ablation --ablation-models {args.out}")
@@ -193,6 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _save(model, folder: Path, meta: dict, case_id: str) -> None:
+    """Write the model in InterpBench's layout. An ``edges.pkl`` left in the folder (by the model that
+    ``--force`` replaces) goes: the gate would judge this model, trained on its case's own
+    correspondence, against that file's circuit."""
+    from ...core.hubfiles import EDGES_FILE, save_ll_model
+
+    save_ll_model(model, folder, meta)
+    stale = folder / EDGES_FILE
+    if stale.exists():
+        stale.unlink()
+        print(f"removed {stale}: the replaced model's circuit (this model follows case {case_id}'s correspondence)")
 
 
 def _initial_weights(folder: Path, case, hl) -> tuple[dict, dict]:
