@@ -74,3 +74,28 @@ def test_case_meta_json_naming_another_length_is_refused(tmp_path):
     (hub / "33" / "meta.json").write_text(json.dumps({"max_seq_len": 6, "vocab": ["J", "LB"]}))
     with pytest.raises(AblationError, match=r"33/meta.json: max_seq_len is 6, but built-in case 33 .* has 10"):
         check_model_fits_case(_ref(hub, "33"), load_case("33"))
+
+
+@pytest.mark.parametrize("case_id", CASES)
+def test_the_other_attention_mask_is_refused(hub, tmp_path, case_id):
+    """A bidirectional model of a causal program (or the reverse) was judged, and read as leaking."""
+    cfg = pickle.loads((hub / case_id / "ll_model_cfg.pkl").read_bytes())
+    other = "bidirectional" if cfg.get("attention_dir", "causal") == "causal" else "causal"
+    with pytest.raises(AblationError, match=rf"attention_dir is '{other}', but built-in case {case_id} .* has "):
+        check_model_fits_case(_altered(hub, tmp_path, case_id, attention_dir=other), load_case(case_id))
+
+
+def test_a_model_this_projects_trainer_made_for_another_case_is_refused(tmp_path):
+    """Case 7's model copied into a folder named 14 (same length, vocabulary and classes) was judged against
+    case 14: 'not meaningful' and a page of leaking nodes, though its meta.json says which case it is."""
+    import shutil
+
+    from tests.helpers import CASE3
+
+    case7 = CASE3.parent / "7" / "models" / "siit"
+    shutil.copytree(case7, tmp_path / "14")
+    ref = ModelRef("14", "copied", tmp_path / "14", "gated", "user")
+    with pytest.raises(AblationError, match=r"14/meta.json: case is '7', but built-in case 14 .* has '14'; this model was "
+                                            r"trained on another task definition"):
+        check_model_fits_case(ref, load_case("14"))
+    check_model_fits_case(ModelRef("7", "copied", case7, "gated", "user"), load_case("7"))  # in its own case: fine

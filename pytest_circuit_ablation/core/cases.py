@@ -302,7 +302,14 @@ def check_model_fits_case(ref: ModelRef, case: Case) -> None:
     for field_name, ours in (("n_ctx", case.max_seq_len), ("d_vocab", len(case.encoding)), ("d_vocab_out", d_vocab_out)):
         if cfg.get(field_name) != ours:
             raise _refuse(where, field_name, cfg.get(field_name), ours, case)
+    mask = "causal" if case.causal else "bidirectional"  # the program's attention: part of its task
+    if cfg.get("attention_dir", "causal") != mask:
+        raise _refuse(where, "attention_dir", cfg.get("attention_dir", "causal"), mask, case)
     for declared, where in _declared_tasks(ref):
+        # this project's trainer records the case it trained for: a model copied into another case's folder
+        if str(declared.get("trainer", "")).startswith("pytest_circuit_ablation") and "case" in declared \
+                and str(declared["case"]) != case.id:
+            raise _refuse(where, "case", str(declared["case"]), case.id, case)
         if "max_seq_len" in declared and declared["max_seq_len"] != case.max_seq_len:
             raise _refuse(where, "max_seq_len", declared["max_seq_len"], case.max_seq_len, case)
         vocab = declared.get("vocab")
