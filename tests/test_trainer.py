@@ -159,6 +159,28 @@ def test_init_from_continues_a_saved_model_and_records_it(tmp_path, capsys):
     assert meta["init_from"]["folder"] == str(src)
 
 
+def test_init_from_weights_that_are_already_the_best_are_kept(tmp_path):
+    """The starting weights were never a candidate: case 3's gated model, continued for two steps, came out
+    worse than it went in (89% accuracy) and was rejected."""
+    import torch
+
+    src = case3().dir / "models" / "siit"
+    base = ["3", "--name", "x", "--max-steps", "2", "--eval-every", "1", "--batch-size", "64", "--eval-pairs", "512",
+            "--no-progress", "--init-from", str(src)]
+    # it meets the targets as it is: no step is taken, and the model written is the one read
+    assert train_main([*base, "--out", str(tmp_path / "met"), "--early-stop", "99"]) == 0
+    meta = json.loads((tmp_path / "met" / "3" / "meta.json").read_text())
+    assert (meta["final_metrics"]["steps"], meta["final_metrics"]["kept_step"]) == (0, 0)
+    read = torch.load(src / "ll_model.pth", weights_only=True)
+    written = torch.load(tmp_path / "met" / "3" / "ll_model.pth", weights_only=True)
+    assert all(torch.equal(read[k], written[k]) for k in read)
+    # a target it misses, and steps at a rate that wrecks it: the starting weights are still the best kept
+    assert train_main([*base, "--out", str(tmp_path / "wrecked"), "--early-stop", "100", "--lr", "1.0"]) == 1
+    meta = json.loads((tmp_path / "wrecked.rejected" / "3" / "meta.json").read_text())
+    assert (meta["final_metrics"]["steps"], meta["final_metrics"]["kept_step"]) == (2, 0)
+    assert meta["final_metrics"]["accuracy"] >= 99.0
+
+
 def test_init_from_a_model_of_another_shape_is_refused(tmp_path, capsys):
     other = load_case("4").dir / "models" / "siit"
     rc = train_main(["3", "--name", "x", "--out", str(tmp_path), "--max-steps", "1", "--no-progress",

@@ -147,6 +147,7 @@ class SIITTrainer:
         self.hl.requires_grad_(False)
         torch.manual_seed(args.seed)
         self.ll = HookedTransformer(ll_config(case, hl_model.cfg, args.seed), move_to_device=False)
+        self.continued = init_state is not None  # its starting weights are a candidate to keep (step 0)
         if init_state is not None:  # continue a saved model (its Adam state is not stored: the optimiser starts afresh)
             self.ll.load_state_dict(init_state, strict=False)
         # several HL labels written by one component are one intervention: keep each (HL node, LL nodes) once
@@ -303,13 +304,19 @@ class SIITTrainer:
 
     def train(self, progress: Callable[[int, dict], None] | None = None) -> dict[str, Any]:
         """Train until every active metric reaches ``early_stop`` or ``max_steps``; the weights kept are
-        those of the evaluation whose worst active metric was best (training at lr 1e-2 can wander)."""
+        those of the evaluation whose worst active metric was best (training at lr 1e-2 can wander). A
+        continued model's starting weights are evaluated first, as step 0: they may be the best there are
+        (and if they already reach ``early_stop``, no step is taken)."""
         import copy
 
         start = time.perf_counter()
         evals, best, best_score, best_step = {}, None, -1.0, 0
         step = 0
-        for step in range(1, self.args.max_steps + 1):
+        if self.continued:  # evaluation draws no random numbers: the steps after it are the same as without it
+            evals = self.evaluate()
+            best_score = min(evals[k] for k in self.stop_metrics())
+            best = (copy.deepcopy(self.ll.state_dict()), dict(evals))
+        for step in range(1, self.args.max_steps + 1) if best_score < self.args.early_stop else ():
             losses = self.step()
             if step % self.args.eval_every == 0 or step == self.args.max_steps:
                 evals = self.evaluate()
