@@ -117,6 +117,16 @@ def test_a_trained_builtin_model_is_registered_for_the_gate(tmp_path, capsys):
     assert json.loads((cases_dir / "3" / "case.json").read_text())["models"]["mine"] == {"role": "gated"}
 
 
+def test_name_is_needed_only_without_out(tmp_path, capsys):
+    """With --out the model is DIR/<case>: --name was required there and then used for nothing."""
+    with pytest.raises(SystemExit):
+        train_main(["3", "--max-steps", "1", "--no-progress"])
+    assert "--name is required unless --out DIR is given" in capsys.readouterr().err
+    assert train_main(["3", "--out", str(tmp_path / "hub"), "--max-steps", "1", "--eval-every", "1", "--batch-size", "64",
+                       "--eval-pairs", "256", "--no-progress", "--early-stop", "1"]) == 0
+    assert (tmp_path / "hub" / "3" / "ll_model.pth").is_file()
+
+
 def test_role_with_out_and_a_missing_cases_dir_are_refused_before_training(tmp_path, capsys):
     base = ["3", "--name", "x", "--max-steps", "1", "--no-progress"]
     assert train_main([*base, "--out", str(tmp_path / "hub"), "--role", "negative-control"]) == 2

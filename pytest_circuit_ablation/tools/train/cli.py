@@ -33,7 +33,7 @@ EXAMPLES = """examples:
         a negative control: the gate must reject it
   circuit-ablation-train 21 --name siit --init-from cases/21/models/siit.rejected --lr 0.0005
         continue training a saved model (e.g. one that missed its targets) from its weights
-  circuit-ablation-train 3 --name mine --out ./InterpBench
+  circuit-ablation-train 3 --out ./InterpBench
         write ./InterpBench/3/ (InterpBench's hub layout); gate it with
         pytest --pyargs pytest_circuit_ablation --ablation-models ./InterpBench
 """
@@ -74,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="circuit-ablation-train", description=__doc__.split("\n\n")[0],
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("case", help="case id, e.g. 3")
-    p.add_argument("--name", required=True, type=_model_name, help="model name: writes cases/<case>/models/<name>/ and registers it in case.json")
+    p.add_argument("--name", type=_model_name, default=None,
+                   help="model name: writes cases/<case>/models/<name>/ and registers it in case.json (required "
+                        "without --out; with --out, where the model is DIR/<case>, only a label)")
     p.add_argument("--out", type=Path, default=None,
                    help="write DIR/<case>/ in InterpBench's hub layout instead (gate it with --ablation-models DIR)")
     p.add_argument("--force", action="store_true", help="overwrite an existing model of that name")
@@ -113,7 +115,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(raw)
+    parser = _parser()
+    args = parser.parse_args(raw)
+    if args.name is None and args.out is None:
+        parser.error("--name is required unless --out DIR is given")
     try:
         import torch
 
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=targs.max_steps, desc=f"case {case.id} {args.name}", unit="step")
+            bar = tqdm(total=targs.max_steps, desc=f"case {case.id} {args.name or args.out.name}", unit="step")
 
         def progress(step: int, info: dict) -> None:
             if bar is not None:
