@@ -139,3 +139,25 @@ def test_recompiling_the_program_gives_the_stored_case(case_id):
     assert set(fresh) == set(stored)
     worst = max(float((fresh[k].float() - stored[k].float()).abs().max()) for k in fresh if fresh[k].numel())
     assert worst == 0.0
+
+
+def test_the_compile_tool_says_which_correspondence_the_gate_uses(tmp_path, capsys):
+    """For case 3 it printed the compiled layout's correspondence (L1H0) as if the gate would use it; the
+    gate uses case.json's override (L1H2)."""
+    import shutil
+
+    from pytest_circuit_ablation.tools.compile import main as compile_main
+
+    _tracr_or_skip()
+    shutil.copytree(load_case("3").dir, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
+    assert compile_main(["3", "--cases-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "case 3: correspondence: case.json's own, which the gate uses (correspondence_override: " in out
+    assert '"ll": ["blocks.1.attn.hook_result[2]"]' in out.split("the compiled layout's would be")[0]
+    # without the override, case.json holds the compiled correspondence, and says so
+    spec = json.loads((tmp_path / "3" / "case.json").read_text())
+    spec.pop("correspondence_override")
+    spec["correspondence"] = correspondence_from_layout(json.loads((tmp_path / "3" / "tracr_layout.json").read_text()))
+    (tmp_path / "3" / "case.json").write_text(json.dumps(spec))
+    assert compile_main(["3", "--cases-dir", str(tmp_path)]) == 0
+    assert "case 3: correspondence from the compiled layout, as case.json has it: " in capsys.readouterr().out

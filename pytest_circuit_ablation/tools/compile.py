@@ -240,8 +240,12 @@ def main(argv: list[str] | None = None) -> int:
             model, layout = compile_case(case, update_spec=args.update_case_json)
             print(f"case {case.id}: wrote {case.dir / HL_CFG_FILE} (d_model {model.cfg.d_model}, "
                   f"{model.cfg.n_layers} layers); writes: {json.dumps(layout['writes'])}")
-            print(f"case {case.id}: correspondence from the compiled layout: "
-                  f"{json.dumps(correspondence_from_layout(layout), ensure_ascii=False)}")
+            compiled = json.dumps(correspondence_from_layout(layout), ensure_ascii=False)
+            if case.spec.get("correspondence_override"):  # the gate uses case.json's, not the layout's
+                print(f"case {case.id}: correspondence: case.json's own, which the gate uses (correspondence_override: "
+                      f"{json.dumps(case.spec['correspondence'], ensure_ascii=False)}); the compiled layout's would be {compiled}")
+            else:
+                print(f"case {case.id}: correspondence from the compiled layout, as case.json has it: {compiled}")
     except AblationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
