@@ -71,6 +71,11 @@ def test_a_folder_with_files_a_report_did_not_write_is_refused(tmp_path):
     assert "holds ablation.json and index.html, " in foreign_files_problem(tmp_path)
     (tmp_path / "index.html").unlink()
     (tmp_path / "ablation.json").unlink()
+    hub = tmp_path / "hub"
+    (hub / "3").mkdir(parents=True)
+    (hub / "3" / "ll_model.pth").write_bytes(b"")
+    assert foreign_files_problem(hub) == (f"{hub} holds models (3/ll_model.pth): a report does not go among them; "
+                                          "choose an empty or new folder")
     write_report(tmp_path, [], {"settings": {}, "models": {}}, images=())
     assert foreign_files_problem(tmp_path) is None  # an earlier report's folder is written again
 

@@ -70,11 +70,16 @@ _FIGURE_NAME = re.compile(r"case[^/]+-(?:%s)\.(?:png|pdf)" % "|".join(re.escape(
 
 def foreign_files_problem(folder: Path) -> str | None:
     """A folder that holds files of a report's names that no report wrote (no ``ablation.json`` of one)
-    would lose them: a project's own ``docs/index.html`` or ``reports/`` of another tool. None when the
-    folder is new, empty of those names, or an earlier report's; else why it is refused."""
+    would lose them: a project's own ``docs/index.html`` or ``reports/`` of another tool; and a folder of
+    models (InterpBench's hub layout) is no place for a report. None when the folder is new, holds
+    neither, or is an earlier report's; else why it is refused."""
     folder = Path(folder)
     if not folder.is_dir() or _is_report(folder / "ablation.json"):
         return None
+    held = sorted(p.parent.name for p in folder.glob("*/ll_model.pth"))
+    if held:  # --ablation-report-dir (or merge -o) given the models' own folder
+        return (f"{folder} holds models ({', '.join(f'{c}/ll_model.pth' for c in held[:2])}{' and more' if len(held) > 2 else ''}): "
+                "a report does not go among them; choose an empty or new folder")
     clash = [name for name in REPORT_FILES if (folder / name).exists()]
     if not clash:
         return None

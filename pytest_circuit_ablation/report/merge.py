@@ -98,7 +98,8 @@ def merge_meta(folders: list[Path], metas: list[dict[str, Any]]) -> dict[str, An
     if any(shards):
         counts = {s.split("/")[1] for s in shards if s}
         if None in shards or len(counts) > 1:
-            raise AblationError(f"shards of different splits: {', '.join(s or 'unsharded' for s in shards)}")
+            words = [s or ("a merged report" if m.get("merged_from") else "unsharded") for s, m in zip(shards, metas)]
+            raise AblationError(f"shards of different splits: {', '.join(words)}")
         count = int(counts.pop())
         seen = sorted(int(s.split("/")[0]) for s in shards)  # type: ignore[union-attr]
         missing = [i for i in range(1, count + 1) if i not in seen]

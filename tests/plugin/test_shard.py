@@ -71,6 +71,9 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     assert "shard 2/3 is missing" in capsys.readouterr().err
     assert report_main(["merge", *shards, str(root / "serial"), "-o", str(tmp_path / "out"), "--images", "none"]) == 2
     assert "different splits" in capsys.readouterr().err
+    assert report_main(["merge", *shards, "-o", str(tmp_path / "merged"), "--images", "none"]) == 0
+    assert report_main(["merge", str(tmp_path / "merged"), shards[1], "-o", str(tmp_path / "out"), "--images", "none"]) == 2
+    assert "shards of different splits: a merged report, 2/3" in capsys.readouterr().err  # it said "unsharded"
     other = tmp_path / "other"
     shutil.copytree(shards[1], other)
     meta = json.loads((other / "ablation.json").read_text())
