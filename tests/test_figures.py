@@ -118,10 +118,25 @@ def test_under_rule_hl_an_in_circuit_node_is_drawn_against_its_hl_reference_not_
     assert len(hl) == 1 and hl[0]["xaxis"] == "x"  # the resample panel only
     assert hl[0]["y"] == [0.58 + s / 100 for s in SCALES]
     assert hl[0]["error_y"]["array"] == [None, None, 0.05, None]  # the band at the checkpoint (resample x 1.0) only
+    assert hl[0]["error_y"]["arrayminus"] == [None, None, 0.05, None]
+    # a line without markers (their ticks at each scale read as stray error bars), the band a broad bar
+    # without caps (a capped one read as a Wilson interval)
+    assert hl[0]["mode"] == "lines" and "marker" not in hl[0] and hl[0]["error_y"]["width"] == 0
     assert "HL node" in spec["layout"]["title"]["text"]
     static = json.loads(figures.mode_figure(_with_hl(_rows()), "resample", "t", marks).to_json())
     assert [t["name"] for t in static["data"]].count("L0H0 HL") == 1 and _tau_lines(static) == [0.1]
     go.Figure(spec), go.Figure(static)  # plotly.py accepts the new traces
+
+
+def test_the_gates_band_stops_at_one_and_its_tau_lines_are_drawn_on_its_checkpoints_panels_only():
+    """The band ran up to 1.05, above any effect; the tau_out line was on every mode's panel, as if every
+    mode's nodes were held to it."""
+    rows = [dict(r, hl_effect=0.98) if r["status"] == "in_circuit" and r["mode"] == "resample" else r for r in _rows()]
+    spec = json.loads(figures.effect_figure(rows, "t", dict(MARKS, gate_rule="hl", hl_tol=0.05)).to_json())
+    band = next(t for t in spec["data"] if t["name"] == "L0H0 HL")["error_y"]
+    assert band["array"][2] == pytest.approx(0.02) and band["arrayminus"][2] == 0.05
+    assert {s["yref"] for s in spec["layout"]["shapes"]} == {"y"}  # resample, the checkpoint's mode: panel 1
+    assert _tau_lines(json.loads(figures.mode_figure(rows, "mean", "t", MARKS).to_json())) == []
 
 
 def test_tau_in_is_drawn_where_it_judges():

@@ -105,3 +105,22 @@ def test_the_diagnosis_line_names_diagnosis_csv_as_written_only_with_a_report():
     assert diagnosis_lines(rows, in_report=True)[0].endswith("every node's verdict is in diagnosis.csv")
     assert diagnosis_lines(rows, in_report=False)[0].endswith(
         "every node's verdict is in the report's diagnosis.csv (--ablation-report)")
+
+
+def test_a_failing_number_is_shown_with_the_digits_that_make_it_fail():
+    """tau_out 0 and an out-of-circuit node with no flipped cell: its Wilson upper bound 0.0003 read
+    'upper=0.000' on the page and in the terminal, which looked like a pass."""
+    from pytest_circuit_ablation.suite.gate import GateRule, shown
+
+    assert shown(0.000349, 0.0, True) == "0.0003" and shown(0.176, 0.1, True) == "0.176"
+    assert shown(0.49996, 0.5, False) == "0.49996" and shown(0.42, 0.5, False) == "0.420"
+    assert GateRule(tau_out=0.0).offence(False, 0.0, 0.000349, None) == "Wilson upper bound 0.0003 > tau_out 0.0"
+
+
+def test_the_page_never_shows_a_nonzero_number_as_zero_nor_minus_zero():
+    """An offender's Wilson upper bound 0.0003 read [0.000, 0.000]; an AUROC / margin of all ties read
+    "-0.000"; a margin of -0.0001 must keep its sign."""
+    from pytest_circuit_ablation.report.html import _num
+
+    assert _num(0.000349) == "0.00035" and _num(-0.0001, "{:+.3f}") == "-0.0001"
+    assert _num(-0.0) == "0.000" and _num(-0.0, "{:+.3f}") == "+0.000" and _num(0.5) == "0.500"

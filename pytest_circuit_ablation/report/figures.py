@@ -32,7 +32,7 @@ from .rows import EffectRow
 IN_COLOUR, OUT_COLOUR = "green", "orange"  # the legend's group colours
 LINE_KEY = "one line per node: solid green in circuit, dashed orange out of circuit; ringed: gate checkpoint; bars: Wilson 95%"
 HL_KEY = "; thin dotted: the HL node's own effect"
-BAND_KEY = ", its bar at the checkpoint the gate's band"
+BAND_KEY = ", its broad pale bar at the checkpoint the gate's band"
 # one shade per node, so that lines of one group can be told apart (greens in circuit, oranges/browns out)
 IN_SHADES = ("#1b7837", "#5aae61", "#00441b", "#7fbf7b", "#276419", "#4d9221", "#a6d96a", "#1a9850")
 OUT_SHADES = ("#e66101", "#b35806", "#fdb863", "#8c510a", "#f1a340", "#d95f02", "#fc8d59", "#7f3b08", "#bf812d",
@@ -144,17 +144,29 @@ def _hl_lines(rows, marks: dict[str, Any] | None, panel: int = 1) -> list[dict]:
             continue
         colour = style[node][1]
         band = [tol if judged and tol is not None and p.get("gate_role") in ("gate", "control") else None for p in pts]
+        # the band as a broad translucent bar without caps, cut at 0 and 1: a capped bar read as a Wilson
+        # interval; and no markers, whose ticks at each scale read as stray error bars
+        up = [None if b is None else min(b, 1.0 - p["hl_effect"]) for p, b in zip(pts, band)]
+        down = [None if b is None else min(b, p["hl_effect"]) for p, b in zip(pts, band)]
         traces.append(dict(
             type="scatter", x=[axis.index(p["scale"]) for p in pts], y=[p["hl_effect"] for p in pts],
-            mode="lines+markers", name=f"{node} HL", line=dict(color=colour, dash="dot", width=1),
-            marker=dict(symbol="line-ew-open", size=11, color=colour, line=dict(width=1.5, color=colour)),
-            error_y=dict(type="data", array=band, thickness=1.5, width=8, color=colour, visible=any(b is not None for b in band)),
+            mode="lines", name=f"{node} HL", line=dict(color=colour, dash="dot", width=1.5),
+            error_y=dict(type="data", symmetric=False, array=up, arrayminus=down, thickness=7, width=0,
+                         color=_translucent(colour), visible=any(b is not None for b in band)),
             legendgroup=node, showlegend=False,
             customdata=[[node, p["scale"], (f"the gate: LL effect within {tol:g} of it here" if b is not None else "")]
                         for p, b in zip(pts, band)],
             hovertemplate=HL_HOVER, **_axes(panel),
         ))
     return traces
+
+
+def _translucent(colour: str, alpha: float = 0.35) -> str:
+    """``#rrggbb`` as an rgba() colour of that opacity (named colours stay opaque)."""
+    if not (colour.startswith("#") and len(colour) == 7):
+        return colour
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
 
 
 def _hl_key(hl: list[dict]) -> str:
@@ -209,14 +221,20 @@ def _marks_key(rows: list[EffectRow], marks: dict[str, Any] | None) -> tuple:
     return tuple(sorted(_drawn_marks(rows, marks).items()))
 
 
+def _gated_modes(rows: list[EffectRow]) -> tuple[str, ...]:
+    """The modes of the gate's checkpoints: only their panels hold the tau lines (a tau_out line on every
+    panel read as if every mode's nodes were held to it)."""
+    return tuple(sorted({r["mode"] for r in rows if r.get("gate_role") in ("gate", "control")}))
+
+
 @lru_cache(maxsize=64)
-def _effect_layout(modes: tuple[str, ...], axis: tuple[float, ...], marks: tuple) -> dict:
+def _effect_layout(modes: tuple[str, ...], axis: tuple[float, ...], marks: tuple, gated: tuple[str, ...]) -> dict:
     from plotly.subplots import make_subplots
 
     cols = min(4, len(modes))
     nrows = math.ceil(len(modes) / cols)
     fig = make_subplots(rows=nrows, cols=cols, subplot_titles=modes, horizontal_spacing=0.06, vertical_spacing=0.16)
-    _thresholds(fig, dict(marks), list(range(1, len(modes) + 1)))
+    _thresholds(fig, dict(marks), [i + 1 for i, mode in enumerate(modes) if mode in gated])
     _style(fig, axis, height=330 * nrows + 170)
     # up to four panels a row: 12 upright scale labels in a quarter of a 1400-pixel page ran into each other
     fig.update_xaxes(title_text="scale", tickangle=-60 if cols > 1 else 0, tickfont=dict(size=11))
@@ -230,18 +248,18 @@ def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, Any] | Non
     modes = _modes(rows)
     data = [t for i, mode in enumerate(modes) for t in _lines(rows, mode, panel=i + 1, legend=(i == 0))]
     hl = _hl_lines(rows, marks, panel=modes.index("resample") + 1) if "resample" in modes else []
-    layout = dict(_effect_layout(tuple(modes), tuple(_scale_axis(rows)), _marks_key(rows, marks)))
+    layout = dict(_effect_layout(tuple(modes), tuple(_scale_axis(rows)), _marks_key(rows, marks), _gated_modes(rows)))
     layout["title"] = {"text": f"{title}<br><sup>{LINE_KEY}{_hl_key(hl)}</sup>"}
     data += hl
     return Figure(data=data, layout=layout)
 
 
 @lru_cache(maxsize=64)
-def _mode_layout(axis: tuple[float, ...], marks: tuple) -> dict:
+def _mode_layout(axis: tuple[float, ...], marks: tuple, gated: bool) -> dict:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    _thresholds(fig, dict(marks), [1])
+    _thresholds(fig, dict(marks), [1] if gated else [])
     _style(fig, axis, height=400, width=1000)
     fig.update_layout(xaxis_title="Scale", yaxis_title="Causal Effect", margin=dict(r=150, b=50),
                       legend=dict(orientation="v", x=1.02, y=1, font=dict(size=10), tracegroupgap=0,
@@ -255,7 +273,7 @@ LEGEND_ROW_PX = 19  # one legend entry of ``mode_figure`` (font 10, no group gap
 def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, Any] | None = None) -> Figure:
     """One mode, as the notebook drew it (1000 x 400), with node names in the legend; taller where the
     legend needs it (a 20-node model's legend ran off a 400-pixel image, in-circuit nodes included)."""
-    layout = dict(_mode_layout(tuple(_scale_axis(rows)), _marks_key(rows, marks)))
+    layout = dict(_mode_layout(tuple(_scale_axis(rows)), _marks_key(rows, marks), mode in _gated_modes(rows)))
     hl = _hl_lines(rows, marks) if mode == "resample" else []
     layout["title"] = {"text": f"{title}<br><sup>{_hl_key(hl)[2:]}</sup>" if hl else title}
     layout["height"] = max(400, 150 + LEGEND_ROW_PX * len(_nodes(rows)))

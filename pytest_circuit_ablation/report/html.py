@@ -70,9 +70,16 @@ def _esc(value: Any) -> str:
 
 
 def _num(value: Any, fmt: str = "{:.3f}") -> str:
+    """A number as the page shows it: never "0.000" for a value that is not zero (a Wilson upper bound of
+    0.0003 read as 0, beside "offender"), never "-0.000"."""
     if value is None or (isinstance(value, float) and value != value):
         return "<span class=muted>n/a</span>"
-    return fmt.format(value)
+    text = fmt.format(value)
+    if isinstance(value, float) and fmt.endswith(".3f}") and float(text) == 0.0:
+        if value:  # two significant digits, its sign kept (a margin of -0.0001 is a negative margin)
+            return f"{value:+.2g}" if fmt.startswith("{:+") else f"{value:.2g}"
+        return fmt.format(0.0)  # -0.0
+    return text
 
 
 def _verdict_html(role: str, gate_row: dict[str, Any]) -> str:

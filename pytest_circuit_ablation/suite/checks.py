@@ -17,7 +17,7 @@ from ..core.hubfiles import training_record
 from ..report import baseline
 from ..report.rows import AccuracyRow, DiagnosisRow, EffectRow, LoadRow, Row, SeparationRow, effect_columns
 from .diagnosis import diagnose, requirement_offence
-from .gate import CONTROL, not_meaningful, reject
+from .gate import CONTROL, not_meaningful, reject, shown
 from .items import ItemSpec
 from .store import AblationStore, Refused
 
@@ -131,10 +131,16 @@ def _offenders(ev, gate, mode: str, scale: float) -> tuple[list[str], list[str]]
         upper, hl = metrics.wilson_interval(flipped, counted)[1], ev.hl_effect(node, mode, scale)
         if not gate.offence(inside, value, upper, hl):
             continue
-        held_to = ""
-        if gate.rule == "hl":
-            held_to = (f"[HL={hl:.3f}]" if hl is not None else "") if inside else f"[upper={upper:.3f}]"
-        (low if inside else high).append(f"{node.name}={value:.3f}{held_to}")
+        held_to, text = "", f"{value:.3f}"
+        if inside and (gate.rule != "hl" or hl is None):
+            text = shown(value, gate.tau_in, False)
+        elif inside:
+            held_to = f"[HL={hl:.3f}]"
+        elif gate.rule == "hl":
+            held_to = f"[upper={shown(upper, gate.tau_out, True)}]"
+        else:
+            text = shown(value, gate.tau_out, True)
+        (low if inside else high).append(f"{node.name}={text}{held_to}")
     return low, high
 
 

@@ -63,10 +63,14 @@ class GateRule:
                 if abs(effect - hl_effect) > self.hl_tol:
                     return f"effect {effect:.4f} vs its HL node's {hl_effect:.4f} (|diff| > hl_tol {self.hl_tol})"
                 return None
-            return f"effect {effect:.4f} < tau_in {self.tau_in}" if not effect >= self.tau_in else None
-        bound = ci_high if self.rule == "hl" else effect
+            return f"effect {shown(effect, self.tau_in, False, 4)} < tau_in {self.tau_in}" if not effect >= self.tau_in else None
+        bound = self.out_bound(effect, ci_high)
         label = "Wilson upper bound" if self.rule == "hl" else "effect"
-        return f"{label} {bound:.4f} > tau_out {self.tau_out}" if not bound <= self.tau_out else None
+        return f"{label} {shown(bound, self.tau_out, True, 4)} > tau_out {self.tau_out}" if not bound <= self.tau_out else None
+
+    def out_bound(self, effect: float, ci_high: float) -> float:
+        """What an out-of-circuit node is held to ``<= tau_out``: its Wilson upper bound (rule 'hl') or its effect."""
+        return ci_high if self.rule == "hl" else effect
 
     def item_role(self, model_role: str, mode: str | None, scale: float | None) -> str:
         """What an item at (mode, scale) is for: 'gate' (asserts the gate), 'control' (a negative control's
@@ -74,6 +78,17 @@ class GateRule:
         if not self.is_checkpoint(mode, scale):
             return "measure"
         return "control" if model_role == CONTROL else "gate"
+
+
+def shown(value: float, limit: float, fails_above: bool, digits: int = 3) -> str:
+    """A failing number with ``digits`` decimals, or as many more (up to 8) as it takes to read as failing:
+    an upper bound of 0.0003 against tau_out 0 read "0.000", which looked like a pass."""
+    text = f"{value:.{digits}f}"
+    for more in range(digits, 9):
+        text = f"{value:.{more}f}"
+        if (float(text) > limit) if fails_above else (float(text) < limit):
+            break
+    return text
 
 
 class GateRejected(pytest.fail.Exception):  # type: ignore[misc,name-defined]
