@@ -124,3 +124,18 @@ def test_the_page_never_shows_a_nonzero_number_as_zero_nor_minus_zero():
 
     assert _num(0.000349) == "0.00035" and _num(-0.0001, "{:+.3f}") == "-0.0001"
     assert _num(-0.0) == "0.000" and _num(-0.0, "{:+.3f}") == "+0.000" and _num(0.5) == "0.500"
+
+
+def test_the_banner_says_why_a_model_is_not_as_expected():
+    """A failing run's banner named the models and nothing else; the reason was three screens down."""
+    from pytest_circuit_ablation.report.html import _banner
+
+    gate = dict(mode="resample", scale=1.0, role="gated", outcome="failed", rejected=True,
+                offenders="L0H1=0.000[upper=0.0003] L1H0=0.176[upper=0.181]")
+    entries = {("3", "siit"): {"role": "gated", "gates": [gate]},
+               ("3", "iit"): {"role": "negative-control", "gates": [dict(gate, role="negative-control", outcome="xfailed")]},
+               ("14", "siit"): {"role": "gated", "gates": [], "refused": "no such file", "refused_as": "REFUSED"}}
+    banner = _banner(entries)
+    assert "1 of 1 negative controls rejected" in banner and "0 of 2 gated models passed" in banner
+    assert "<a href='#case3-siit'>case3-siit</a> (FAIL at resample x 1.0: 2 offenders)" in banner
+    assert "<a href='#case14-siit'>case14-siit</a> (REFUSED)" in banner and "case3-iit" not in banner

@@ -34,6 +34,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MODES = ("resample", "mean", "zero", "pca-self-var", "pca-self-orth", "pca-resample-var", "pca-resample-orth")
+#: each mode in a reader's words (the report page's key); ``lam`` is the scale
+MEANING = {
+    "resample": "the node's activation replaced by lam x its activation on the source input (lam 0: zero ablation, "
+                "lam 1: interchange)",
+    "mean": "replaced by lam x its mean over the inputs",
+    "zero": "replaced by 0 (the scale changes nothing)",
+    "pca-self-var": "its part in the top-k PCA directions scaled by lam, the rest kept (lam 1: unchanged)",
+    "pca-self-orth": "its part outside the top-k PCA directions scaled by lam, the rest kept (lam 1: unchanged)",
+    "pca-resample-var": "its part in the top-k PCA directions replaced by lam x the source input's",
+    "pca-resample-orth": "its part outside the top-k PCA directions replaced by lam x the source input's",
+}
 PCA_MODES = frozenset(m for m in MODES if m.startswith("pca-"))
 SOURCE_MODES = frozenset({"resample", "pca-resample-var", "pca-resample-orth"})  # depend on the source input
 IDENTITY_AT_ONE = frozenset({"pca-self-var", "pca-self-orth"})

@@ -120,6 +120,36 @@ def _training_html(record: dict[str, Any]) -> str:
     return f"<p class=muted>training record (meta.json, held-out pairs): {', '.join(parts)}</p>"
 
 
+def _key() -> str:
+    """The page's words, once, folded: what each term, mode and verdict means."""
+    from ..core.modes import MEANING as MODES_MEANING
+    from ..suite.diagnosis import MEANING as VERDICTS_MEANING
+
+    terms = [
+        ("LL / HL model", "the trained transformer (low level), and the compiled program whose circuit is known "
+                          "(high level)"),
+        ("cells", "(base input, source input, position) triples; counted where the HL model's outputs on the two "
+                  "inputs differ, flipped where the ablation made the LL output disagree with the HL one"),
+        ("effect", "the share of counted cells where the ablated LL model's output no longer agrees with the HL "
+                   "model's on the base input; 95% interval: Wilson's"),
+        ("scale", "lam, how much of the replacement is put in (see the modes)"),
+        ("HL effect", "the same measure for the node's HL counterpart, interchanged in the HL model: what a "
+                      "perfect LL node scores"),
+        ("checkpoint", "a (mode, scale) where the gate is asserted; every other setting is measured only"),
+        ("AUROC / margin", "how well effect separates in-circuit from out-of-circuit nodes (1: every in-circuit "
+                           "node above every other); margin: lowest in-circuit minus highest out-of-circuit effect"),
+        ("IIA / strict accuracy", "training record: interchanges of circuit nodes give the HL model's answer / "
+                                  "interchanges of other nodes leave the answer right"),
+        ("spread / PCA explained", "how much a node's activation varies across inputs relative to its size / the "
+                                   "share of that variation in the top-k PCA directions (PCA degenerate: nothing "
+                                   "outside them)"),
+    ]
+    rows = [f"<tr><td class=l>{_esc(t)}</td><td class=l>{_esc(d)}</td></tr>" for t, d in terms]
+    rows += [f"<tr><td class=l>mode {_esc(m)}</td><td class=l>{_esc(d)}</td></tr>" for m, d in MODES_MEANING.items()]
+    rows += [f"<tr><td class=l>verdict {_esc(v)}</td><td class=l>{_esc(d)}</td></tr>" for v, d in VERDICTS_MEANING.items()]
+    return f"<details id='key'><summary>how to read this page</summary><table>{''.join(rows)}</table></details>"
+
+
 def _flag(value: Any) -> str:
     """A true/false/missing cell as the CSV writes it."""
     return "" if value is None else ("true" if value else "false")
@@ -235,24 +265,37 @@ def _diagnosis_table(rows: list[Row], role: str) -> str:
 def _banner(entries: dict, flagged: list[Row] | None = None) -> str:
     """One line a reader sees first: how many gated models passed and controls were rejected, with the
     models that did not get the verdict their role asks for linked."""
-    groups: dict[str, list[tuple[str, bool]]] = {GATED: [], CONTROL: []}
+    groups: dict[str, list[tuple[str, str | None]]] = {GATED: [], CONTROL: []}
     for (task, model), entry in entries.items():
-        words = [checkpoint_verdict(g) for g in entry["gates"]]
-        ok = "refused" not in entry and bool(words) and all(upheld(entry["role"], w) for w in words)
-        groups.setdefault(entry["role"], []).append((f"case{task}-{model}", ok))
+        groups.setdefault(entry["role"], []).append((f"case{task}-{model}", _why_not_as_expected(entry)))
     parts, bad = [], []
     for role, label in ((GATED, "gated models passed"), (CONTROL, "negative controls rejected")):
         got = groups.get(role, [])
         if got:
-            parts.append(f"{sum(ok for _, ok in got)} of {len(got)} {label}")
-            bad += [name for name, ok in got if not ok]
+            parts.append(f"{sum(why is None for _, why in got)} of {len(got)} {label}")
+            bad += [(name, why) for name, why in got if why is not None]
     cls = "ok" if not bad else "fail"
-    links = "" if not bad else "; not as expected: " + ", ".join(f"<a href='#{n}'>{_esc(n)}</a>" for n in bad)
+    links = "" if not bad else "; not as expected: " + ", ".join(
+        f"<a href='#{n}'>{_esc(n)}</a> ({_esc(why)})" for n, why in bad)
     if flagged is not None:
         names = [f"case{r['task']}-{r['model']}-{r['node']}" for r in flagged]
         links += f"; {counted(len(names), 'node')} of gated models flagged by the diagnosis" + (": " if names else "") + ", ".join(
             f"<a href='#diag-{_esc(n)}'>{_esc(n)}</a>" for n in names)
     return f"<p class='banner {cls}' id='banner'>{'; '.join(parts)}{links}</p>"
+
+
+def _why_not_as_expected(entry: dict[str, Any]) -> str | None:
+    """Why a model did not get the verdict its role asks for, in a few words (None when it did)."""
+    if "refused" in entry:
+        return entry["refused_as"]
+    if not entry["gates"]:
+        return "no checkpoint ran"
+    for g in entry["gates"]:
+        word = checkpoint_verdict(g)
+        if not upheld(entry["role"], word):
+            offenders = (g.get("offenders") or "").split()
+            return f"{word} at {g['mode']} x {g['scale']}" + (f": {counted(len(offenders), 'offender')}" if offenders else "")
+    return None
 
 
 def _part_of_what(meta: dict[str, Any]) -> str:
@@ -304,7 +347,7 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         seps = [r for r in sep_rows if r["task"] == task and r["model"] == model]
         title = f"case {task} / {model}"
         parts = [f"<h2 id='{anchor}'>{_esc(title)}</h2>",
-                 f"<p>role: {_esc(entry['role'])}; accuracy {_num(acc, '{:.2%}')}; "
+                 f"<p>role: {_esc(entry['role'])}; accuracy against the HL model on this run's inputs {_num(acc, '{:.2%}')}; "
                  + "; ".join(f"gate at {_esc(g['mode'])} x {_esc(g['scale'])}: {_verdict_html(entry['role'], g)}"
                              + (" (offenders: " + ", ".join(
                                  f"<a href='#{anchor}-{_esc(g['mode'])}-{_esc(g['scale'])}-{_esc(o.split('=', 1)[0])}'>{_esc(o)}</a>"
@@ -338,6 +381,7 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
         _part_of_what(meta),
         f"<p>gate: {_esc(meta.get('gate', ''))}</p>",
         f"<table>{head}{''.join(overview)}</table>",
+        _key(),
         *sections,
         _drift_table(effect_rows, meta.get("baseline")),
         "<h2>Run</h2>" + _settings_table(meta),

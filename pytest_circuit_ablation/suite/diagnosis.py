@@ -34,6 +34,17 @@ CAUSAL, WEAK = "causal", "weak"
 IRRELEVANT, CONSTANT_LOAD, LOAD, LEAKING = "irrelevant", "constant-load-bearing", "load-bearing", "leaking"
 UNMEASURED = "unmeasured"
 VERDICTS = (CAUSAL, WEAK, IRRELEVANT, CONSTANT_LOAD, LOAD, LEAKING, UNMEASURED)
+#: each verdict in a reader's words (the report page's key)
+MEANING = {
+    CAUSAL: "in circuit, and its side of the gate holds at the checkpoint",
+    WEAK: "in circuit, but its side of the gate does not hold at the checkpoint",
+    LEAKING: "out of circuit, and above tau_out at the checkpoint (a gate failure)",
+    CONSTANT_LOAD: "out of circuit; interchanging it does nothing and its activation barely varies, yet another "
+                   "ablation (zero, mean, another scale) moves the output: made constant, not irrelevant",
+    LOAD: "out of circuit; interchanging it does nothing, but another ablation moves the output (its activation varies)",
+    IRRELEVANT: "nothing in the sweep moves the output",
+    UNMEASURED: "the sweep holds no setting that could tell irrelevant from load-bearing",
+}
 #: verdicts worth a reader's attention (flagged in the banner and the terminal summary). A varying node
 #: that only a large scale moves ("load-bearing") is common in trained models and is not flagged.
 FLAGGED = frozenset({WEAK, CONSTANT_LOAD, LEAKING})
