@@ -249,7 +249,11 @@ def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, Any] | Non
     data = [t for i, mode in enumerate(modes) for t in _lines(rows, mode, panel=i + 1, legend=(i == 0))]
     hl = _hl_lines(rows, marks, panel=modes.index("resample") + 1) if "resample" in modes else []
     layout = dict(_effect_layout(tuple(modes), tuple(_scale_axis(rows)), _marks_key(rows, marks), _gated_modes(rows)))
-    layout["title"] = {"text": f"{title}<br><sup>{LINE_KEY}{_hl_key(hl)}</sup>"}
+    # the HL key on a line of its own: one line of both ran past the figure's edge on an 800-pixel page
+    layout["title"] = {"text": f"{title}<br><sup>{LINE_KEY}</sup>" + (f"<br><sup>{_hl_key(hl)[2:]}</sup>" if hl else "")}
+    if hl:  # from the top down (plotly centres a title's first line in the margin, and the rest ran into the panels)
+        layout["title"].update(yref="container", y=1, yanchor="top", pad={"t": 20})
+        layout["margin"] = {**layout["margin"], "t": layout["margin"]["t"] + 30}
     data += hl
     return Figure(data=data, layout=layout)
 
