@@ -319,7 +319,7 @@ def heatmap_figure(rows: list[EffectRow], title: str) -> Figure:
                          for s in scales])
         labels = [f"{n}{' *' if any(r['node'] == n and r['status'] == 'in_circuit' for r in rows) else ''}" for n in nodes]
         data.append(dict(
-            type="heatmap", z=z, x=[str(s) for s in scales], y=labels, zmin=0, zmax=1, colorscale="Viridis",
+            type="heatmap", z=z, x=[f"{s:g}" for s in scales], y=labels, zmin=0, zmax=1, colorscale="Viridis",
             showscale=(i == 0), colorbar=dict(title=dict(text="effect", side="right")), text=text,
             hovertemplate="node %{y}<br>mode " + mode + "<br>scale %{x}<br>effect %{z:.4f}<br>flipped %{text} cells<extra></extra>",
             **_axes(i + 1),

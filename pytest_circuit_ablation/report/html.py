@@ -103,7 +103,8 @@ def _separation_table(rows: list[SeparationRow]) -> str:
             mark = " style='outline:2px solid #333'" if r.get("gate_role") in ("gate", "control") else ""
             cells.append(f"<td{mark} title='AUROC / margin'>{_num(r.get('auroc'))} / {_num(r.get('margin'), '{:+.3f}')}</td>")
         body.append(f"<tr><th class=l>{_esc(mode)}</th>{''.join(cells)}</tr>")
-    return f"<table><tr><th class=l>AUROC / margin</th>{head}</tr>{''.join(body)}</table>"
+    return (f"<table><tr><th class=l>AUROC / margin</th>{head}</tr>{''.join(body)}</table>"
+            "<p class=muted>outlined: a gate checkpoint (the other settings are measured only)</p>")
 
 
 def _training_html(record: dict[str, Any]) -> str:
