@@ -423,8 +423,28 @@ def pytest_configure(config: pytest.Config) -> None:
     session = AblationSession(config, settings)
     config.stash[_SESSION] = session
     config.pluginmanager.register(session, "circuit-ablation-session")
-    if not (config.option.help or config.option.version) and _ablation_configured(config):
+    if not (config.option.help or config.option.version) and (_ablation_configured(config) or _suite_in_scope(config)):
         session.build_items()  # a bad task, folder or case fails here, as one line, before collection
+
+
+def _suite_in_scope(config: pytest.Config) -> bool:
+    """Will this run collect the suite's module? Its package named with ``--pyargs``, or a path at, inside or
+    above the package (not through a virtualenv, which pytest does not enter) among the arguments or
+    ``testpaths``. Cheap, and made without collecting: a plan that fails while the module is collected is a
+    collection error, not the one-line usage error it is here."""
+    package = _SUITE_MODULE.parent
+    for arg in config.args:
+        name = str(arg).split("::")[0]
+        if config.option.pyargs and name.split(".")[0] == package.name:
+            return True
+        path = Path(str(config.invocation_params.dir), name).resolve()
+        if path == package or package in path.parents:
+            return True
+        if path in package.parents:
+            between = package.relative_to(path).parents
+            if not any((path / p / "pyvenv.cfg").exists() for p in between if str(p) != "."):
+                return True
+    return False
 
 
 #: options whose point is the gate's verdict or a file: given where the suite did not run, they did nothing
@@ -460,7 +480,10 @@ def _session(config: pytest.Config) -> AblationSession:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for fixture, kind in _FIXTURE_KINDS.items():
         if fixture in metafunc.fixturenames:
-            params = _session(metafunc.config).build_items()[kind]
+            try:
+                params = _session(metafunc.config).build_items()[kind]
+            except pytest.UsageError as exc:  # planned only now (the suite was not foreseen): one line, no traceback
+                raise pytest.Collector.CollectError(str(exc)) from None
             metafunc.parametrize(fixture, params or [pytest.param(None, marks=pytest.mark.skip(reason="no models planned"))])
 
 
@@ -489,7 +512,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     """The suite's module is collected when its package is (``--pyargs pytest_circuit_ablation``) even
     where the project's ``python_files`` (``check_*.py``) would pass it over."""
     collected = yield
-    if _is_suite_module(file_path) and not any(isinstance(c, pytest.Module) for c in collected):
+    # a DoctestModule (--doctest-modules) is a pytest.Module too, and collects none of the suite's tests
+    if _is_suite_module(file_path) and not any(type(c) is pytest.Module or isinstance(c, SuiteModule) for c in collected):
         collected = [*collected, SuiteModule.from_parent(parent, path=file_path)]
     return collected
 

@@ -4,8 +4,11 @@ import sys
 
 
 def _imported(args, cwd):
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "pytest", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    """Modules imported by a pytest run, its xdist workers' included (they inherit the environment)."""
+    import os
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}, proc
 
 
@@ -31,6 +34,7 @@ def test_another_projects_run_reads_no_case(tmp_path):
         modules, proc = _imported(["-q", "-p", "no:cacheprovider", *extra], tmp_path)
         assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-2000:]
         assert any(m.startswith("pytest_circuit_ablation") for m in modules)  # the plugin did load
+        assert ("xdist.remote" in modules) == bool(extra)  # under -n, the workers' imports are seen too
         assert not {"pytest_circuit_ablation.suite.plan", "pytest_circuit_ablation.suite.items"} & modules, extra
     modules, proc = _imported(["-q", "-p", "no:cacheprovider", "--ablation-tasks=nosuch"], tmp_path)
     assert proc.returncode == 4 and "--ablation-tasks: unknown task 'nosuch'" in proc.stderr, proc.stderr[-2000:]
@@ -69,6 +73,31 @@ def test_a_projects_collection_patterns_do_not_hide_the_suite(pytester):
     lines = result.stdout.lines
     assert "test_circuits.py::test_effect[case3-siit-L0H0-resample-1.0]" in lines and "check_own.py::check_one" in lines
     assert "2809 tests collected" in result.stdout.str()  # the suite's 2,808 and the project's own, each once
+    # with --doctest-modules the module was collected for its doctests only (a DoctestModule is a Module too)
+    result = pytester.runpytest("--pyargs", "pytest_circuit_ablation", "--ablation-tasks=3", "--co", "-q", ".",
+                                "-p", "no:cacheprovider", "--doctest-modules")
+    assert "test_circuits.py::test_effect[case3-siit-L0H0-resample-1.0]" in result.stdout.lines
+
+
+def test_a_plan_that_fails_without_any_option_is_one_line_not_a_traceback(pytester, monkeypatch):
+    """`pytest --pyargs pytest_circuit_ablation` sets no option: the plan was made while collecting, and a
+    broken case came out as a collection error with a traceback (exit 2), not the one-line usage error."""
+    from pytest_circuit_ablation import plugin
+    from pytest_circuit_ablation.errors import AblationError
+    from pytest_circuit_ablation.suite import plan
+
+    def broken(settings):
+        raise AblationError("cases/14/case.json: invalid JSON (Expecting property name at line 1, column 2)")
+
+    monkeypatch.setattr(plan, "all_plans", broken)
+    result = pytester.runpytest("--pyargs", "pytest_circuit_ablation", "--co", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: cases/14/case.json: invalid JSON (Expecting property name at line 1, column 2)"])
+    # where the suite is collected unforeseen, a collection error of that one line, still no traceback
+    monkeypatch.setattr(plugin, "_suite_in_scope", lambda config: False)
+    result = pytester.runpytest("--pyargs", "pytest_circuit_ablation", "--co", "-p", "no:cacheprovider")
+    assert result.ret == 2 and "Traceback" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["cases/14/case.json: invalid JSON (Expecting property name at line 1, column 2)"])
 
 
 def test_help_shows_despite_a_bad_ini_value(tmp_path):
