@@ -78,6 +78,10 @@ def test_a_folder_with_files_a_report_did_not_write_is_refused(tmp_path):
                                           "choose an empty or new folder")
     write_report(tmp_path, [], {"settings": {}, "models": {}}, images=())
     assert foreign_files_problem(tmp_path) is None  # an earlier report's folder is written again
+    (tmp_path / "ablation.json").unlink()  # a project that keeps the byte-stable tables and page only
+    assert foreign_files_problem(tmp_path) is None
+    (tmp_path / "models.csv").write_text("name,score\nours,1\n")
+    assert "holds models.csv, which no report" in foreign_files_problem(tmp_path)
 
 
 def test_a_training_record_with_missing_or_nan_values_renders():

@@ -80,12 +80,29 @@ def foreign_files_problem(folder: Path) -> str | None:
     if held:  # --ablation-report-dir (or merge -o) given the models' own folder
         return (f"{folder} holds models ({', '.join(f'{c}/ll_model.pth' for c in held[:2])}{' and more' if len(held) > 2 else ''}): "
                 "a report does not go among them; choose an empty or new folder")
-    clash = [name for name in REPORT_FILES if (folder / name).exists()]
+    clash = [name for name in REPORT_FILES if (folder / name).exists() and not _written_by_a_report(folder / name)]
     if not clash:
         return None
     return (f"{folder} holds {' and '.join(clash[:2])}{' and more' if len(clash) > 2 else ''}, which no report of this "
             f"plugin wrote (no ablation.json of one): a report would overwrite {'it' if len(clash) == 1 else 'them'}; "
             "choose an empty or new folder")
+
+
+def _written_by_a_report(path: Path) -> bool:
+    """A report's own file, known by its content: a table's header row, the page's title. A project may keep
+    an earlier report's byte-stable tables and page and leave out its ablation.json (timings, versions)."""
+    from .rows import TABLES, columns
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    if path.suffix == ".csv" and path.stem in TABLES:
+        return head.split("\n", 1)[0].strip() == ",".join(columns(TABLES[path.stem]))
+    if path.name == "index.html":
+        return "<title>Circuit ablation report</title>" in head
+    return path.name == "ablation.json" and _is_report(path)
 
 
 def _is_report(meta_file: Path) -> bool:
