@@ -99,3 +99,9 @@ def test_a_model_this_projects_trainer_made_for_another_case_is_refused(tmp_path
                                             r"trained on another task definition"):
         check_model_fits_case(ref, load_case("14"))
     check_model_fits_case(ModelRef("7", "copied", case7, "gated", "user"), load_case("7"))  # in its own case: fine
+    # a case copied under a new id is the same task: its models are not refused
+    cases_dir = tmp_path / "cases"
+    shutil.copytree(case7.parent.parent, cases_dir / "7")
+    shutil.copytree(case7.parent.parent, cases_dir / "42")
+    copied = load_case("42", cases_dir)
+    check_model_fits_case(ModelRef("42", "siit", cases_dir / "42" / "models" / "siit", "gated", "builtin"), copied)

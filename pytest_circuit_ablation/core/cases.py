@@ -308,13 +308,25 @@ def check_model_fits_case(ref: ModelRef, case: Case) -> None:
     for declared, where in _declared_tasks(ref):
         # this project's trainer records the case it trained for: a model copied into another case's folder
         if str(declared.get("trainer", "")).startswith("pytest_circuit_ablation") and "case" in declared \
-                and str(declared["case"]) != case.id:
+                and str(declared["case"]) != case.id and _another_task(str(declared["case"]), case):
             raise _refuse(where, "case", str(declared["case"]), case.id, case)
         if "max_seq_len" in declared and declared["max_seq_len"] != case.max_seq_len:
             raise _refuse(where, "max_seq_len", declared["max_seq_len"], case.max_seq_len, case)
         vocab = declared.get("vocab")
         if isinstance(vocab, (list, tuple)) and sorted(map(str, vocab)) != sorted(case.vocab):
             raise _refuse(where, "vocab", sorted(map(str, vocab)), sorted(case.vocab), case)
+
+
+def _another_task(case_id: str, case: Case) -> bool:
+    """Is case ``case_id`` (beside ``case`` in its cases folder) another task than ``case``? A case copied
+    under a new id is the same task; one that is not there cannot be told apart, and is not refused."""
+    if case_id not in available_case_ids(case.dir.parent):
+        return False
+    try:
+        other = load_case(case_id, case.dir.parent)
+    except AblationError:
+        return False
+    return (other.name, other.max_seq_len, sorted(other.vocab)) != (case.name, case.max_seq_len, sorted(case.vocab))
 
 
 def _declared_tasks(ref: ModelRef) -> list[tuple[dict[str, Any], Path]]:
