@@ -58,11 +58,16 @@ def test_acdc_index_spelling_names_the_same_heads():
     acdc = [(a.replace("[2]", "[:, :, 2]"), b.replace("[2]", "[:, :, 2]")) for a, b in CASE3_EDGES]
     assert acdc != CASE3_EDGES and nodes_from_edges(acdc) == nodes_from_edges(CASE3_EDGES)
     assert edge_hook_node("blocks.1.hook_q_input[:, :, 3]") == Node(1, 3)
+    assert edge_hook_node("blocks.0.attn.hook_pattern[:, 2]") == Node(0, 2)  # (batch, head, query, key)
     assert edge_hook_node("blocks.0.hook_resid_pre") is None and edge_hook_node("hook_embed") is None
+    # ACDC's whole-hook spelling: a layer's attention (no single head), an MLP
+    assert edge_hook_node("blocks.0.attn.hook_result[:]") is None and edge_hook_node("blocks.0.hook_attn_out[:]") is None
+    assert edge_hook_node("blocks.0.mlp.hook_post[:, :]") == Node(0, None)
 
 
 @pytest.mark.parametrize("endpoint", ["blocks.1.attn.hook_result[x]", "blocks.1.attn.hook_result[:, :, 2:3]",
-                                      "blocks.0.mlp.hook_postx", "blocks.1.hook_v_input[-1]"])
+                                      "blocks.0.mlp.hook_postx", "blocks.1.hook_v_input[-1]", "blocks.0.mlp.hook_post[2]",
+                                      "blocks.0.attn.hook_pattern[:, :, 2]"])  # a query position, not a head
 def test_an_endpoint_of_a_head_or_mlp_that_cannot_be_read_is_refused(endpoint, tmp_path):
     """Dropped without a word, it took its node out of the circuit (and hid a head index out of range)."""
     import pickle
@@ -72,13 +77,13 @@ def test_an_endpoint_of_a_head_or_mlp_that_cannot_be_read_is_refused(endpoint, t
     from pytest_circuit_ablation.errors import AblationError
     from tests.helpers import model_dir
 
-    with pytest.raises(ValueError, match="cannot tell which head or MLP"):
+    with pytest.raises(ValueError, match="cannot tell which head|an MLP is one node") as bad:
         nodes_from_edges([(endpoint, "blocks.1.hook_resid_post")])
+    assert repr(endpoint) in str(bad.value)
     folder = tmp_path / "3"
     shutil.copytree(model_dir("siit"), folder)
     (folder / "edges.pkl").write_bytes(pickle.dumps([*CASE3_EDGES, (endpoint, "blocks.1.hook_resid_post")]))
     (ref,) = user_models(tmp_path)
     with pytest.raises(AblationError) as e:
         model_circuit(ref, case3(), model_nodes(ref))
-    assert str(e.value) == (f"{folder / 'edges.pkl'}: cannot tell which head or MLP {endpoint!r} names; write a head as "
-                            "[2] (or [:, :, 2])")
+    assert str(e.value) == f"{folder / 'edges.pkl'}: {bad.value}"

@@ -371,7 +371,7 @@ def model_circuit(ref: ModelRef, case: Case, nodes: list[Node]) -> set[Node]:
     try:
         circuit = nodes_from_edges(edges) if edges is not None else case.circuit()
     except ValueError as exc:
-        raise AblationError(f"{ref.path / hubfiles.EDGES_FILE}: {exc}; write a head as [2] (or [:, :, 2])") from None
+        raise AblationError(f"{ref.path / hubfiles.EDGES_FILE}: {exc}") from None
     if edges is not None and not circuit:
         # every model would fail (or pass) against an empty circuit: the file is wrong, not the model
         shown = ", ".join(sorted({e for edge in edges for e in edge})[:3]) or "no edges at all"

@@ -14,13 +14,13 @@ HEAD_HOOK = "attn.hook_result"
 MLP_HOOK = "mlp.hook_post"
 
 _NODE_RE = re.compile(r"^blocks\.(\d+)\.(attn\.hook_result|mlp\.hook_post)(?:\[(\d+)\])?$")
-# InterpBench edges name hooks at finer grain; each maps to the head or MLP it belongs to. The head index
-# is InterpBench's ``[2]`` or ACDC's TorchIndex spelling ``[:, :, 2]`` (leading and trailing ``:`` slots).
-_EDGE_HOOK_RE = re.compile(
-    r"^blocks\.(\d+)\.(?:attn\.hook_(?:result|q|k|v|z|pattern|attn_scores)|hook_(?:q|k|v)_input)"
-    r"(?:\[(?:\s*:\s*,)*\s*(\d+)\s*(?:,\s*:\s*)*\])?$"
-)
-_EDGE_MLP_RE = re.compile(r"^blocks\.(\d+)\.(?:mlp\.hook_(?:pre|post)|hook_mlp_(?:in|out))(?:\[(?:\s*:\s*,?)*\])?$")
+# InterpBench edges name hooks at finer grain; each maps to the head or MLP it belongs to. A head is written
+# as InterpBench does, ``hook_result[2]``, or as ACDC's TorchIndex does, with ``:`` for every other
+# dimension and the head at its own: ``[:, :, 2]`` (batch, position, head) or ``[:, 2]`` for a pattern
+# or score (batch, head, query, key). Only ``:`` slots: the whole hook (a layer's attention, an MLP).
+_EDGE_RE = re.compile(r"^blocks\.(\d+)\.(attn\.hook_(?:result|q|k|v|z|pattern|attn_scores)|hook_(?:q|k|v)_input|"
+                      r"hook_attn_out|mlp\.hook_(?:pre|post)|hook_mlp_(?:in|out))(?:\[([^\]]*)\])?$")
+_HEAD_DIM = {"attn.hook_pattern": 1, "attn.hook_attn_scores": 1}  # every other head hook: dimension 2
 # an endpoint inside a block that is not its residual stream names a head or an MLP: if it does not parse,
 # the circuit would silently lose that node
 _EDGE_COMPONENT_RE = re.compile(r"^blocks\.\d+\.(?:attn\.|mlp\.|hook_(?:q|k|v)_input|hook_mlp_|hook_attn_out)")
@@ -89,19 +89,27 @@ def all_nodes(n_layers: int, n_heads: int, attn_only: bool = False) -> list[Node
 
 def edge_hook_node(hook: str) -> Node | None:
     """The node an ACDC-style edge endpoint belongs to (None for embeddings, residual stream, a whole
-    layer's attention output). Raises ValueError for an endpoint of a head or MLP it cannot read."""
+    layer's attention). Raises ValueError for an endpoint of a head or MLP it cannot read."""
     hook = hook.strip()
-    m = _EDGE_HOOK_RE.match(hook)
-    if m:
-        if m.group(2) is None:
-            return None  # a whole-layer attention endpoint (hook_attn_out) names no single head
-        return Node(int(m.group(1)), int(m.group(2)))
-    m = _EDGE_MLP_RE.match(hook)
-    if m:
-        return Node(int(m.group(1)), None)
-    if _EDGE_COMPONENT_RE.match(hook) and not re.fullmatch(r"blocks\.\d+\.(?:hook_attn_out|attn\.hook_result)", hook):
-        raise ValueError(f"cannot tell which head or MLP {hook!r} names")
-    return None
+    m = _EDGE_RE.match(hook)
+    if not m:
+        if _EDGE_COMPONENT_RE.match(hook):
+            raise ValueError(f"cannot tell which head or MLP {hook!r} names")
+        return None
+    layer, name = int(m.group(1)), m.group(2)
+    slots = None if m.group(3) is None else [part.strip() for part in m.group(3).split(",")]
+    whole = slots is None or all(part == ":" for part in slots)
+    if name.startswith(("mlp.", "hook_mlp_")):
+        if whole:
+            return Node(layer, None)
+        raise ValueError(f"{hook!r}: an MLP is one node, written without a head index")
+    if whole:
+        return None  # a whole layer's attention names no single head
+    dim = 0 if len(slots) == 1 else _HEAD_DIM.get(name, 2)  # InterpBench's [k], else the head's own dimension
+    others = [part for i, part in enumerate(slots) if i != dim]
+    if name != "hook_attn_out" and dim < len(slots) and slots[dim].isdigit() and all(p == ":" for p in others):
+        return Node(layer, int(slots[dim]))
+    raise ValueError(f"cannot tell which head {hook!r} names: write a head as [2] (or ACDC's [:, :, 2], [:, 2] for a pattern)")
 
 
 def nodes_from_edges(edges: list[tuple[str, str]]) -> set[Node]:
