@@ -143,3 +143,11 @@ def test_the_banner_says_why_a_model_is_not_as_expected():
     assert "1 of 1 negative controls rejected" in banner and "0 of 2 gated models passed" in banner
     assert "<a href='#case3-siit'>case3-siit</a> (FAIL at resample x 1.0: 2 offenders)" in banner
     assert "<a href='#case14-siit'>case14-siit</a> (REFUSED)" in banner and "case3-iit" not in banner
+
+
+def test_an_accuracy_below_the_minimum_never_reads_as_the_minimum():
+    """98.996% against min_accuracy 99% read "99.00%" on a model that failed its accuracy item."""
+    from pytest_circuit_ablation.suite.gate import not_meaningful, percent
+
+    assert percent(0.98996, 0.99) == "98.996%" and percent(0.995, 0.99) == "99.50%" and percent(0.5) == "50.00%"
+    assert not_meaningful("siit", 0.98996, 0.99) == "not meaningful: siit matches its HL model on only 98.996% of cells"

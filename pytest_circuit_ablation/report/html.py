@@ -13,7 +13,7 @@ import html
 import json
 from typing import Any
 
-from ..suite.gate import CONTROL, GATED, upheld, verdict_text
+from ..suite.gate import CONTROL, GATED, percent, upheld, verdict_text
 from ..suite.diagnosis import FLAGGED
 from .terminal import counted, flagged_nodes, model_entries
 from . import figures
@@ -149,6 +149,14 @@ def _key() -> str:
     rows += [f"<tr><td class=l>mode {_esc(m)}</td><td class=l>{_esc(d)}</td></tr>" for m, d in MODES_MEANING.items()]
     rows += [f"<tr><td class=l>verdict {_esc(v)}</td><td class=l>{_esc(d)}</td></tr>" for v, d in VERDICTS_MEANING.items()]
     return f"<details id='key'><summary>how to read this page</summary><table>{''.join(rows)}</table></details>"
+
+
+def _accuracy(value: Any, meta: dict[str, Any]) -> str:
+    """A model's accuracy, with the decimals that keep one below the run's min_accuracy from reading as it."""
+    limit = (meta.get("settings") or {}).get("min_accuracy")
+    if not isinstance(value, float) or value != value:
+        return _num(value, "{:.2%}")
+    return percent(value, limit if isinstance(limit, (int, float)) else None)
 
 
 def _flag(value: Any) -> str:
@@ -341,14 +349,14 @@ def build_page(rows: list[Row], meta: dict[str, Any]) -> str:
             overview.append(
                 f"<tr><td class=l><a href='#{anchor}'>case {task}</a></td><td class=l>{_esc(model)}</td>"
                 f"<td class=l>{_esc(entry['role'])}</td><td class=l>{_verdict_html(entry['role'], g) if g else ''}</td>"
-                f"<td>{_num(acc, '{:.2%}')}</td><td class=l>{_esc(g.get('mode', ''))} x {_esc(g.get('scale', ''))}</td>"
+                f"<td>{_accuracy(acc, meta)}</td><td class=l>{_esc(g.get('mode', ''))} x {_esc(g.get('scale', ''))}</td>"
                 f"<td>{_num(g.get('auroc'))}</td><td>{_num(g.get('margin'), '{:+.3f}')}</td>"
                 f"<td class=l>{_esc(g.get('offenders', ''))}</td></tr>")
         mine = [r for r in effect_rows if r["task"] == task and r["model"] == model]
         seps = [r for r in sep_rows if r["task"] == task and r["model"] == model]
         title = f"case {task} / {model}"
         parts = [f"<h2 id='{anchor}'>{_esc(title)}</h2>",
-                 f"<p>role: {_esc(entry['role'])}; accuracy against the HL model on this run's inputs {_num(acc, '{:.2%}')}; "
+                 f"<p>role: {_esc(entry['role'])}; accuracy against the HL model on this run's inputs {_accuracy(acc, meta)}; "
                  + "; ".join(f"gate at {_esc(g['mode'])} x {_esc(g['scale'])}: {_verdict_html(entry['role'], g)}"
                              + (" (offenders: " + ", ".join(
                                  f"<a href='#{anchor}-{_esc(g['mode'])}-{_esc(g['scale'])}-{_esc(o.split('=', 1)[0])}'>{_esc(o)}</a>"

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..core.cases import case_sort_key
 from ..suite.diagnosis import FLAGGED
-from ..suite.gate import GATED, verdict_text
+from ..suite.gate import GATED, percent, verdict_text
 from ..suite.settings import Settings
 from .rows import Row, checkpoint_verdict, report_order
 
@@ -45,7 +45,7 @@ def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
             lines.append(f"{name:<24} {entry['refused_as']}: {entry['refused']}")
             continue
         acc = entry.get("accuracy")
-        acc_text = f"acc {acc:.2%}" if isinstance(acc, float) else "acc ?"
+        acc_text = f"acc {percent(acc, settings.gate.min_accuracy)}" if isinstance(acc, float) else "acc ?"
         for gate in entry["gates"]:
             auroc, margin = gate.get("auroc"), gate.get("margin")
             lines.append(

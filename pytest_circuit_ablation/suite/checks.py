@@ -17,7 +17,7 @@ from ..core.hubfiles import training_record
 from ..report import baseline
 from ..report.rows import AccuracyRow, DiagnosisRow, EffectRow, LoadRow, Row, SeparationRow, effect_columns
 from .diagnosis import diagnose, requirement_offence
-from .gate import CONTROL, not_meaningful, reject, shown
+from .gate import CONTROL, not_meaningful, percent, reject, shown
 from .items import ItemSpec
 from .store import AblationStore, Refused
 
@@ -63,7 +63,7 @@ def check_load(item: ItemSpec, store: AblationStore, record: Record) -> None:
 def _not_meaningful(store: AblationStore, item: ItemSpec) -> None:
     ev = store.evaluation(item.model)
     if ev.result.accuracy < store.settings.gate.min_accuracy:
-        pytest.skip(not_meaningful(item.model, ev.result.accuracy))
+        pytest.skip(not_meaningful(item.model, ev.result.accuracy, store.settings.gate.min_accuracy))
 
 
 def check_accuracy(item: ItemSpec, store: AblationStore, record: Record) -> None:
@@ -72,8 +72,9 @@ def check_accuracy(item: ItemSpec, store: AblationStore, record: Record) -> None
     row = AccuracyRow(**_common(item, store), accuracy=res.accuracy, cells=res.clean_cells, wrong=res.clean_wrong)
     record(row)
     if res.accuracy < store.settings.gate.min_accuracy:
-        _fail(f"{item.model}: LL matches HL on {res.accuracy:.2%} of cells ({res.clean_wrong} of {res.clean_cells} wrong), "
-              f"needs {store.settings.gate.min_accuracy:.0%}")
+        need = store.settings.gate.min_accuracy
+        _fail(f"{item.model}: LL matches HL on {percent(res.accuracy, need)} of cells ({res.clean_wrong} of {res.clean_cells} "
+              f"wrong), needs {need * 100:g}%")
 
 
 def check_effect(item: ItemSpec, store: AblationStore, record: Record) -> None:

@@ -91,6 +91,18 @@ def shown(value: float, limit: float, fails_above: bool, digits: int = 3) -> str
     return text
 
 
+def percent(value: float, limit: float | None = None, digits: int = 2) -> str:
+    """A share as a percentage with ``digits`` decimals, or more (up to 6) where fewer would round a value
+    below ``limit`` up to it: an accuracy of 98.996% against 99% read "99.00%" on a model that failed."""
+    text = f"{value:.{digits}%}"
+    if limit is not None and value < limit:
+        for more in range(digits, 7):
+            text = f"{value:.{more}%}"
+            if float(text[:-1]) / 100 < limit:
+                break
+    return text
+
+
 class GateRejected(pytest.fail.Exception):  # type: ignore[misc,name-defined]
     """The gate rejected a model: a failure of a gated model, the expected outcome of a control."""
 
@@ -135,6 +147,6 @@ def upheld(role: str, word: str) -> bool:
     return word == EXPECTED.get(role, "PASS")
 
 
-def not_meaningful(model: str, accuracy: float) -> str:
+def not_meaningful(model: str, accuracy: float, min_accuracy: float = MIN_ACCURACY) -> str:
     """Why a model's checkpoint items are skipped: it does not do its task, so its ablations say nothing."""
-    return f"not meaningful: {model} matches its HL model on only {accuracy:.1%} of cells"
+    return f"not meaningful: {model} matches its HL model on only {percent(accuracy, min_accuracy, 1)} of cells"
