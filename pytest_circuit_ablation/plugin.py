@@ -452,10 +452,16 @@ _OUTPUT_OPTIONS = ("ablation_report", "ablation_report_dir", "ablation_save_base
 
 
 def _given(config: pytest.Config) -> list[str]:
-    """The dests of the ``--ablation-*`` options given on the command line (``addopts`` included) or with ``-o``."""
-    overrides = {str(o).partition("=")[0].strip() for o in (getattr(config.option, "override_ini", None) or [])}
+    """The dests of the ``--ablation-*`` options given on the command line (``addopts`` included) or with ``-o``
+    (a flag set false with ``-o ablation_report=false`` is not given)."""
+    overrides = {}
+    for o in getattr(config.option, "override_ini", None) or []:
+        key, _, value = str(o).partition("=")
+        overrides[key.strip()] = value.strip().lower()
+    off = ("false", "0", "no", "off", "n", "f", "")
     return [spec.dest for spec in settings_mod.OPTIONS
-            if config.getoption(spec.dest, None) not in (None, False) or spec.dest in overrides]
+            if config.getoption(spec.dest, None) not in (None, False)
+            or spec.dest in overrides and not (spec.kind == "bool" and overrides[spec.dest] in off)]
 
 
 def _ablation_configured(config: pytest.Config) -> bool:

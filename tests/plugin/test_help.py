@@ -50,7 +50,7 @@ def test_ablation_options_without_the_suite_say_that_nothing_was_gated(pytester)
         assert result.ret == 0
         result.stdout.fnmatch_lines(["--ablation-report given, but none of the suite's items was collected (the suite runs "
                                      "with --pyargs pytest_circuit_ablation): nothing was gated and no report written"])
-    for args in ((), ("--ablation-tasks=3",)):
+    for args in ((), ("--ablation-tasks=3",), ("-o", "ablation_report=false")):
         assert "circuit ablation" not in pytester.runpytest(*args, "-p", "no:cacheprovider").stdout.str()
     result = pytester.runpytest("--ablation-report-dir=out", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["--ablation-report-dir has no effect without --ablation-report: no report written"])
