@@ -111,10 +111,14 @@ def test_a_trained_builtin_model_is_registered_for_the_gate(tmp_path, capsys):
     assert f"gate it with: CIRCUIT_ABLATION_CASES={cases_dir} pytest " in capsys.readouterr().out
     again = ["3", "--name", "mine", "--cases-dir", str(cases_dir), "--max-steps", "2", "--eval-every", "1",
              "--batch-size", "64", "--eval-pairs", "256", "--no-progress", "--early-stop", "1", "--force"]
+    # a note of the user's own stays; the replaced training's shortfall goes
+    spec["models"]["mine"].update(note="kept for the paper", shortfall="IIA 98.00% on held-out pairs")
+    (cases_dir / "3" / "case.json").write_text(json.dumps(spec))
     assert train_main(again) == 0  # trained again without --role: still the negative control it was
-    assert json.loads((cases_dir / "3" / "case.json").read_text())["models"]["mine"] == spec["models"]["mine"]
+    assert json.loads((cases_dir / "3" / "case.json").read_text())["models"]["mine"] == {
+        "role": "negative-control", "why": "two steps of training", "note": "kept for the paper"}
     assert train_main([*again, "--role", "gated"]) == 0  # a new role drops the old one's reason
-    assert json.loads((cases_dir / "3" / "case.json").read_text())["models"]["mine"] == {"role": "gated"}
+    assert json.loads((cases_dir / "3" / "case.json").read_text())["models"]["mine"] == {"role": "gated", "note": "kept for the paper"}
 
 
 def test_name_is_needed_only_without_out(tmp_path, capsys):

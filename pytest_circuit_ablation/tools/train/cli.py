@@ -242,13 +242,17 @@ def _initial_weights(folder: Path, case, hl) -> tuple[dict, dict]:
 def register_model(case, name: str, role: str | None, why: str | None) -> str:
     """Add (or update) the model's entry in case.json, so the plugin gates it; return its role. A model
     trained again keeps its role and reason unless ``role`` or ``why`` is given (a negative control
-    retrained with ``--force`` must not silently become gated); a "not trained" mark goes."""
+    retrained with ``--force`` must not silently become gated), and any key of its own; a "not trained"
+    mark and a shortfall go."""
     import json
 
     path = case.dir / "case.json"
     spec = json.loads(path.read_text())
     old = spec.get("models", {}).get(name, {})
-    entry = {"role": role or old.get("role", GATED)}
+    # keys of its own (a note someone wrote) stay; what described the replaced training goes: a "not trained"
+    # mark and a shortfall (this model met its targets, or it would not be registered)
+    entry = {k: v for k, v in old.items() if k not in ("role", "why", "status", "shortfall")}
+    entry["role"] = role or old.get("role", GATED)
     kept_why = old.get("why") if old.get("status") != "not-trained" and entry["role"] == old.get("role") else None
     if why or kept_why:
         entry["why"] = why or kept_why
