@@ -11,7 +11,7 @@ class AblationError(Exception):
 
 class SettingError(AblationError):
     """A sweep setting the inputs cannot satisfy. The science core names the setting by its ``Sweep`` field
-    (``inputs 5000: case 3 has only 625 distinct inputs``); the pytest side names its option instead
+    (``inputs 5000: case 3 has only 256 distinct inputs``); the pytest side names its option instead
     (``--ablation-inputs 5000: ...``) with ``in_terms_of``."""
 
     def __init__(self, setting: str, value: object, detail: str) -> None:
