@@ -64,13 +64,9 @@ class GateRule:
                     return f"effect {effect:.4f} vs its HL node's {hl_effect:.4f} (|diff| > hl_tol {self.hl_tol})"
                 return None
             return f"effect {shown(effect, self.tau_in, False, 4)} < tau_in {self.tau_in}" if not effect >= self.tau_in else None
-        bound = self.out_bound(effect, ci_high)
+        bound = ci_high if self.rule == "hl" else effect
         label = "Wilson upper bound" if self.rule == "hl" else "effect"
         return f"{label} {shown(bound, self.tau_out, True, 4)} > tau_out {self.tau_out}" if not bound <= self.tau_out else None
-
-    def out_bound(self, effect: float, ci_high: float) -> float:
-        """What an out-of-circuit node is held to ``<= tau_out``: its Wilson upper bound (rule 'hl') or its effect."""
-        return ci_high if self.rule == "hl" else effect
 
     def item_role(self, model_role: str, mode: str | None, scale: float | None) -> str:
         """What an item at (mode, scale) is for: 'gate' (asserts the gate), 'control' (a negative control's
@@ -83,7 +79,6 @@ class GateRule:
 def shown(value: float, limit: float, fails_above: bool, digits: int = 3) -> str:
     """A failing number with ``digits`` decimals, or as many more (up to 8) as it takes to read as failing:
     an upper bound of 0.0003 against tau_out 0 read "0.000", which looked like a pass."""
-    text = f"{value:.{digits}f}"
     for more in range(digits, 9):
         text = f"{value:.{more}f}"
         if (float(text) > limit) if fails_above else (float(text) < limit):
@@ -92,15 +87,11 @@ def shown(value: float, limit: float, fails_above: bool, digits: int = 3) -> str
 
 
 def percent(value: float, limit: float | None = None, digits: int = 2) -> str:
-    """A share as a percentage with ``digits`` decimals, or more (up to 6) where fewer would round a value
-    below ``limit`` up to it: an accuracy of 98.996% against 99% read "99.00%" on a model that failed."""
-    text = f"{value:.{digits}%}"
-    if limit is not None and value < limit:
-        for more in range(digits, 7):
-            text = f"{value:.{more}%}"
-            if float(text[:-1]) / 100 < limit:
-                break
-    return text
+    """A share as a percentage with ``digits`` decimals, or more where fewer would round a value below
+    ``limit`` up to it (``shown``): an accuracy of 98.996% against 99% read "99.00%" on a model that failed."""
+    if limit is None or value >= limit:
+        return f"{value:.{digits}%}"
+    return shown(value * 100, limit * 100, False, digits) + "%"
 
 
 class GateRejected(pytest.fail.Exception):  # type: ignore[misc,name-defined]
