@@ -415,7 +415,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep items of one task on one xdist worker (--dist loadgroup)")
     try:
         settings = settings_mod.parse(lambda dest: _get(config, dest), Path(str(config.rootpath)),
-                                      lambda dest: _base(config, dest), writes=not _is_worker(config))
+                                      lambda dest: _base(config, dest), writes=_writes_outputs(config))
     except AblationError as exc:
         if config.option.help or config.option.version:
             return  # the help that says how to fix the value must show; any run still refuses it
@@ -425,6 +425,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "circuit-ablation-session")
     if not (config.option.help or config.option.version) and (_ablation_configured(config) or _suite_in_scope(config)):
         session.build_items()  # a bad task, folder or case fails here, as one line, before collection
+
+
+def _writes_outputs(config: pytest.Config) -> bool:
+    """Does this process write the report and baseline? Not an xdist worker (its controller does), and not a
+    run that only collects or plans (``--co``, ``--setup-plan``): its output folders are not checked, so a
+    folder a real run would refuse does not fail a listing that writes nothing."""
+    return not (_is_worker(config) or config.option.collectonly or getattr(config.option, "setupplan", False))
 
 
 def _suite_in_scope(config: pytest.Config) -> bool:

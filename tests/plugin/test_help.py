@@ -60,6 +60,17 @@ def test_ablation_options_without_the_suite_say_that_nothing_was_gated(pytester)
                                     "-p", "no:cacheprovider", *args)
         result.stdout.fnmatch_lines(["--ablation-report given, but none of the suite's collected items ran (--collect-only, "
                                      "--setup-plan, or deselected by -k or -m): nothing was gated and no report written"])
+    # a listing writes nothing: a folder a real run refuses (a page no report wrote) does not fail it
+    (pytester.path / "site").mkdir()
+    (pytester.path / "site" / "index.html").write_text("<html><title>my site</title></html>")
+    for args in (("--co",), ("--setup-plan",), ()):
+        result = pytester.runpytest("--pyargs", "pytest_circuit_ablation", "--ablation-tasks=3", "--ablation-report",
+                                    "--ablation-report-dir=site", "-p", "no:cacheprovider", "-k", "L0H0-resample-1.0", *args)
+        if args:
+            assert result.ret == 0, result.stderr.str()
+        else:
+            assert result.ret == 4 and "which no report of this plugin wrote" in result.stderr.str()
+    assert (pytester.path / "site" / "index.html").read_text() == "<html><title>my site</title></html>"
 
 
 def test_a_projects_collection_patterns_do_not_hide_the_suite(pytester):
