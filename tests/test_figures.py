@@ -214,3 +214,23 @@ def test_sigterm_while_drawing_kills_the_browser_and_removes_its_folder(tmp_path
                 os.kill(child, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_nodes_with_equal_hl_references_share_one_named_line():
+    """Two in-circuit nodes whose HL effects are equal at every scale drew two dotted lines on top of each
+    other: only the last one's colour showed, and its hover named one node."""
+    nodes = dict(NODES, L1MLP="in_circuit")
+    rows = [dict(r, node=node, status=status) for node, status in nodes.items() for r in _rows() if r["node"] == "L0H0"]
+    marks = dict(MARKS, gate_rule="hl", hl_tol=0.05)
+    spec = json.loads(figures.effect_figure(_with_hl(rows), "t", marks).to_json())
+    hl = [t for t in spec["data"] if t["name"].endswith(" HL")]
+    assert [t["name"] for t in hl] == ["L0H0, L1MLP HL"]
+    assert hl[0]["line"]["color"] == figures.HL_SHARED_COLOUR and "legendgroup" not in hl[0]
+    assert hl[0]["customdata"][0][0] == "L0H0, L1MLP (each)" and "grey: equal for several nodes" in spec["layout"]["title"]["text"]
+    # references that differ at one scale keep a line each, in each node's colour
+    rows = [dict(r, hl_effect=0.3) if r["node"] == "L1MLP" and r["scale"] == 10.0 else r for r in _with_hl(rows)]
+    spec = json.loads(figures.effect_figure(rows, "t", marks).to_json())
+    hl = [t for t in spec["data"] if t["name"].endswith(" HL")]
+    assert [t["name"] for t in hl] == ["L0H0 HL", "L1MLP HL"] and hl[1]["y"][-1] == 0.3
+    assert figures.HL_SHARED_COLOUR not in {t["line"]["color"] for t in hl} and "grey" not in spec["layout"]["title"]["text"]
+    go.Figure(spec)

@@ -4,7 +4,7 @@
   labelled line per node, in circuit green and solid, out of circuit orange and dashed, Wilson
   intervals as error bars, gate checkpoints ringed, one panel per mode (the seed notebook's figure, all
   modes side by side). What each node is held to is drawn too: the tau lines, and in the resample panel
-  each in-circuit node's HL reference (its HL node's own effect, a thin dotted line of its colour, with
+  each in-circuit node's HL reference (its HL node's own effect, a thin dotted line of its colour, grey where several are equal, with
   the gate's +-hl_tol band at the checkpoint). Under rule 'hl' an in-circuit node with an HL reference is
   judged against that, not tau_in, so tau_in is drawn only where some in-circuit node is judged by it;
 * ``mode_figure``: the same for a single mode at the notebook's 1000 x 400, for static export;
@@ -32,12 +32,14 @@ from .rows import EffectRow
 IN_COLOUR, OUT_COLOUR = "green", "orange"  # the legend's group colours
 LINE_KEY = "one line per node: solid green in circuit, dashed orange out of circuit; ringed: gate checkpoint; bars: Wilson 95%"
 HL_KEY = "; thin dotted: the HL node's own effect"
+SHARED_KEY = " (grey: equal for several nodes)"
 BAND_KEY = ", its broad pale bar at the checkpoint the gate's band"
 # one shade per node, so that lines of one group can be told apart (greens in circuit, oranges/browns out)
 IN_SHADES = ("#1b7837", "#5aae61", "#00441b", "#7fbf7b", "#276419", "#4d9221", "#a6d96a", "#1a9850")
 OUT_SHADES = ("#e66101", "#b35806", "#fdb863", "#8c510a", "#f1a340", "#d95f02", "#fc8d59", "#7f3b08", "#bf812d",
               "#dfc27d", "#f46d43", "#a6611a")
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star", "cross", "triangle-down", "pentagon", "hexagon")
+HL_SHARED_COLOUR = "#555555"  # one HL line for several nodes with equal references
 HL_HOVER = ("node %{customdata[0]}: its HL node's own effect<br>mode resample<br>scale %{customdata[1]}<br>"
             "HL effect %{y:.4f}<br>%{customdata[2]}<extra></extra>")
 HOVER = ("node %{customdata[0]} (%{customdata[1]})<br>mode %{customdata[2]}<br>scale %{customdata[6]}<br>"
@@ -132,30 +134,39 @@ def _hl_lines(rows, marks: dict[str, Any] | None, panel: int = 1) -> list[dict]:
     """Each in-circuit node's HL reference in the resample panel: the effect of interchanging its HL node in
     the HL model, which under rule 'hl' is what the node's own effect must match (within hl_tol, drawn as
     the bar at the checkpoint). Without these lines a reader sees an in-circuit node at 0.58 under a
-    tau_in of 0.5 and cannot tell that it passes because its HL node's effect is 0.58 too."""
+    tau_in of 0.5 and cannot tell that it passes because its HL node's effect is 0.58 too. Nodes whose
+    references are equal at every scale share one line, grey, named for all of them: drawn one per node,
+    the last one's colour hid the others and its hover named one node only."""
     axis = _scale_axis(rows)
     style = _node_style(rows)
     judged = (marks or {}).get("gate_rule", "hl") == "hl"
     tol = (marks or {}).get("hl_tol")
-    traces = []
+    groups: dict[tuple, list[str]] = {}  # the series -> its nodes, in node order
     for node in _nodes(rows):
         pts = [p for p in _series(rows, node, "resample") if _y(p.get("hl_effect")) is not None]
-        if not pts or not style[node][0]:
-            continue
-        colour = style[node][1]
-        band = [tol if judged and tol is not None and p.get("gate_role") in ("gate", "control") else None for p in pts]
+        if pts and style[node][0]:
+            band = [tol if judged and tol is not None and p.get("gate_role") in ("gate", "control") else None
+                    for p in pts]
+            key = tuple((p["scale"], p["hl_effect"], b) for p, b in zip(pts, band))
+            groups.setdefault(key, []).append(node)
+    traces = []
+    for series, nodes in groups.items():
+        scales, effects, band = zip(*series)
+        colour = style[nodes[0]][1] if len(nodes) == 1 else HL_SHARED_COLOUR
         # the band as a broad translucent bar without caps, cut at 0 and 1: a capped bar read as a Wilson
         # interval; and no markers, whose ticks at each scale read as stray error bars
-        up = [None if b is None else min(b, 1.0 - p["hl_effect"]) for p, b in zip(pts, band)]
-        down = [None if b is None else min(b, p["hl_effect"]) for p, b in zip(pts, band)]
+        up = [None if b is None else min(b, 1.0 - e) for e, b in zip(effects, band)]
+        down = [None if b is None else min(b, e) for e, b in zip(effects, band)]
+        named = ", ".join(nodes)
         traces.append(dict(
-            type="scatter", x=[axis.index(p["scale"]) for p in pts], y=[p["hl_effect"] for p in pts],
-            mode="lines", name=f"{node} HL", line=dict(color=colour, dash="dot", width=1.5),
+            type="scatter", x=[axis.index(x) for x in scales], y=list(effects),
+            mode="lines", name=f"{named} HL", line=dict(color=colour, dash="dot", width=1.5),
             error_y=dict(type="data", symmetric=False, array=up, arrayminus=down, thickness=7, width=0,
                          color=_translucent(colour), visible=any(b is not None for b in band)),
-            legendgroup=node, showlegend=False,
-            customdata=[[node, p["scale"], (f"the gate: LL effect within {tol:g} of it here" if b is not None else "")]
-                        for p, b in zip(pts, band)],
+            showlegend=False, **({"legendgroup": nodes[0]} if len(nodes) == 1 else {}),
+            customdata=[[named + (" (each)" if len(nodes) > 1 else ""), x,
+                         (f"the gate: LL effect within {tol:g} of it here" if b is not None else "")]
+                        for x, b in zip(scales, band)],
             hovertemplate=HL_HOVER, **_axes(panel),
         ))
     return traces
@@ -173,7 +184,8 @@ def _hl_key(hl: list[dict]) -> str:
     """The caption's words for the HL lines, the band named only where one is drawn (rule 'hl')."""
     if not hl:
         return ""
-    return HL_KEY + (BAND_KEY if any(t["error_y"]["visible"] for t in hl) else "")
+    shared = SHARED_KEY if any(t["line"]["color"] == HL_SHARED_COLOUR for t in hl) else ""
+    return HL_KEY + shared + (BAND_KEY if any(t["error_y"]["visible"] for t in hl) else "")
 
 
 def _drawn_marks(rows: list[EffectRow], marks: dict[str, Any] | None) -> dict[str, float]:
