@@ -236,6 +236,12 @@ def _drift_table(rows: list[Row], baseline: dict[str, Any] | None) -> str:
                if moved else ""))
 
 
+TIMING_NOTE = ("wall seconds of each model's evaluation, on the worker that ran it: loading it and its HL model, "
+               "the PCA fits, the LL sweep over every node, mode and scale, the HL reference and the diagnosis' statistics (not "
+               "pytest's own time per item, nor the report's). They follow the host's load and speed: a timing, "
+               "not a result.")
+
+
 def _settings_table(meta: dict[str, Any]) -> str:
     """The run's settings, versions and timings as small tables; the full metadata stays below, folded."""
     settings = meta.get("settings") or {}
@@ -252,7 +258,8 @@ def _settings_table(meta: dict[str, Any]) -> str:
     table = "".join(f"<tr><th class=l>{_esc(k)}</th><td class=l>{_esc(v)}</td></tr>" for k, v in rows if v is not None)
     timing = "".join(f"<tr><td class=l>{_esc(k)}</td><td>{v:.1f}</td></tr>" for k, v in times)
     return (f"<table id='settings'>{table}</table>"
-            + (f"<h3>Seconds per model</h3><table id='timings'><tr><th class=l>model</th><th>seconds</th></tr>{timing}</table>" if timing else ""))
+            + (f"<h3>Seconds per model</h3><p class=muted>{TIMING_NOTE}</p>"
+               f"<table id='timings'><tr><th class=l>model</th><th>seconds</th></tr>{timing}</table>" if timing else ""))
 
 
 def _diagnosis_table(rows: list[Row], role: str) -> str:
