@@ -36,7 +36,7 @@ class AblationSession:
         self.config = config
         self.settings = settings
         self._plans: list | None = None  # this shard's ModelPlans, built on first use (``build_items``)
-        self._planned: dict[str, Any] = {}  # every shard's planned models: key -> ModelRef
+        self._planned: dict[str, Any] = {}  # every shard's planned models: key -> ModelPlan
         self._items: dict[str, list] | None = None
         self.rows: list[dict[str, Any]] = []
         self._row_at: dict[tuple[str, int], int] = {}  # (node id, its n-th row) -> index in rows
@@ -64,7 +64,7 @@ class AblationSession:
             try:
                 every = all_plans(self.settings)
                 self._plans = select_shard(every, self.settings.shard)
-                self._planned = {p.ref.key: p.ref for p in sorted(every, key=lambda p: p.ref.key)}  # a merge checks they add up
+                self._planned = {p.ref.key: p for p in sorted(every, key=lambda p: p.ref.key)}  # a merge checks they add up
             except AblationError as exc:
                 raise pytest.UsageError(_where_set(self.config, str(exc))) from None
             self._items = build_items(self._plans, self.settings)
@@ -86,12 +86,26 @@ class AblationSession:
 
         self.build_items()
         hashes: dict[str, str | None] = {}
-        for key, ref in self._planned.items():
+        for key, plan in self._planned.items():
             try:
-                hashes[key] = model_hash(ref.path)
+                hashes[key] = model_hash(plan.ref.path)
             except OSError:
                 hashes[key] = None
         return hashes
+
+    def planned_definitions(self) -> dict[str, dict[str, Any]]:
+        """What each planned model is judged against, all shards together: its task definition's files' hash
+        and the circuit the gate used (from case.json's correspondence or the folder's edges.pkl). The model's
+        own hash cannot tell two runs apart that judged one model against different circuits or cases."""
+        from .core.cases import definition_hash
+
+        self.build_items()
+        out: dict[str, dict[str, Any]] = {}
+        for key, plan in self._planned.items():
+            out[key] = {"task": definition_hash(plan.case.dir) if plan.case is not None else None,
+                        "circuit_from": "case.json" if plan.ref.uses_case_circuit else "edges.pkl",
+                        "circuit": [n.name for n in sorted(plan.circuit, key=lambda n: n.sort_key())]}
+        return out
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -227,17 +241,36 @@ class AblationSession:
                          # which models were planned: shards of different task lists or model folders do not merge
                          "tasks": sorted(s.tasks, key=case_sort_key) if s.tasks else "all",
                          "models_from": "built-in" if s.models_dir is None else Path(s.models_dir).resolve().name},
-            "models": {f"case{r['task']}-{r['model']}": {"hash": r.get("model_hash"), "seconds": r.get("seconds"),
+            "models": {f"case{r['task']}-{r['model']}": {"hash": r.get("model_hash"), "inputs": r.get("inputs_digest"),
+                                                          "seconds": r.get("seconds"),
                                                           "outcome": r["outcome"], "message": r.get("message", "")}
                        for r in loads},
             # every model of the plan, all shards together: a merge refuses folders that do not add up to it
             "planned_models": self.planned_hashes(),
+            "definitions": self.planned_definitions(),
+            "provenance": self.provenance(),
             "baseline": None if s.baseline_path is None else {
                 "file": s.baseline_path.name, "sha256": _doc_digest(s.baseline), "tol": s.baseline_tol},
             "items": len(self.rows),
             "seconds_total": round(time.perf_counter() - self.started, 2),
             **({"shard": "{}/{}".format(*s.shard)} if s.shard else {}),
         }
+
+    def provenance(self) -> dict[str, Any]:
+        """Where this run's inputs came from and how it was started: for a reader, never compared by a merge
+        (paths and commands differ between the machines that ran one run's shards)."""
+        import datetime
+        import platform
+
+        from .core.cases import builtin_cases_dir
+
+        s = self.settings
+        return {"cases_dir": str(builtin_cases_dir().resolve()),
+                "models_dir": None if s.models_dir is None else str(Path(s.models_dir).resolve()),
+                "command": ["pytest", *map(str, self.config.invocation_params.args)],
+                "invocation_dir": str(self.config.invocation_params.dir),
+                "host": platform.node(),
+                "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
     def baseline_settings(self) -> dict[str, Any]:
         return settings_mod.baseline_settings(self.settings)

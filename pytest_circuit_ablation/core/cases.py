@@ -45,6 +45,17 @@ def builtin_cases_dir() -> Path:
     return installed if installed.is_dir() else here.parent / "cases"
 
 
+def definition_hash(case_dir: Path) -> str | None:
+    """sha256 over a case's definition files (case.json: task, correspondence, label_atol; the compiled HL
+    model): two reports whose models were judged against different definitions differ here. None where a
+    file cannot be read."""
+    try:
+        return hubfiles.files_hash(*(Path(case_dir) / name for name in
+                                     ("case.json", hubfiles.HL_WEIGHTS_FILE, hubfiles.HL_CFG_FILE)))
+    except OSError:
+        return None
+
+
 GATED = "gated"  # case.json's roles: a model the gate must pass,
 CONTROL = "negative-control"  # and one it must reject
 ROLES = (GATED, CONTROL)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import shlex
 from typing import Any
 
 from ..suite.gate import CONTROL, GATED, percent, upheld, verdict_text
@@ -242,6 +243,23 @@ TIMING_NOTE = ("wall seconds of each model's evaluation, on the worker that ran 
                "not a result.")
 
 
+def _provenance_table(meta: dict[str, Any]) -> str:
+    """How the run was started and what it read (a merged report: each folder's run, listed under
+    'merged from'); a reader's record, which a merge never compares."""
+    runs = [meta["provenance"]] if isinstance(meta.get("provenance"), dict) else \
+        [m["provenance"] for m in meta.get("merged_from") or [] if isinstance(m.get("provenance"), dict)]
+    if not runs:
+        return ""
+    rows = []
+    for i, p in enumerate(runs):
+        at = f" (run {i + 1})" if len(runs) > 1 else ""
+        command = " ".join(shlex.quote(str(a)) for a in p.get("command") or [])
+        rows += [(f"command{at}", command), (f"in{at}", p.get("invocation_dir")), (f"cases from{at}", p.get("cases_dir")),
+                 (f"models from{at}", p.get("models_dir")), (f"host{at}", p.get("host")), (f"finished{at}", p.get("finished"))]
+    body = "".join(f"<tr><th class=l>{_esc(k)}</th><td class=l><code>{_esc(v)}</code></td></tr>" for k, v in rows if v)
+    return f"<table id='provenance'>{body}</table>"
+
+
 def _settings_table(meta: dict[str, Any]) -> str:
     """The run's settings, versions and timings as small tables; the full metadata stays below, folded."""
     settings = meta.get("settings") or {}
@@ -257,7 +275,7 @@ def _settings_table(meta: dict[str, Any]) -> str:
                    key=lambda kv: -kv[1])
     table = "".join(f"<tr><th class=l>{_esc(k)}</th><td class=l>{_esc(v)}</td></tr>" for k, v in rows if v is not None)
     timing = "".join(f"<tr><td class=l>{_esc(k)}</td><td>{v:.1f}</td></tr>" for k, v in times)
-    return (f"<table id='settings'>{table}</table>"
+    return (f"<table id='settings'>{table}</table>" + _provenance_table(meta)
             + (f"<h3>Seconds per model</h3><p class=muted>{TIMING_NOTE}</p>"
                f"<table id='timings'><tr><th class=l>model</th><th>seconds</th></tr>{timing}</table>" if timing else ""))
 

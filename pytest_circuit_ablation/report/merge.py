@@ -6,7 +6,8 @@ then written by the same writer a run uses, so the CSVs are byte-identical to a 
 differs only in its timings. Folders whose settings, gate, baseline or number-changing package versions
 differ are refused (their numbers are not comparable), and so are folders of different plans, a model gated
 in two folders, a shard missing from a split, folders that together lack a planned model, and folders
-whose plans name one model with different files (another folder of the same name).
+whose plans name one model with different files (another folder of the same name) or judge it against
+another task definition or circuit (another case.json, HL model or edges.pkl).
 """
 from __future__ import annotations
 
@@ -114,11 +115,13 @@ def merge_meta(folders: list[Path], metas: list[dict[str, Any]]) -> dict[str, An
             models[key] = value
     if len(metas) > 1:  # one folder alone is the report its run wrote (a -k run's of the models it ran)
         _check_covered(models, metas)
-    merged = {k: v for k, v in first.items() if k not in ("shard", "static_images")}
+    # each run's own provenance (command, host, paths) stays with its folder's entry
+    merged = {k: v for k, v in first.items() if k not in ("shard", "static_images", "provenance")}
     merged.update(models=dict(sorted(models.items())), items=sum(int(m.get("items") or 0) for m in metas),
                   versions=_versions([m.get("versions") or {} for m in metas]),
                   seconds_total=max(float(m.get("seconds_total") or 0.0) for m in metas),
-                  merged_from=[{"folder": str(f), "shard": m.get("shard"), "seconds_total": m.get("seconds_total")}
+                  merged_from=[{"folder": str(f), "shard": m.get("shard"), "seconds_total": m.get("seconds_total"),
+                                **({"provenance": m["provenance"]} if m.get("provenance") else {})}
                                for f, m in zip(folders, metas)])
     return merged
 
@@ -142,6 +145,12 @@ def _check_agree(folder: Path, meta: dict[str, Any], first_folder: Path, first: 
                 if mine and theirs and mine != theirs:
                     raise AblationError(f"{folder}: {key} is another model than {first_folder}'s of that name (its files' "
                                         f"hash {mine[:12]} vs {theirs[:12]}); merge the shards of one run")
+    definitions, first_definitions = meta.get("definitions") or {}, first.get("definitions") or {}
+    for key in sorted(set(definitions) & set(first_definitions)):
+        if definitions[key] != first_definitions[key]:
+            what = _first_difference(first_definitions[key], definitions[key])
+            raise AblationError(f"{folder}: {key} was judged against another task definition or circuit than in "
+                                f"{first_folder} ({what}); merge the shards of one run")
     if _baseline_key(meta.get("baseline")) != _baseline_key(first.get("baseline")):  # its name may differ
         raise AblationError(f"{folder}: compared with {_baseline_words(meta.get('baseline'))}, {first_folder} with "
                             f"{_baseline_words(first.get('baseline'))}; their drift verdicts do not merge")

@@ -132,6 +132,7 @@ class SeparationRow(_Common, SeparationColumns, total=False):
 
 class LoadRow(_Common, total=False):
     model_hash: str
+    inputs_digest: str  # ablation.json only: which inputs the model was evaluated on
     seconds: float
     message: str
     train_accuracy: float

@@ -49,7 +49,7 @@ def check_load(item: ItemSpec, store: AblationStore, record: Record) -> None:
     if error is None:
         try:
             ev = store.evaluation(item.model)
-            row.update(model_hash=ev.model_hash, seconds=round(ev.seconds, 3))
+            row.update(model_hash=ev.model_hash, inputs_digest=ev.inputs_digest, seconds=round(ev.seconds, 3))
         except Refused as exc:
             error = str(exc)
     row["message"] = error or ""

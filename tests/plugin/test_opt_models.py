@@ -1,4 +1,5 @@
 """--ablation-models: a user's InterpBench-layout folder, gated with the one documented command."""
+import json
 import pickle
 from itertools import product
 
@@ -49,9 +50,16 @@ def test_edges_pkl_defines_the_circuit(run_suite, interpbench_dir):
     """A folder's edges.pkl replaces the case's correspondence: naming the wrong head fails the gate."""
     edges = [("blocks.0.hook_mlp_out", "blocks.1.hook_q_input[1]"), ("blocks.1.attn.hook_result[1]", "blocks.1.hook_resid_post")]
     (interpbench_dir / "3" / "edges.pkl").write_bytes(pickle.dumps(edges))
-    result = run_suite(f"--ablation-models={interpbench_dir}")
+    report = interpbench_dir.parent / "report"
+    result = run_suite(f"--ablation-models={interpbench_dir}", "--ablation-report", f"--ablation-report-dir={report}",
+                       "--ablation-images=none")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*case3-InterpBench-resample-1.0*in-circuit off its mark: L1H1=*out-of-circuit above tau_out 0.1: L1H2=*"])
+    # the report says which circuit judged the model: its files' hash alone read the same as under case 3's own
+    meta = json.loads((report / "ablation.json").read_text())
+    assert meta["definitions"]["case3-InterpBench"]["circuit"] == ["L0MLP", "L1H1"]  # case 3's own: L0MLP, L1H2
+    assert meta["definitions"]["case3-InterpBench"]["circuit_from"] == "edges.pkl"
+    assert meta["provenance"]["models_dir"] == str(interpbench_dir.resolve())
 
 
 def test_folder_without_any_loadable_case(run_suite, tmp_path):

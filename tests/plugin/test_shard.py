@@ -17,9 +17,10 @@ TABLES = ("ablation.csv", "separation.csv", "models.csv", "diagnosis.csv")
 
 
 def _page(path) -> str:
-    """The page without what a run's wall clock decides (timings, the folded metadata, the merge's own row)."""
+    """The page without what a run's wall clock or command decides (timings, provenance, the folded metadata,
+    the merge's own row)."""
     text = path.read_text()
-    text = re.sub(r"<table id='timings'>.*?</table>", "", text, flags=re.S)
+    text = re.sub(r"<table id='(timings|provenance)'>.*?</table>", "", text, flags=re.S)
     text = re.sub(r"<tr><th class=l>(seconds \(run\)|merged from|items)</th>.*?</tr>", "", text)
     text = re.sub(r"<p class=muted>Merged from \d+ report folders.*?</p>", "", text)
     return re.sub(r"<details><summary>all metadata.*?</details>", "", text, flags=re.S)
@@ -58,6 +59,10 @@ def test_three_shards_merged_equal_one_run(shard_runs, capsys):
     meta = json.loads((root / "merged" / "ablation.json").read_text())
     assert meta["items"] == json.loads((root / "serial" / "ablation.json").read_text())["items"]
     assert [m["shard"] for m in meta["merged_from"]] == ["3/3", "1/3", "2/3"]
+    # each shard's own command stays with its folder; the merged report claims none of them as its own
+    assert "provenance" not in meta and [m["provenance"]["command"][-1] for m in meta["merged_from"]] == ["--ablation-shard=3/3", "--ablation-shard=1/3", "--ablation-shard=2/3"]
+    page = (root / "merged" / "index.html").read_text()
+    assert "<th class=l>command (run 3)</th>" in page and "--ablation-shard=2/3" in page
     assert "<p class=muted>Merged from 3 report folders" in (root / "merged" / "index.html").read_text()
     shard_page = (root / "s1" / "index.html").read_text()
     assert "Shard 1/3 of a run (2 of the 4 planned models)" in shard_page
@@ -88,6 +93,12 @@ def test_merge_refuses_what_does_not_fit(shard_runs, tmp_path, capsys):
     (other / "ablation.json").write_text(json.dumps(meta))
     assert report_main(["merge", shards[0], str(other), shards[2], "-o", str(tmp_path / "out"), "--images", "none"]) == 2
     assert "tasks: " in capsys.readouterr().err
+    meta["settings"]["tasks"] = ["3", "35"]
+    key = sorted(meta["definitions"])[0]
+    meta["definitions"][key]["circuit"] = meta["definitions"][key]["circuit"][1:]  # another edges.pkl or correspondence
+    (other / "ablation.json").write_text(json.dumps(meta))
+    assert report_main(["merge", shards[0], str(other), shards[2], "-o", str(tmp_path / "out"), "--images", "none"]) == 2
+    assert f"{key} was judged against another task definition or circuit than in " in capsys.readouterr().err
     assert report_main(["merge", str(tmp_path / "nothing"), "-o", str(tmp_path / "out")]) == 2
     assert "nothing: no such folder" in capsys.readouterr().err
     assert report_main(["merge", *shards, str(tmp_path), "-o", str(tmp_path / "out")]) == 2
