@@ -234,3 +234,27 @@ def test_nodes_with_equal_hl_references_share_one_named_line():
     assert [t["name"] for t in hl] == ["L0H0 HL", "L1MLP HL"] and hl[1]["y"][-1] == 0.3
     assert figures.HL_SHARED_COLOUR not in {t["line"]["color"] for t in hl} and "grey" not in spec["layout"]["title"]["text"]
     go.Figure(spec)
+
+
+def test_scales_that_print_alike_keep_their_own_labels():
+    """0.3 and 0.30000000000000004 are two scales (two rows in the CSV) but both printed '0.3', and the
+    heatmap's x axis of labels merged their columns."""
+    scales = (0.0, 0.3, 0.30000000000000004, 1.0)
+    rows = [dict(r, scale=scales[SCALES.index(r["scale"])]) for r in _rows()]
+    heat = json.loads(figures.heatmap_figure(rows, "t").to_json())
+    assert heat["data"][0]["x"] == ["0", "0.3", "0.30000000000000004", "1"]
+    effect = json.loads(figures.effect_figure(rows, "t", MARKS).to_json())
+    assert effect["layout"]["xaxis"]["ticktext"] == ["0", "0.3", "0.30000000000000004", "1"]
+
+
+def test_the_hover_interval_shows_a_failing_bound_as_failing():
+    """The hover printed Wilson bounds to three decimals: an upper bound of 0.1004 over tau_out 0.1 read
+    0.100, and one of 0.00018 read 0.000, where the page's tables show the digits that matter."""
+    rows = [dict(r, ci_low=0.0, ci_high=0.1004) if r["node"] == "L0MLP" else dict(r, ci_low=0.00002, ci_high=0.00018)
+            for r in _rows()]
+    spec = json.loads(figures.effect_figure(rows, "t", MARKS).to_json())
+    hover = {t["name"]: t["customdata"][0][7] for t in spec["data"] if t["name"] in NODES}
+    assert hover["L0MLP"] == "95% CI 0.000-0.1004"  # out of circuit, over tau_out 0.1
+    assert hover["L1H2"] == "95% CI 2e-05-0.00018"
+    static = json.loads(figures.mode_figure(rows, "resample", "t", MARKS).to_json())
+    assert {t["name"]: t["customdata"][0][7] for t in static["data"]}["L0MLP"] == "95% CI 0.000-0.1004"

@@ -97,12 +97,25 @@ def _node_style(rows: list[EffectRow]) -> dict[str, tuple[bool, str, str]]:
     return style
 
 
-def _interval(p: EffectRow) -> str:
+def _bound(value: float) -> str:
+    """Three decimals, but never "0.000" for a bound that is not zero."""
+    text = f"{value:.3f}"
+    return f"{value:.2g}" if value and float(text) == 0.0 else text
+
+
+def _interval(p: EffectRow, tau_out: float | None = None) -> str:
+    """The hover's Wilson interval; an out-of-circuit upper bound over ``tau_out`` with the digits that show
+    it over (``shown``): 0.1004 read "0.100" beside a tau_out of 0.1 on a node the gate failed."""
+    from ..suite.gate import shown
+
     low, high = _y(p.get("ci_low")), _y(p.get("ci_high"))
-    return "" if low is None or high is None else f"95% CI {low:.3f}-{high:.3f}"
+    if low is None or high is None:
+        return ""
+    over = tau_out is not None and p.get("status") != "in_circuit" and high > tau_out
+    return f"95% CI {_bound(low)}-{shown(high, tau_out, True) if over else _bound(high)}"
 
 
-def _lines(rows, mode: str, panel: int = 1, legend: bool = False) -> list[dict]:
+def _lines(rows, mode: str, panel: int = 1, legend: bool = False, tau_out: float | None = None) -> list[dict]:
     """One labelled line per node: in circuit solid, out of circuit dashed, each its own shade and
     marker; Wilson intervals as error bars; checkpoint points (where the gate is asserted) ringed."""
     axis = _scale_axis(rows)
@@ -124,7 +137,7 @@ def _lines(rows, mode: str, panel: int = 1, legend: bool = False) -> list[dict]:
             error_y=dict(type="data", array=highs, arrayminus=lows, thickness=1, width=2, color=colour),
             legendgroup=node, showlegend=legend,
             customdata=[[node, p["status"], mode, p["cells_flipped"], p["cells_counted"], _kl_text(p.get("kl_effect")),
-                         p["scale"], _interval(p)] for p in pts],
+                         p["scale"], _interval(p, tau_out)] for p in pts],
             hovertemplate=HOVER, **_axes(panel),
         ))
     return traces
@@ -170,6 +183,13 @@ def _hl_lines(rows, marks: dict[str, Any] | None, panel: int = 1) -> list[dict]:
             hovertemplate=HL_HOVER, **_axes(panel),
         ))
     return traces
+
+
+def scale_labels(scales) -> list[str]:
+    """Each scale's label: short (``0.3``, ``10``), but never two alike for two scales (``0.3`` and
+    ``0.30000000000000004``): a heatmap's x axis of text labels merged such columns into one."""
+    short = [f"{s:g}" for s in scales]
+    return [label if short.count(label) == 1 else repr(float(s)) for label, s in zip(short, scales)]
 
 
 def _translucent(colour: str, alpha: float = 0.35) -> str:
@@ -224,7 +244,7 @@ def _style(fig, axis: tuple[float, ...], height: int, width: int | None = None) 
                       # fixed-width entries and no title beside them, so on a narrow window the legend wraps
                       # into even rows inside the bottom margin instead of running off its right edge
                       legend=dict(orientation="h", x=0, y=-0.08, yanchor="top", entrywidth=72))
-    fig.update_xaxes(showgrid=False, tickmode="array", tickvals=list(range(len(axis))), ticktext=[f"{s:g}" for s in axis],
+    fig.update_xaxes(showgrid=False, tickmode="array", tickvals=list(range(len(axis))), ticktext=scale_labels(axis),
                      tickangle=0)
     fig.update_yaxes(showgrid=False, range=[-0.05, 1.08])
 
@@ -258,7 +278,8 @@ def effect_figure(rows: list[EffectRow], title: str, marks: dict[str, Any] | Non
     """All modes, one panel each (up to four per row). ``marks``: the gate's settings (``gate_marks``):
     its thresholds, drawn as lines, and its rule and hl_tol, for the HL references."""
     modes = _modes(rows)
-    data = [t for i, mode in enumerate(modes) for t in _lines(rows, mode, panel=i + 1, legend=(i == 0))]
+    tau_out = (marks or {}).get("tau_out")
+    data = [t for i, mode in enumerate(modes) for t in _lines(rows, mode, panel=i + 1, legend=(i == 0), tau_out=tau_out)]
     hl = _hl_lines(rows, marks, panel=modes.index("resample") + 1) if "resample" in modes else []
     layout = dict(_effect_layout(tuple(modes), tuple(_scale_axis(rows)), _marks_key(rows, marks), _gated_modes(rows)))
     # the HL key on a line of its own: one line of both ran past the figure's edge on an 800-pixel page
@@ -293,7 +314,7 @@ def mode_figure(rows: list[EffectRow], mode: str, title: str, marks: dict[str, A
     hl = _hl_lines(rows, marks) if mode == "resample" else []
     layout["title"] = {"text": f"{title}<br><sup>{_hl_key(hl)[2:]}</sup>" if hl else title}
     layout["height"] = max(400, 150 + LEGEND_ROW_PX * len(_nodes(rows)))
-    return Figure(data=_lines(rows, mode, legend=True) + hl, layout=layout)
+    return Figure(data=_lines(rows, mode, legend=True, tau_out=(marks or {}).get("tau_out")) + hl, layout=layout)
 
 
 HEATMAP_NODE_PX = 16  # one node's row in a heatmap panel: room for its label at font 11
@@ -331,7 +352,7 @@ def heatmap_figure(rows: list[EffectRow], title: str) -> Figure:
                          for s in scales])
         labels = [f"{n}{' *' if any(r['node'] == n and r['status'] == 'in_circuit' for r in rows) else ''}" for n in nodes]
         data.append(dict(
-            type="heatmap", z=z, x=[f"{s:g}" for s in scales], y=labels, zmin=0, zmax=1, colorscale="Viridis",
+            type="heatmap", z=z, x=scale_labels(scales), y=labels, zmin=0, zmax=1, colorscale="Viridis",
             showscale=(i == 0), colorbar=dict(title=dict(text="effect", side="right")), text=text,
             hovertemplate="node %{y}<br>mode " + mode + "<br>scale %{x}<br>effect %{z:.4f}<br>flipped %{text} cells<extra></extra>",
             **_axes(i + 1),
