@@ -258,3 +258,21 @@ def test_the_hover_interval_shows_a_failing_bound_as_failing():
     assert hover["L1H2"] == "95% CI 2e-05-0.00018"
     static = json.loads(figures.mode_figure(rows, "resample", "t", MARKS).to_json())
     assert {t["name"]: t["customdata"][0][7] for t in static["data"]}["L0MLP"] == "95% CI 0.000-0.1004"
+
+
+def test_a_hung_browser_is_given_up_on_after_a_deadline_that_grows_with_the_figures(tmp_path, monkeypatch):
+    """A Chromium that hangs (common in containers) held the run for 600 s after every test had passed,
+    whatever the number of figures; the deadline is now a start-up allowance plus a little per figure of
+    the largest page, shared by all the pages."""
+    import time
+
+    browser = tmp_path / "browser"
+    browser.write_text("#!/bin/sh\nexec sleep 60\n")
+    browser.chmod(0o755)
+    monkeypatch.setattr(images, "_tabs", lambda n: 2)
+    monkeypatch.setattr(images, "DRAW_START_S", 1.0)
+    monkeypatch.setattr(images, "DRAW_PER_FIGURE_S", 0.5)
+    start = time.monotonic()
+    with pytest.raises(images.ImageError, match="did not finish drawing within 2 s"):  # 1 + 0.5 x 2 figures a page
+        images.render_png(str(browser), [figures.mode_figure(_rows(), "mean", "t", None)] * 4)
+    assert time.monotonic() - start < 4

@@ -79,18 +79,29 @@ def _figures(rows: list[Row], marks: dict[str, Any] | None) -> list[tuple[str, A
             for task, model, mode in groups]
 
 
-def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 400, timeout_s: float = 600) -> list[bytes]:
+#: the browsers' time to draw, all of them together: a start-up allowance plus this much per figure of the
+#: largest share (a page draws about 5 a second here); a hung Chromium costs this once, not 600 s per browser
+DRAW_START_S, DRAW_PER_FIGURE_S = 60.0, 1.0
+
+
+def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 400,
+               timeout_s: float | None = None) -> list[bytes]:
     """PNG bytes of each figure, drawn by plotly.js in headless pages (one Chromium per core, each with its
-    share of the figures), in order. Raises ImageError unless every image came back."""
+    share of the figures), in order, within one deadline for all of them. Raises ImageError unless every
+    image came back."""
     import base64
     import os
     import re
     import subprocess
+    import time
 
     if not figs:
         return []
     share = _tabs(len(figs))
     chunks = [list(range(i, len(figs), share)) for i in range(share)]
+    if timeout_s is None:
+        timeout_s = DRAW_START_S + DRAW_PER_FIGURE_S * max(len(c) for c in chunks)
+    deadline = time.monotonic() + timeout_s
     with _TermAsInterrupt.active() as term, tempfile.TemporaryDirectory() as tmp:
         procs: list[subprocess.Popen] = []
         out: list[bytes | None] = [None] * len(figs)
@@ -106,7 +117,7 @@ def render_png(browser: str, figs: list[Any], width: int = 1000, height: int = 4
                          page.as_uri()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                         env={**os.environ, "TMPDIR": tmp}))  # its own temporary folders go with ours
             for chunk, proc in zip(chunks, procs):
-                dom, err = proc.communicate(timeout=timeout_s)
+                dom, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
                 found = dict(re.findall(r'<pre id="img-(\d+)">data:image/png;base64,([A-Za-z0-9+/=]*)</pre>', dom))
                 failed = re.search(r'<pre id="failed">([^<]*)</pre>', dom)
                 if failed or len(found) != len(chunk):
