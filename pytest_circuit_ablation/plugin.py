@@ -145,6 +145,8 @@ class AblationSession:
             _end_without_heap_scans(self.config)
         if _is_worker(self.config) or not self.rows:
             return
+        if self.compared_nothing() and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a regression check that checked nothing
         if self.settings.report_dir is None and self.settings.save_baseline is None:
             return
         self.not_written = self._unfinished(session, exitstatus)
@@ -165,6 +167,11 @@ class AblationSession:
             if self.settings.save_baseline is not None and partial:
                 more = f" and {len(partial) - 2} more" if len(partial) > 2 else ""
                 self.baseline_not_written = f"only some of the effect items of {', '.join(partial[:2])}{more} ran"
+            elif self.settings.save_baseline is not None and self.drifted_from_itself():
+                from .report.terminal import counted
+
+                self.baseline_not_written = (f"{counted(self.drifted_from_itself(), 'item')} drifted from it, the baseline "
+                                             "this run was compared with; to accept them, save without --ablation-baseline")
             elif self.settings.save_baseline is not None:
                 from .report.baseline import to_text
                 from .report import write_files
@@ -179,6 +186,22 @@ class AblationSession:
             self.report_files = []
             self.not_written = "interrupted while it was being written"
             session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+    def compared_nothing(self) -> bool:
+        """``--ablation-baseline`` given, effect items ran, and not one is in the baseline (another models
+        folder's name, a baseline of other models): a regression check that compared nothing fails the run."""
+        if self.settings.baseline is None:
+            return False
+        states = [r.get("baseline") for r in self.rows if r.get("kind") == "effect"]
+        return bool(states) and all(state == "absent" for state in states)
+
+    def drifted_from_itself(self) -> int:
+        """Items that drifted from the baseline that ``--ablation-save-baseline`` would overwrite: saving them
+        over it made a retried CI job compare with the drifted numbers and pass."""
+        s = self.settings
+        if s.baseline_path is None or s.save_baseline is None or Path(s.baseline_path).resolve() != Path(s.save_baseline).resolve():
+            return 0
+        return sum(r.get("baseline") == "drift" for r in self.rows)
 
     def _unfinished(self, session: pytest.Session, exitstatus: int) -> str:
         """Why this run's numbers must not replace a report or baseline at all, or "" if they may."""

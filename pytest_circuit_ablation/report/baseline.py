@@ -1,6 +1,7 @@
 """Saved effects, to catch drift: ``--ablation-save-baseline=PATH`` stores every effect item's counts,
 ``--ablation-baseline=PATH`` fails the items whose effect moved by more than
-``--ablation-baseline-tol``. Items absent from the baseline are reported, not failed. Standard library
+``--ablation-baseline-tol``. Items absent from the baseline are reported, not failed (a run none of whose
+items is in it fails: plugin.py). Standard library
 only; the file is plain JSON keyed by item id.
 """
 from __future__ import annotations

@@ -226,7 +226,7 @@ def _drift_table(rows: list[Row], baseline: dict[str, Any] | None) -> str:
              if isinstance(baseline, dict) else "")
     within = sum(r.get("baseline") == "ok" for r in rows)
     none_matched = ("<p class=fail>No item of this run is in the baseline: nothing was compared (a baseline of other "
-                    "models or another shard?).</p>" if not within and all(r.get("baseline") == "absent" for r in moved) else "")
+                    "models, or of a models folder of another name?); the run failed.</p>" if not within and all(r.get("baseline") == "absent" for r in moved) else "")
     moved.sort(key=lambda r: (r["baseline"] != "drift", -abs((r.get("effect") or 0.0) - (r.get("baseline_effect") or 0.0))))
     body = "".join(f"<tr><td class=l>{_esc(r['item'])}</td><td class=l>{_esc(r['baseline'])}</td>"
                    f"<td>{_num(r.get('baseline_effect'))}</td><td>{_num(r.get('effect'))}</td></tr>" for r in moved)

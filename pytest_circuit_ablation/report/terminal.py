@@ -84,10 +84,14 @@ def diagnosis_lines(rows: list[Row], in_report: bool = True) -> list[str]:
 def _baseline_lines(rows: list[Row], settings: Settings) -> list[str]:
     drifted = [r for r in rows if r.get("baseline") == "drift"]
     absent = [r for r in rows if r.get("baseline") == "absent"]
+    ran = {r["item"] for r in rows if r.get("kind") == "effect"}
+    unrun = len(set(settings.baseline or ()) - ran)  # another mode list, -k, a shard: compared with nothing
     lines = [f"baseline {settings.baseline_path}: {counted(len(drifted), 'item')} drifted from the baseline by more than "
-             f"{settings.baseline_tol}, {counted(len(absent), 'item')} not in the baseline"]
+             f"{settings.baseline_tol}, {counted(len(absent), 'item')} not in the baseline, "
+             f"{counted(unrun, 'baseline item')} not in this run"]
     if absent and not any(r.get("baseline") == "ok" for r in rows) and not drifted:
-        lines.append("  no item of this run is in the baseline: nothing was compared (a baseline of other models or another shard?)")
+        lines.append("  no item of this run is in the baseline: nothing was compared (a baseline of other models, or of "
+                     "a models folder of another name?); the run fails")
     for r in sorted(drifted, key=lambda r: -abs(_number(r.get("effect")) - _number(r.get("baseline_effect"))))[:10]:
         lines.append(f"  drifted: {r['item']}: {_effect(r.get('baseline_effect'))} -> {_effect(r.get('effect'))}")
     return lines

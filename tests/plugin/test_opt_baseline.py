@@ -19,7 +19,7 @@ def test_unchanged_model_passes_and_drifted_model_fails(run_suite, pytester, int
         shutil.copy(model_dir("iit") / f, interpbench_dir / "3" / f)
     result = run_suite(models, f"--ablation-baseline={base}", "--ablation-report")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["case3-InterpBench-L1MLP-resample-0.5: effect moved from 0.0 in the baseline to * (tolerance 0.02)"])
+    result.stdout.fnmatch_lines(["case3-InterpBench-L1MLP-resample-0.5: effect moved from 0.0000 in the baseline to * (tolerance 0.02)"])
     result.stdout.fnmatch_lines(["*items drifted from the baseline*", "*drifted: case3-InterpBench-L1MLP-*"])
     assert "test_accuracy" not in result.stdout.str().split("short test summary")[-1]
     # the drift is in the CSV, beside the effect, and on the page
@@ -29,6 +29,13 @@ def test_unchanged_model_passes_and_drifted_model_fails(run_suite, pytester, int
     assert row["baseline"] == "drift" and float(row["baseline_effect"]) == 0.0 < float(row["effect"])
     page = (pytester.path / "reports" / "index.html").read_text()
     assert "<h2 id='baseline'>Baseline</h2>" in page and "<td class=l>case3-InterpBench-L1MLP-resample-0.5</td><td class=l>drift</td>" in page
+    # compared with and saved to one file: the drifted numbers do not replace the baseline they failed against
+    # (a retried CI job then compared with them and passed)
+    saved = base.read_bytes()
+    result = run_suite(models, f"--ablation-baseline={base}", f"--ablation-save-baseline={base}")
+    assert result.ret == 1 and base.read_bytes() == saved
+    result.stdout.fnmatch_lines([f"baseline not written (* items drifted from it, the baseline this run was compared with; "
+                                 f"to accept them, save without --ablation-baseline); {base} is left as it was"])
 
 
 def test_items_absent_from_the_baseline_are_reported_not_failed(run_suite, pytester, interpbench_dir):
@@ -42,17 +49,18 @@ def test_items_absent_from_the_baseline_are_reported_not_failed(run_suite, pytes
     assert "nothing was compared" not in result.stdout.str()
 
 
-def test_a_baseline_of_other_models_says_nothing_was_compared(run_suite, pytester, interpbench_dir):
-    """Every item absent is documented as reported, not failed; but when not one item is in the baseline,
-    nothing was compared, and the terminal and the page say so."""
+def test_a_baseline_of_other_models_says_nothing_was_compared_and_fails(run_suite, pytester, interpbench_dir):
+    """Items absent from the baseline are reported, not failed; but when not one item is in the baseline,
+    nothing was compared: the terminal and the page say so, and the run fails."""
     base = pytester.path / "baseline.json"
     settings = ("--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=30")
     assert run_suite(f"--ablation-models={interpbench_dir}", f"--ablation-save-baseline={base}", *settings, fast=False).ret == 0
     result = run_suite("--ablation-tasks=33", f"--ablation-baseline={base}", "--ablation-report", "--ablation-images=none",
                        *settings, fast=False)
-    assert result.ret == 0
-    result.stdout.fnmatch_lines(["baseline *: 0 items drifted from the baseline by more than 0.02, * items not in the baseline",
-                                 "  no item of this run is in the baseline: nothing was compared*"])
+    assert result.ret == 1  # a regression check that compared nothing fails the run (it passed, green)
+    result.stdout.fnmatch_lines(["baseline *: 0 items drifted from the baseline by more than 0.02, * items not in the baseline, "
+                                 "10 baseline items not in this run",  # case 3's 10 nodes at resample x 1.0
+                                 "  no item of this run is in the baseline: nothing was compared*; the run fails"])
     page = (pytester.path / "reports" / "index.html").read_text()
     assert "Compared with baseline.json (tolerance 0.02): 0 items drifted" in page and "nothing was compared" in page
 
@@ -130,7 +138,7 @@ def test_a_drift_from_or_to_an_undefined_effect_is_printed_not_a_crash():
 
     from pytest_circuit_ablation.report.terminal import _baseline_lines
 
-    settings = SimpleNamespace(baseline_path="b.json", baseline_tol=0.02)
+    settings = SimpleNamespace(baseline_path="b.json", baseline_tol=0.02, baseline={})
     rows = [{"item": "a", "baseline": "drift", "baseline_effect": None, "effect": 0.25},
             {"item": "b", "baseline": "drift", "baseline_effect": 0.5, "effect": float("nan")}]
     assert _baseline_lines(rows, settings)[1:] == ["  drifted: b: 0.5000 -> undefined", "  drifted: a: undefined -> 0.2500"]
