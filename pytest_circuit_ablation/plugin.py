@@ -307,7 +307,9 @@ class AblationSession:
         if not self.rows:
             given = [f"--{d.replace('_', '-')}" for d in _given(config) if d in _OUTPUT_OPTIONS]
             if given and not self.ran and not self.crashed:  # e.g. `pytest --ablation-report` in a project's own tests
-                why = ("none of the suite's collected items ran (--collect-only, --setup-plan, or deselected by -k or "
+                why = ("the run was interrupted before any of the suite's items finished"
+                       if exitstatus == pytest.ExitCode.INTERRUPTED and self.suite_collected else
+                       "none of the suite's collected items ran (--collect-only, --setup-plan, or deselected by -k or "
                        "-m)" if self.suite_collected else "none of the suite's items was collected (the suite runs with "
                        "--pyargs pytest_circuit_ablation)")
                 notes.append(f"{' and '.join(given)} given, but {why}: nothing was gated and no report written")

@@ -67,6 +67,19 @@ def test_interrupted_run_keeps_the_previous_report(run_suite, pytester):
     assert after.keys() == before.keys() and after["ablation.csv"] != before["ablation.csv"]
 
 
+def test_an_interrupt_before_any_item_finished_is_called_an_interrupt(run_suite, pytester):
+    """Ctrl-C during the first model's evaluation said the items were deselected or only collected."""
+    pytester.makepyfile(interrupt_plugin='''
+        def pytest_runtest_call(item):
+            raise KeyboardInterrupt
+    ''')
+    pytester.syspathinsert()
+    result = run_suite("--ablation-report", "-p", "interrupt_plugin", subprocess=True)
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["--ablation-report given, but the run was interrupted before any of the suite's items "
+                                 "finished: nothing was gated and no report written"])
+
+
 def test_killed_worker_keeps_the_previous_report(run_suite, pytester, monkeypatch):
     assert run_suite("--ablation-report", "-n", "2").ret == 0
     before = (pytester.path / "reports" / "ablation.csv").read_bytes()
