@@ -62,8 +62,12 @@ def summary_lines(rows: list[Row], settings: Settings) -> list[str]:
 
 
 def flagged_nodes(rows: list[Row]) -> list[Row]:
-    """Diagnosis rows of gated models whose verdict asks for a reader's attention, in report order."""
-    return [r for r in rows if r["kind"] == "diagnosis" and r.get("role") == GATED and r.get("verdict") in FLAGGED]
+    """Diagnosis rows of gated models whose verdict asks for a reader's attention, in report order. Not those
+    of a model that fails its accuracy item: it does not do its task (NOT MEANINGFUL), so its effects say
+    nothing about its nodes, and listing every node as leaking contradicted that verdict."""
+    meaningless = {(r["task"], r["model"]) for r in rows if r["kind"] == "accuracy" and r.get("outcome") == "failed"}
+    return [r for r in rows if r["kind"] == "diagnosis" and r.get("role") == GATED and r.get("verdict") in FLAGGED
+            and (r["task"], r["model"]) not in meaningless]
 
 
 def diagnosis_lines(rows: list[Row], in_report: bool = True) -> list[str]:
