@@ -1,6 +1,7 @@
 """A case.json with a wrong value is refused in one line naming the file and the key: a user's case
 folder ($CIRCUIT_ABLATION_CASES) is read at collection, where a TypeError would be an INTERNALERROR."""
 import json
+import re
 import shutil
 
 import pytest
@@ -113,3 +114,47 @@ def test_training_into_an_installed_package_needs_out(tmp_path, capsys, monkeypa
     assert cli.main(args) == 2
     assert "is the installed package's own copy" in capsys.readouterr().err
     assert not (tmp_path / "pkg" / "builtin_cases" / "3" / "models").exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.update(max_seq_len=6), "max_seq_len is 6, but the compiled HL model has n_ctx 5"),
+    (lambda s: s.update(causal=False), "causal is False, but the compiled HL model has attention_dir 'causal'"),
+    (lambda s: s["encoding"].update(x=s["encoding"]["a"], a=s["encoding"]["x"]), "encoding['a'] is 5, but the compiled HL model has token id 5 as 'x'"),
+    (lambda s: s["correspondence"]["frac_prevs"].update(hl="blocks.2.attn.hook_result[0]"),
+     "correspondence entry 'frac_prevs' names HL node blocks.2.attn.hook_result[0], which the compiled HL model (2 layers of 1 head) lacks"),
+])
+def test_a_case_json_that_does_not_describe_its_hl_model_is_refused_by_trainer_and_gate(tmp_path, capsys, monkeypatch,
+                                                                                       edit, message):
+    """A case.json edited after compiling (or a first guess at tracr's token ids) trained a model on the HL
+    model's task, which the gate then refused as trained for another task; swapped token ids or classes
+    were judged as they stood, and passed."""
+    from pytest_circuit_ablation.core.evaluate import load_pair
+    from pytest_circuit_ablation.core.cases import ModelRef
+    from pytest_circuit_ablation.tools.train.cli import main
+
+    shutil.copytree(CASE3, tmp_path / "3")
+    path = tmp_path / "3" / "case.json"
+    spec = json.loads(path.read_text())
+    edit(spec)
+    path.write_text(json.dumps(spec))
+    assert main(["3", "--cases-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "out").exists()
+    with pytest.raises(AblationError, match=re.escape(message)):
+        monkeypatch.setenv("CIRCUIT_ABLATION_CASES", str(tmp_path))
+        load_pair(ModelRef("3", "siit", tmp_path / "3" / "models" / "siit"), "cpu")
+
+
+def test_training_with_a_correspondence_outside_the_ll_shape_is_one_line(tmp_path, capsys):
+    """An LL head past ll_config's heads crashed the trainer with an IndexError inside its hooks."""
+    from pytest_circuit_ablation.tools.train.cli import main
+
+    shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
+    path = tmp_path / "3" / "case.json"
+    spec = json.loads(path.read_text())
+    spec["correspondence"]["frac_prevs"]["ll"] = ["blocks.1.attn.hook_result[7]"]
+    path.write_text(json.dumps(spec))
+    assert main(["3", "--cases-dir", str(tmp_path), "--out", str(tmp_path / "out"), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert ("the correspondence names LL node blocks.1.attn.hook_result[7], which the LL shape in 'll_config' "
+            "(2 layers of 4 heads) lacks") in err and err.count("\n") == 1

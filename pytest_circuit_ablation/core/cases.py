@@ -280,6 +280,61 @@ def available_case_ids(cases_dir: Path | None = None) -> list[str]:
     return sorted((p.name for p in root.iterdir() if (p / "case.json").is_file()), key=case_sort_key)
 
 
+def check_case_matches_hl(case: Case, hl) -> None:
+    """Refuse, in one line naming the field, a case.json that does not describe its compiled HL model (edited
+    after compiling, or a user's first guess at tracr's token ids): else a model is trained on the HL model's
+    task and then refused for not fitting case.json, or judged with swapped tokens or classes, and passes."""
+    where = case.dir / "case.json"
+    cfg = hl.cfg
+
+    def refuse(field: str, ours: Any, hl_field: str, theirs: Any) -> AblationError:
+        return AblationError(f"{where}: {field} is {ours!r}, but the compiled HL model has {hl_field} {theirs!r}: "
+                             f"case.json was edited after compiling, or the HL model is stale: restore case.json, or "
+                             f"recompile the case (circuit-ablation-compile {case.id})")
+
+    direction = "causal" if case.causal else "bidirectional"
+    for field, ours, hl_field, theirs in (
+            ("max_seq_len", case.max_seq_len, "n_ctx", cfg.n_ctx), ("causal", case.causal, "attention_dir", cfg.attention_dir),
+            ("encoding's size", len(case.encoding), "d_vocab", cfg.d_vocab),
+            ("output_classes' size" if case.is_categorical else "a numerical output's size",
+             len(case.output_classes or ()) if case.is_categorical else 1, "d_vocab_out", cfg.d_vocab_out)):
+        if (direction if field == "causal" else ours) != theirs:
+            raise refuse(field, ours, hl_field, theirs)
+    for hl_name, (hook, _) in case.correspondence().items():
+        node = parse_node(hook)
+        if node.layer >= cfg.n_layers or (node.head is not None and node.head >= cfg.n_heads) or (node.is_mlp and cfg.attn_only):
+            raise AblationError(f"{where}: correspondence entry {hl_name!r} names HL node {hook}, which the compiled HL "
+                                f"model ({_shape_words(cfg.n_layers, cfg.n_heads)}{', no MLPs' if cfg.attn_only else ''}) lacks")
+    layout_path = case.dir / hubfiles.LAYOUT_FILE
+    if not layout_path.is_file():
+        return  # a case compiled before layouts were written: its sizes were checked above
+    layout = _read_json(layout_path)
+    if case.is_categorical and layout.get("output_classes") is not None and layout["output_classes"] != case.output_classes:
+        raise refuse("output_classes", case.output_classes, "the classes, in order,", layout["output_classes"])
+    labels = layout.get("residual_labels") or []
+    token_dims = [j for j, label in enumerate(labels) if str(label).startswith("tokens:")]
+    if len(labels) != cfg.d_model or not token_dims:
+        return
+    rows = hl.embed.W_E.detach()[:, token_dims]
+    for token, i in case.encoding.items():  # tracr embeds token id i as the one residual direction 'tokens:<token>'
+        written = [labels[token_dims[k]][len("tokens:"):] for k in rows[i].nonzero().flatten().tolist()]
+        if written != [str(token)]:
+            raise refuse(f"encoding[{token!r}]", i, f"token id {i} as", written[0] if len(written) == 1 else written)
+
+
+def _shape_words(layers: int, heads: int) -> str:
+    return f"{layers} layer{'s' * (layers != 1)} of {heads} head{'s' * (heads != 1)}"
+
+
+def check_circuit_fits_shape(case: Case, n_layers: int, n_heads: int, what: str) -> None:
+    """Refuse a correspondence naming an LL node that a model of this shape lacks (the trainer crashed on
+    it with an IndexError inside its hooks)."""
+    for node in sorted(case.circuit(), key=lambda n: n.sort_key()):
+        if node.layer >= n_layers or (node.head is not None and node.head >= n_heads):
+            raise AblationError(f"{case.dir / 'case.json'}: the correspondence names LL node {node.full_name}, which "
+                                f"{what} ({_shape_words(n_layers, n_heads)}) lacks")
+
+
 def user_models(root: Path) -> list[ModelRef]:
     """Models in InterpBench's hub layout: ``<root>/<case>/ll_model.pth`` (+ cfg pickle)."""
     root = Path(root)

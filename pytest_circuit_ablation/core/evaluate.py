@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import data, diagnosis, metrics, modes
-from .cases import Case, ModelRef, check_model_fits_case, load_case, model_circuit, model_nodes
+from .cases import Case, ModelRef, check_case_matches_hl, check_model_fits_case, load_case, model_circuit, model_nodes
 from ..errors import AblationError, SettingError
 from .engine import MIN_MEMORY_MB, Engine, ModelResult, estimate_bytes
 from .metrics import effect, kl_effect
@@ -112,8 +112,9 @@ class Evaluation:
 
 def load_pair(ref: ModelRef, device: str, dtype: str = "float64") -> ModelPair:
     case = load_case(ref.case_id)
-    check_model_fits_case(ref, case)
     hl = load_hl_model(case.dir, device, dtype)
+    check_case_matches_hl(case, hl)  # first: a case.json that is wrong is not the model's fault
+    check_model_fits_case(ref, case)
     ll = load_ll_model(ref.path, device, dtype)
     return ModelPair(case, ref, hl, ll)
 

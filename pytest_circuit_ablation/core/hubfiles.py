@@ -30,6 +30,7 @@ WEIGHTS_FILE = "ll_model.pth"
 META_FILE = "meta.json"
 EDGES_FILE = "edges.pkl"
 HL_CFG_FILE = "hl_model_cfg.json"
+LAYOUT_FILE = "tracr_layout.json"  # the compiled model's residual labels and output classes (tools/compile.py)
 HL_WEIGHTS_FILE = "hl_model.pth"
 
 _TORCH_DTYPES = {

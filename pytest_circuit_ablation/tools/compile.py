@@ -17,9 +17,8 @@ from typing import Any
 
 from ..core.cases import Case, load_case
 from ..errors import AblationError
-from ..core.hubfiles import HL_CFG_FILE, save_hl_model
+from ..core.hubfiles import HL_CFG_FILE, LAYOUT_FILE, save_hl_model
 
-LAYOUT_FILE = "tracr_layout.json"
 
 
 def compile_program(case: Case):

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from ...core.cases import CASES_ENV, GATED, ROLES, load_case
+from ...core.cases import CASES_ENV, GATED, ROLES, check_case_matches_hl, load_case
 from ...core.files import writable_problem
 from ...errors import AblationError
 from .siit import LR_SCHEDULES, SIIT_SAMPLING, SIITTrainer, TrainArgs
@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             max_seconds=args.max_seconds,
         )
         hl = load_hl_model(case.dir, dtype="float32")
+        check_case_matches_hl(case, hl)
         init_state, init_record = _initial_weights(args.init_from, case, hl) if args.init_from else (None, None)
         trainer = SIITTrainer(case, hl, targs, init_state)
         bar = None

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from ...core import metrics
-from ...core.cases import Case
+from ...core.cases import Case, check_circuit_fits_shape
 from ...core.nodes import Node, all_nodes, parse_node
 from ...errors import AblationError
 
@@ -63,6 +63,7 @@ def ll_config(case: Case, hl_cfg, seed: int):
     missing = [k for k in ("n_layers", "n_heads", "d_head", "d_model", "d_mlp") if k not in spec]
     if missing:
         raise AblationError(f"{case.dir / 'case.json'}: 'll_config' lacks {', '.join(missing)} (the LL shape to train)")
+    check_circuit_fits_shape(case, spec["n_layers"], spec["n_heads"], "the LL shape in 'll_config'")
     return HookedTransformerConfig(
         n_layers=spec["n_layers"], n_heads=spec["n_heads"], d_head=spec["d_head"], d_model=spec["d_model"],
         d_mlp=spec["d_mlp"], act_fn=spec.get("act_fn", "gelu"), normalization_type=None,
