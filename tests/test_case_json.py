@@ -32,6 +32,8 @@ from tests.helpers import CASE3
     ("ll_config", {"d_mlp": 0}, "'ll_config.d_mlp' must be a positive integer"),
     ("vocab", ["a", "b", "c", "x", "a"], "'vocab' names a token twice: ['a']"),
     ("correspondence", {}, "'correspondence' maps no LL node"),
+    ("vocab", ["a", "b", "c", "BOS"], "'vocab' holds BOS or PAD, which tracr adds itself"),
+    ("encoding", {"BOS": 0, "PAD": 1, "a": 2, "b": 3, "c": 4, "x": 5, "y": 6}, "encoding names tokens that are not in 'vocab': ['y']"),
 ])
 def test_a_wrong_value_in_case_json_is_one_line_naming_file_and_key(tmp_path, key, value, message):
     shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))

@@ -190,16 +190,28 @@ class Case:
 _SCALAR = (str, int, float, bool)
 
 
-def _validate(spec: Any, path: Path) -> None:
+def _validate(spec: Any, path: Path, draft: bool = False) -> None:
     """Refuse, in one line naming the key, a case.json that the code reading it would trip over: a user's
-    case folder (``$CIRCUIT_ABLATION_CASES``) is read at collection, where a TypeError is an INTERNALERROR."""
+    case folder (``$CIRCUIT_ABLATION_CASES``) is read at collection, where a TypeError is an INTERNALERROR.
+    A ``draft`` may lack the fields compiling fills in (``COMPILED_FIELDS``)."""
     def need(ok: bool, what: str) -> None:
         if not ok:
             raise AblationError(f"{path}: {what}")
 
     need(isinstance(spec, dict), "expected a JSON object")
-    for key in ("name", "output", "vocab", "encoding", "max_seq_len", "causal", "correspondence"):
+    for key in ("name", "output", "vocab", "max_seq_len", "causal"):
         need(key in spec, f"missing key {key!r}")
+    tokens = [str(v) for v in spec["vocab"]] if isinstance(spec["vocab"], list) else []
+    need(not {"BOS", "PAD"} & set(tokens), "'vocab' holds BOS or PAD, which tracr adds itself")
+    if draft:  # placeholders, until compiling gives tracr's values (the compile tool writes those alone)
+        placeholders = {"encoding": {t: i for i, t in enumerate(["BOS", "PAD", *tokens])},
+                        "correspondence": {"?": {"hl": "blocks.0.mlp.hook_post", "ll": ["blocks.0.mlp.hook_post"]}}}
+        if spec.get("output") == "categorical":
+            placeholders["output_classes"] = ["?"]
+        for key, value in placeholders.items():
+            spec.setdefault(key, value)
+    for key in ("encoding", "correspondence"):
+        need(key in spec, f"missing key {key!r} (circuit-ablation-compile --update-case-json fills it in)")
     need(isinstance(spec["name"], str), "'name' must be a string")
     need(spec["output"] in _OUTPUTS, f"'output' must be one of {_OUTPUTS}, got {spec['output']!r}")
     vocab = spec["vocab"]
@@ -215,12 +227,14 @@ def _validate(spec: Any, path: Path) -> None:
          f"'encoding' ids must be 0..{len(enc) - 1}, one per token (the model's d_vocab rows), got {sorted(enc.values())}")
     missing = {"BOS", "PAD", *(str(v) for v in vocab)} - set(enc)
     need(not missing, f"encoding lacks tokens {sorted(missing)}")
+    extra = set(enc) - {"BOS", "PAD", *(str(v) for v in vocab)}
+    need(not extra, f"encoding names tokens that are not in 'vocab': {sorted(extra)}")
     need(is_int(spec["max_seq_len"]) and spec["max_seq_len"] >= 2,
          f"'max_seq_len' must be an integer >= 2 (BOS included), got {spec['max_seq_len']!r}")
     need(isinstance(spec["causal"], bool), f"'causal' must be true or false, got {spec['causal']!r}")
     classes = spec.get("output_classes")
     if spec["output"] == "categorical":
-        need(bool(classes), "a categorical case needs 'output_classes'")
+        need(bool(classes), "a categorical case needs 'output_classes' (circuit-ablation-compile --update-case-json fills it in)")
     need(classes is None or (isinstance(classes, list) and all(isinstance(c, _SCALAR) for c in classes)),
          "'output_classes' must be a list of strings or numbers")
     atol = spec.get("label_atol", 0.0)
@@ -251,26 +265,35 @@ def _validate(spec: Any, path: Path) -> None:
              f"'train.{key}' must be a number >= 0, got {value!r}")
 
 
-def load_case(case_id: str, cases_dir: Path | None = None) -> Case:
+#: a task id: a folder name that is safe in test ids, file names and report keys
+CASE_ID = re.compile(r"[A-Za-z0-9_-]+")
+#: case.json's fields that tracr decides; a draft (``load_case(draft=True)``, the compile tool's
+#: ``--update-case-json``) may lack them, and compiling fills them in
+COMPILED_FIELDS = ("encoding", "output_classes", "correspondence")
+
+
+def load_case(case_id: str, cases_dir: Path | None = None, draft: bool = False) -> Case:
     root = Path(cases_dir) if cases_dir else builtin_cases_dir()
     case_id = str(case_id).strip()
     path = root / case_id / "case.json"
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", case_id) or not path.is_file():
+    if not CASE_ID.fullmatch(case_id):
+        raise AblationError(f"task id {case_id!r}: only letters, digits, _ and - (it names test ids and report files)")
+    if not path.is_file():
         known = ", ".join(available_case_ids(root)) or "none"
         raise AblationError(f"unknown task {case_id!r}: no {path} ({'cases there' if cases_dir else 'built-in cases'}: {known})")
     st = path.stat()
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, draft)
     if key not in _SPECS:  # planning and evaluation both need it: read and validated once per process
         try:
             spec = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise AblationError(f"{path}: invalid JSON ({json_problem(exc)})") from None
-        _validate(spec, path)
+        _validate(spec, path, draft)
         _SPECS[key] = spec
     return Case(case_id, path.parent, copy.deepcopy(_SPECS[key]))
 
 
-_SPECS: dict[tuple[str, int, int], dict[str, Any]] = {}
+_SPECS: dict[tuple[str, int, int, bool], dict[str, Any]] = {}
 
 
 def available_case_ids(cases_dir: Path | None = None) -> list[str]:
@@ -353,8 +376,15 @@ def user_models(root: Path) -> list[ModelRef]:
 HUB_METADATA_FILE = "benchmark_metadata.json"
 
 
+def _case_words(case: Case) -> str:
+    """'built-in case 3 (frac_prevs)', or 'case firsta (first_is_a) of $CIRCUIT_ABLATION_CASES' for a user's."""
+    if os.environ.get(CASES_ENV):
+        return f"case {case.id} ({case.name}) of ${CASES_ENV}"
+    return f"built-in case {case.id} ({case.name})"
+
+
 def _refuse(where: Path, field: str, theirs: Any, ours: Any, case: Case) -> AblationError:
-    return AblationError(f"{where}: {field} is {theirs!r}, but built-in case {case.id} ({case.name}) has {ours!r}; "
+    return AblationError(f"{where}: {field} is {theirs!r}, but {_case_words(case)} has {ours!r}; "
                          "this model was trained on another task definition")
 
 

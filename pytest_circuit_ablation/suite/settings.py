@@ -55,7 +55,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("ablation-images", "static figures written beside the page: none, png, pdf or all (png and pdf); each needs "
                "a Chrome/Chromium and costs about 0.3 s per figure on 2 cores", "png", "FORMATS"),
     OptionSpec("ablation-models", "gate the models in DIR, laid out as InterpBench's hub: DIR/<case>/ll_model.pth + ll_model_cfg.pkl", None, "DIR", kind="path"),
-    OptionSpec("ablation-tasks", "comma-separated case ids to run (default: every built-in case)", None, "IDS"),
+    OptionSpec("ablation-tasks", "comma-separated case ids to run (default: every case: the built-in ones, or $CIRCUIT_ABLATION_CASES's)", None, "IDS"),
     OptionSpec("ablation-shard", "run shard I of N: the planned models sorted by (case, model) and dealt out in turn, "
                "so each model's items stay on one shard; merge the shards' reports with 'circuit-ablation-report merge'",
                None, "I/N"),

@@ -188,11 +188,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         _save(trainer.ll, out, meta, case.id)
         print(f"wrote {out}: {result}")
+        where = f"{CASES_ENV}={shlex.quote(str(args.cases_dir))} " if args.cases_dir is not None else ""
         if args.out:
-            print(f"gate it with: pytest --pyargs pytest_circuit_ablation --ablation-models {args.out}")
+            print(f"gate it with: {where}pytest --pyargs pytest_circuit_ablation --ablation-models {shlex.quote(str(args.out))}")
         else:
             role = register_model(case, args.name, args.role, args.why)
-            where = f"{CASES_ENV}={shlex.quote(str(args.cases_dir))} " if args.cases_dir is not None else ""
             print(f"registered in {case.dir / 'case.json'} as {role}; gate it with: "
                   f"{where}pytest --pyargs pytest_circuit_ablation --ablation-tasks {case.id}")
     except AblationError as exc:
