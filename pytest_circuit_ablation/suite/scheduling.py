@@ -34,6 +34,20 @@ class _ByCase(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         return scope_of(nodeid)
 
+    def remove_node(self, node):
+        """xdist's, except that the item a crashed worker was running is not sent again. LoadScope put the
+        whole unit back, that item included: it ran a second time on another worker (and crashed that one
+        too, or was reported twice, an error and a pass). ``--dist load`` runs it once, as here."""
+        workload = self.assigned_work.get(node) or {}
+        crashed = next((nodeid for unit in workload.values() for nodeid, done in unit.items() if not done), None)
+        if crashed is None:
+            return super().remove_node(node)
+        for unit in workload.values():
+            if crashed in unit:
+                unit[crashed] = True  # xdist reports it as crashed (the returned id); the rest of its unit goes back
+        super().remove_node(node)
+        return crashed
+
     def _assign_work_unit(self, node) -> None:
         if not self._ordered:  # the queue is complete before the first unit is handed out
             self._ordered = True
