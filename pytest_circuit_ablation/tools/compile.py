@@ -2,7 +2,8 @@
 
 ``circuit-ablation-compile 3`` (or ``python -m pytest_circuit_ablation.tools.compile 3``) compiles
 ``cases/3/program.py`` with tracr, converts the weights to a ``HookedTransformer`` with the case's pinned
-token encoding, checks it against tracr on every input, and writes ``hl_model.pth``,
+token encoding, checks its logits against tracr's and tracr's outputs against the program's own RASP
+evaluation (and ``reference()``) on every input or a seeded sample, and writes ``hl_model.pth``,
 ``hl_model_cfg.json`` and ``tracr_layout.json`` (which block writes which residual direction: the
 source of the correspondence). Evaluation never needs JAX: it reads the stored files.
 """
@@ -249,8 +250,9 @@ def spec_differences(case: Case, derived: dict[str, Any]) -> list[str]:
 
 
 def compile_case(case: Case, write: bool = True, update_spec: bool = False):
-    """Compile, convert, verify against tracr, and (by default) write the case's HL files. case.json's
-    derived fields must equal the compiled ones; ``update_spec`` rewrites them instead."""
+    """Compile, convert, verify against tracr and the program, and (by default) write the case's HL files.
+    case.json's derived fields must equal the compiled ones; ``update_spec`` rewrites them instead (a
+    draft's placeholders included)."""
     program, assembled = compile_program(case)
     model, layout = to_hooked_transformer(case, program, assembled)
     derived = derived_spec(case, assembled, layout)
