@@ -145,8 +145,8 @@ class AblationSession:
             _end_without_heap_scans(self.config)
         if _is_worker(self.config) or not self.rows:
             return
-        if self.compared_nothing() and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a regression check that checked nothing
+        if self.uncompared_models() and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a model the regression check did not check
         if self.settings.report_dir is None and self.settings.save_baseline is None:
             return
         self.not_written = self._unfinished(session, exitstatus)
@@ -167,11 +167,8 @@ class AblationSession:
             if self.settings.save_baseline is not None and partial:
                 more = f" and {len(partial) - 2} more" if len(partial) > 2 else ""
                 self.baseline_not_written = f"only some of the effect items of {', '.join(partial[:2])}{more} ran"
-            elif self.settings.save_baseline is not None and self.drifted_from_itself():
-                from .report.terminal import counted
-
-                self.baseline_not_written = (f"{counted(self.drifted_from_itself(), 'item')} drifted from it, the baseline "
-                                             "this run was compared with; to accept them, save without --ablation-baseline")
+            elif self.settings.save_baseline is not None and self.overwrites_failed_baseline():
+                self.baseline_not_written = self.overwrites_failed_baseline()
             elif self.settings.save_baseline is not None:
                 from .report.baseline import to_text
                 from .report import write_files
@@ -187,21 +184,31 @@ class AblationSession:
             self.not_written = "interrupted while it was being written"
             session.exitstatus = pytest.ExitCode.INTERRUPTED
 
-    def compared_nothing(self) -> bool:
-        """``--ablation-baseline`` given, effect items ran, and not one is in the baseline (another models
-        folder's name, a baseline of other models): a regression check that compared nothing fails the run."""
-        if self.settings.baseline is None:
-            return False
-        states = [r.get("baseline") for r in self.rows if r.get("kind") == "effect"]
-        return bool(states) and all(state == "absent" for state in states)
+    def uncompared_models(self) -> list[str]:
+        """With ``--ablation-baseline``: the models that ran effect items, none of them in the baseline (a new
+        model, a models folder of another name, a baseline of other models). Such a model was compared with
+        nothing, and fails the run; items absent for a model that has others in the baseline (a new mode or
+        scale) are only counted. Per model, so that a shard or ``-k`` run decides as the whole run does."""
+        from .report.baseline import uncompared_models
 
-    def drifted_from_itself(self) -> int:
-        """Items that drifted from the baseline that ``--ablation-save-baseline`` would overwrite: saving them
-        over it made a retried CI job compare with the drifted numbers and pass."""
+        return [] if self.settings.baseline is None else uncompared_models(self.rows)
+
+    def overwrites_failed_baseline(self) -> str:
+        """Why ``--ablation-save-baseline`` must not write, or "": it names the ``--ablation-baseline`` file
+        itself and the comparison failed (items drifted, or a model was compared with nothing). Saving over
+        it made a retried CI job compare with this run's own numbers and pass."""
+        from .report.terminal import counted
+
         s = self.settings
-        if s.baseline_path is None or s.save_baseline is None or Path(s.baseline_path).resolve() != Path(s.save_baseline).resolve():
-            return 0
-        return sum(r.get("baseline") == "drift" for r in self.rows)
+        if s.baseline_path is None or s.save_baseline is None or not _same_file(s.baseline_path, s.save_baseline):
+            return ""
+        drifted = sum(r.get("baseline") == "drift" for r in self.rows)
+        uncompared = self.uncompared_models()
+        if not (drifted or uncompared):
+            return ""
+        why = (f"{counted(drifted, 'item')} drifted from it" if drifted else
+               f"{', '.join(uncompared[:2])}{' and more' if len(uncompared) > 2 else ''} compared with nothing in it")
+        return f"{why}, the baseline this run was compared with; to accept this run's numbers, save without --ablation-baseline"
 
     def _unfinished(self, session: pytest.Session, exitstatus: int) -> str:
         """Why this run's numbers must not replace a report or baseline at all, or "" if they may."""
@@ -483,6 +490,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "circuit-ablation-session")
     if not (config.option.help or config.option.version) and (_ablation_configured(config) or _suite_in_scope(config)):
         session.build_items()  # a bad task, folder or case fails here, as one line, before collection
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file under two spellings (a relative path, a symlink, a hard link)."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # the saved file does not exist yet
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def _writes_outputs(config: pytest.Config) -> bool:

@@ -160,3 +160,39 @@ def test_training_with_a_correspondence_outside_the_ll_shape_is_one_line(tmp_pat
     err = capsys.readouterr().err
     assert ("the correspondence names LL node blocks.1.attn.hook_result[7], which the LL shape in 'll_config' "
             "(2 layers of 4 heads) lacks") in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("classes, message", [
+    ([True, False], "output_classes is [True, False], but the compiled HL model has the classes, in order, [False, True]"),
+    ([False, True, "maybe"], "output_classes' size is 3, but the compiled HL model has d_vocab_out 2"),
+])
+def test_a_categorical_case_json_whose_classes_are_not_the_hl_models_is_refused(tmp_path, monkeypatch, classes, message):
+    """Reversed classes were judged as they stood: the LL's argmax read as the other class, and a model that
+    does its task could pass or fail for the wrong reason."""
+    from pytest_circuit_ablation.core.cases import ModelRef, load_case
+    from pytest_circuit_ablation.core.evaluate import load_pair
+
+    shutil.copytree(load_case("33").dir, tmp_path / "33")
+    path = tmp_path / "33" / "case.json"
+    spec = json.loads(path.read_text())
+    spec["output_classes"] = classes
+    path.write_text(json.dumps(spec))
+    monkeypatch.setenv("CIRCUIT_ABLATION_CASES", str(tmp_path))
+    with pytest.raises(AblationError, match=re.escape(message)):
+        load_pair(ModelRef("33", "siit", tmp_path / "33" / "models" / "siit"), "cpu")
+
+
+def test_the_definition_hash_follows_what_models_are_judged_against(tmp_path):
+    """ablation.json's definitions: a merge refuses shards judged against other definitions. A new
+    description, key order or line endings are not another definition; a correspondence or class is."""
+    from pytest_circuit_ablation.core.cases import definition_hash
+
+    shutil.copytree(CASE3, tmp_path / "3", ignore=shutil.ignore_patterns("models"))
+    path = tmp_path / "3" / "case.json"
+    spec = json.loads(path.read_text())
+    before = definition_hash(tmp_path / "3")
+    path.write_text(json.dumps(dict(reversed(list({**spec, "description": "reworded"}.items()))), indent=4).replace("\n", "\r\n"))
+    assert definition_hash(tmp_path / "3") == before
+    spec["correspondence"]["frac_prevs"]["ll"] = ["blocks.1.attn.hook_result[0]"]
+    path.write_text(json.dumps(spec))
+    assert definition_hash(tmp_path / "3") != before

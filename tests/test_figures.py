@@ -254,10 +254,10 @@ def test_the_hover_interval_shows_a_failing_bound_as_failing():
             for r in _rows()]
     spec = json.loads(figures.effect_figure(rows, "t", MARKS).to_json())
     hover = {t["name"]: t["customdata"][0][7] for t in spec["data"] if t["name"] in NODES}
-    assert hover["L0MLP"] == "95% CI 0.000-0.1004"  # out of circuit, over tau_out 0.1
-    assert hover["L1H2"] == "95% CI 2e-05-0.00018"
+    assert hover["L0MLP"] == "95% CI 0.000 to 0.1004"  # out of circuit, over tau_out 0.1
+    assert hover["L1H2"] == "95% CI 2e-05 to 0.00018"
     static = json.loads(figures.mode_figure(rows, "resample", "t", MARKS).to_json())
-    assert {t["name"]: t["customdata"][0][7] for t in static["data"]}["L0MLP"] == "95% CI 0.000-0.1004"
+    assert {t["name"]: t["customdata"][0][7] for t in static["data"]}["L0MLP"] == "95% CI 0.000 to 0.1004"
 
 
 def test_a_hung_browser_is_given_up_on_after_a_deadline_that_grows_with_the_figures(tmp_path, monkeypatch):

@@ -151,3 +151,15 @@ def test_an_accuracy_below_the_minimum_never_reads_as_the_minimum():
 
     assert percent(0.98996, 0.99) == "98.996%" and percent(0.995, 0.99) == "99.50%" and percent(0.5) == "50.00%"
     assert not_meaningful("siit", 0.98996, 0.99) == "not meaningful: siit matches its HL model on only 98.996% of cells"
+
+
+def test_a_model_whose_checkpoint_was_skipped_has_no_flagged_nodes_even_without_its_accuracy_row():
+    """NOT MEANINGFUL comes from the skipped checkpoint; with the accuracy item deselected (-k) the flagged
+    list read only the accuracy row, and listed every node of such a model as leaking again."""
+    from pytest_circuit_ablation.report.terminal import flagged_nodes
+
+    diag = dict(kind="diagnosis", task="3", model="x", role="gated", node="L0H0", verdict="leaking")
+    skipped = dict(kind="separation", task="3", model="x", role="gated", gate_role="gate", outcome="skipped")
+    assert flagged_nodes([diag]) == [diag]
+    assert flagged_nodes([diag, skipped]) == []
+    assert flagged_nodes([diag, dict(skipped, outcome="failed")]) == [diag]  # a model that failed its gate keeps them

@@ -45,15 +45,29 @@ def builtin_cases_dir() -> Path:
     return installed if installed.is_dir() else here.parent / "cases"
 
 
+#: case.json keys that describe, not define, the task: edits to them do not change what a model is judged against
+DESCRIPTIVE_KEYS = ("description", "interpbench", "train", "ll_config")
+
+
 def definition_hash(case_dir: Path) -> str | None:
-    """sha256 over a case's definition files (case.json: task, correspondence, label_atol; the compiled HL
-    model): two reports whose models were judged against different definitions differ here. None where a
-    file cannot be read."""
+    """sha256 of what a case's models are judged against: case.json without its descriptive keys (task,
+    classes, correspondence, label_atol, each model's role), as canonical JSON, and the compiled HL model's
+    config (canonical JSON) and weights. Two reports whose models were judged against different definitions
+    differ here; a new description, line endings or key order do not. None where a file cannot be read."""
+    import hashlib
+
     try:
-        return hubfiles.files_hash(*(Path(case_dir) / name for name in
-                                     ("case.json", hubfiles.HL_WEIGHTS_FILE, hubfiles.HL_CFG_FILE)))
-    except OSError:
+        spec = json.loads((Path(case_dir) / "case.json").read_text())
+        hl_cfg = json.loads((Path(case_dir) / hubfiles.HL_CFG_FILE).read_text())
+        weights = (Path(case_dir) / hubfiles.HL_WEIGHTS_FILE).read_bytes()
+    except (OSError, ValueError):
         return None
+    judged = {k: v for k, v in spec.items() if k not in DESCRIPTIVE_KEYS} if isinstance(spec, dict) else spec
+    digest = hashlib.sha256()
+    for part in (json.dumps(judged, sort_keys=True, separators=(",", ":")), json.dumps(hl_cfg, sort_keys=True, separators=(",", ":"))):
+        digest.update(part.encode())
+    digest.update(weights)
+    return digest.hexdigest()
 
 
 GATED = "gated"  # case.json's roles: a model the gate must pass,

@@ -1,7 +1,7 @@
 """Saved effects, to catch drift: ``--ablation-save-baseline=PATH`` stores every effect item's counts,
 ``--ablation-baseline=PATH`` fails the items whose effect moved by more than
-``--ablation-baseline-tol``. Items absent from the baseline are reported, not failed (a run none of whose
-items is in it fails: plugin.py). Standard library
+``--ablation-baseline-tol``. Items absent from the baseline are reported, not failed, but a model none of
+whose items is in it fails the run (``uncompared_models``). Standard library
 only; the file is plain JSON keyed by item id.
 """
 from __future__ import annotations
@@ -76,6 +76,17 @@ def drift(item_id: str, value: float, baseline: dict[str, dict[str, Any]], tol: 
     if old is None or _nan(value):
         return ("ok" if (old is None) == _nan(value) else "drift"), old
     return ("drift" if abs(value - old) > tol else "ok"), old
+
+
+def uncompared_models(rows: list[Row]) -> list[str]:
+    """Models (``case<task>-<model>``) whose effect rows were all absent from the baseline: compared with
+    nothing (a new model, a models folder of another name, a baseline of other models). The run fails for
+    them (plugin.py); an item absent beside others that were compared (a new mode or scale) is counted."""
+    states: dict[str, set[Any]] = {}
+    for r in rows:
+        if r.get("kind") == "effect" and r.get("baseline"):
+            states.setdefault(f"case{r['task']}-{r['model']}", set()).add(r.get("baseline"))
+    return sorted(key for key, seen in states.items() if seen == {"absent"})
 
 
 def _nan(value: Any) -> bool:

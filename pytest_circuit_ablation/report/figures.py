@@ -112,7 +112,7 @@ def _interval(p: EffectRow, tau_out: float | None = None) -> str:
     if low is None or high is None:
         return ""
     over = tau_out is not None and p.get("status") != "in_circuit" and high > tau_out
-    return f"95% CI {_bound(low)}-{shown(high, tau_out, True) if over else _bound(high)}"
+    return f"95% CI {_bound(low)} to {shown(high, tau_out, True) if over else _bound(high)}"
 
 
 def _lines(rows, mode: str, panel: int = 1, legend: bool = False, tau_out: float | None = None) -> list[dict]:

@@ -18,6 +18,7 @@ from ..suite.gate import CONTROL, GATED, percent, upheld, verdict_text
 from ..suite.diagnosis import FLAGGED
 from .terminal import counted, flagged_nodes, model_entries
 from . import figures
+from .baseline import uncompared_models
 from .rows import Row, SeparationRow, checkpoint_verdict
 
 _CSS = """
@@ -225,8 +226,10 @@ def _drift_table(rows: list[Row], baseline: dict[str, Any] | None) -> str:
     which = (f"Compared with {_esc(baseline.get('file'))} (tolerance {_esc(baseline.get('tol'))}): "
              if isinstance(baseline, dict) else "")
     within = sum(r.get("baseline") == "ok" for r in rows)
-    none_matched = ("<p class=fail>No item of this run is in the baseline: nothing was compared (a baseline of other "
-                    "models, or of a models folder of another name?); the run failed.</p>" if not within and all(r.get("baseline") == "absent" for r in moved) else "")
+    uncompared = uncompared_models(rows)
+    none_matched = (f"<p class=fail>Compared with nothing: no item of {_esc(', '.join(uncompared))} is in the baseline (a "
+                    "new model, a models folder of another name, a baseline of other models?); the run failed.</p>"
+                    if uncompared else "")
     moved.sort(key=lambda r: (r["baseline"] != "drift", -abs((r.get("effect") or 0.0) - (r.get("baseline_effect") or 0.0))))
     body = "".join(f"<tr><td class=l>{_esc(r['item'])}</td><td class=l>{_esc(r['baseline'])}</td>"
                    f"<td>{_num(r.get('baseline_effect'))}</td><td>{_num(r.get('effect'))}</td></tr>" for r in moved)

@@ -8,6 +8,7 @@ from ..core.cases import case_sort_key
 from ..suite.diagnosis import FLAGGED
 from ..suite.gate import GATED, percent, verdict_text
 from ..suite.settings import Settings
+from .baseline import uncompared_models
 from .rows import Row, checkpoint_verdict, report_order
 
 
@@ -65,7 +66,10 @@ def flagged_nodes(rows: list[Row]) -> list[Row]:
     """Diagnosis rows of gated models whose verdict asks for a reader's attention, in report order. Not those
     of a model that fails its accuracy item: it does not do its task (NOT MEANINGFUL), so its effects say
     nothing about its nodes, and listing every node as leaking contradicted that verdict."""
-    meaningless = {(r["task"], r["model"]) for r in rows if r["kind"] == "accuracy" and r.get("outcome") == "failed"}
+    meaningless = {(r["task"], r["model"]) for r in rows
+                   if r["kind"] == "accuracy" and r.get("outcome") == "failed"  # its accuracy item failed, or its
+                   or r["kind"] == "separation" and r.get("gate_role") in ("gate", "control")  # checkpoint was skipped
+                   and r.get("outcome") == "skipped"}  # for it (NOT MEANINGFUL), whichever of them ran
     return [r for r in rows if r["kind"] == "diagnosis" and r.get("role") == GATED and r.get("verdict") in FLAGGED
             and (r["task"], r["model"]) not in meaningless]
 
@@ -93,9 +97,10 @@ def _baseline_lines(rows: list[Row], settings: Settings) -> list[str]:
     lines = [f"baseline {settings.baseline_path}: {counted(len(drifted), 'item')} drifted from the baseline by more than "
              f"{settings.baseline_tol}, {counted(len(absent), 'item')} not in the baseline, "
              f"{counted(unrun, 'baseline item')} not in this run"]
-    if absent and not any(r.get("baseline") == "ok" for r in rows) and not drifted:
-        lines.append("  no item of this run is in the baseline: nothing was compared (a baseline of other models, or of "
-                     "a models folder of another name?); the run fails")
+    uncompared = uncompared_models(rows)
+    if uncompared:
+        lines.append(f"  compared with nothing: no item of {', '.join(uncompared)} is in the baseline (a new model, a "
+                     "models folder of another name, a baseline of other models?); the run fails")
     for r in sorted(drifted, key=lambda r: -abs(_number(r.get("effect")) - _number(r.get("baseline_effect"))))[:10]:
         lines.append(f"  drifted: {r['item']}: {_effect(r.get('baseline_effect'))} -> {_effect(r.get('effect'))}")
     return lines

@@ -97,7 +97,7 @@ def check_effect(item: ItemSpec, store: AblationStore, record: Record) -> None:
     if modes.is_identity(mode, scale) and flipped != ev.identity_flipped:
         _fail(f"{item.id}: identity ablation changed the output ({flipped} flipped, the clean model gives {ev.identity_flipped})")
     if status == "drift":
-        was = "none" if old is None else f"{old:.4f}"
+        was = "undefined" if old is None else f"{old:.4f}"
         _fail(f"{item.id}: effect moved from {was} in the baseline to {value:.4f} (tolerance {settings.baseline_tol})")
     if not checkpoint or store.plan(item.model).ref.role == CONTROL:
         return  # a control is judged as a whole by its separation item

@@ -35,7 +35,7 @@ def test_unchanged_model_passes_and_drifted_model_fails(run_suite, pytester, int
     result = run_suite(models, f"--ablation-baseline={base}", f"--ablation-save-baseline={base}")
     assert result.ret == 1 and base.read_bytes() == saved
     result.stdout.fnmatch_lines([f"baseline not written (* items drifted from it, the baseline this run was compared with; "
-                                 f"to accept them, save without --ablation-baseline); {base} is left as it was"])
+                                 f"to accept this run's numbers, save without --ablation-baseline); {base} is left as it was"])
 
 
 def test_items_absent_from_the_baseline_are_reported_not_failed(run_suite, pytester, interpbench_dir):
@@ -46,23 +46,34 @@ def test_items_absent_from_the_baseline_are_reported_not_failed(run_suite, pytes
     result = run_suite(models, f"--ablation-baseline={base}")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*10 items not in the baseline*"])
-    assert "nothing was compared" not in result.stdout.str()
+    assert "compared with nothing" not in result.stdout.str()
 
 
-def test_a_baseline_of_other_models_says_nothing_was_compared_and_fails(run_suite, pytester, interpbench_dir):
-    """Items absent from the baseline are reported, not failed; but when not one item is in the baseline,
-    nothing was compared: the terminal and the page say so, and the run fails."""
+def test_a_model_compared_with_nothing_fails_the_run_alone_or_beside_others(run_suite, pytester):
+    """Items absent from the baseline are counted, not failed; but a model none of whose items is in it was
+    compared with nothing (a new model, a renamed models folder): the terminal and the page say so, and the
+    run fails, whether it ran alone (as on a shard) or beside models that were compared; and a failed
+    comparison is not saved over the baseline it failed against (a retried job then passed)."""
     base = pytester.path / "baseline.json"
     settings = ("--ablation-modes=resample", "--ablation-scales=1.0", "--ablation-inputs=30")
-    assert run_suite(f"--ablation-models={interpbench_dir}", f"--ablation-save-baseline={base}", *settings, fast=False).ret == 0
+    assert run_suite("--ablation-tasks=3", f"--ablation-save-baseline={base}", *settings, fast=False).ret == 0
+    saved = base.read_bytes()
     result = run_suite("--ablation-tasks=33", f"--ablation-baseline={base}", "--ablation-report", "--ablation-images=none",
-                       *settings, fast=False)
-    assert result.ret == 1  # a regression check that compared nothing fails the run (it passed, green)
+                       f"--ablation-save-baseline=./{base.name}", *settings, fast=False)
+    assert result.ret == 1  # a regression check that compared nothing passed, green
     result.stdout.fnmatch_lines(["baseline *: 0 items drifted from the baseline by more than 0.02, * items not in the baseline, "
-                                 "10 baseline items not in this run",  # case 3's 10 nodes at resample x 1.0
-                                 "  no item of this run is in the baseline: nothing was compared*; the run fails"])
+                                 "30 baseline items not in this run",  # case 3's three models, 10 nodes at resample x 1.0
+                                 "  compared with nothing: no item of case33-natural, case33-siit is in the baseline*; the run fails",
+                                 "baseline not written (case33-natural, case33-siit compared with nothing in it, the baseline this "
+                                 "run was compared with; to accept this run's numbers, save without --ablation-baseline); *"])
+    assert base.read_bytes() == saved
     page = (pytester.path / "reports" / "index.html").read_text()
-    assert "Compared with baseline.json (tolerance 0.02): 0 items drifted" in page and "nothing was compared" in page
+    assert "Compared with baseline.json (tolerance 0.02): 0 items drifted" in page
+    assert "Compared with nothing: no item of case33-natural, case33-siit is in the baseline" in page
+    result = run_suite("--ablation-tasks=3,33", f"--ablation-baseline={base}", *settings, fast=False)
+    assert result.ret == 1  # beside case 3's models, which were compared, as alone
+    result.stdout.fnmatch_lines(["  compared with nothing: no item of case33-natural, case33-siit is in the baseline*"])
+    assert run_suite("--ablation-tasks=3", f"--ablation-baseline={base}", *settings, fast=False).ret == 0
 
 
 def test_unreadable_baseline(run_suite, pytester):
