@@ -99,7 +99,6 @@ def test_killed_worker_keeps_the_previous_report(run_suite, pytester, monkeypatc
     # the item that crashed its worker is not sent again (xdist's LoadScope re-sent it: it crashed a second
     # worker, or ran twice), and the rest of its case runs on a replacement worker
     result.stdout.fnmatch_lines(["*report not written (1 item lost with a crashed worker)*"])
-    assert result.stdout.str().count("crashed while running") == 1
     result.assert_outcomes(failed=1, passed=99, xfailed=2)  # the 102 items of case 3 at the fast settings, each once
     assert (pytester.path / "reports" / "ablation.csv").read_bytes() == before
 
