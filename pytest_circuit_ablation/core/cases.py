@@ -34,6 +34,11 @@ def case_sort_key(case_id: str) -> tuple[int, int | str]:
     return (0, int(case_id)) if case_id.isdigit() else (1, case_id)
 
 
+def cases_words() -> str:
+    """Where the cases come from, for messages: the built-in ones, or a user's folder of cases."""
+    return f"cases in ${CASES_ENV}" if os.environ.get(CASES_ENV) else "built-in cases"
+
+
 def builtin_cases_dir() -> Path:
     """$CIRCUIT_ABLATION_CASES if set; else the cases installed with the package (a wheel puts them in
     ``builtin_cases/`` inside it); else ``cases/`` beside the package (a source checkout, an editable install)."""
@@ -207,7 +212,8 @@ _SCALAR = (str, int, float, bool)
 def _validate(spec: Any, path: Path, draft: bool = False) -> None:
     """Refuse, in one line naming the key, a case.json that the code reading it would trip over: a user's
     case folder (``$CIRCUIT_ABLATION_CASES``) is read at collection, where a TypeError is an INTERNALERROR.
-    A ``draft`` may lack the fields compiling fills in (``COMPILED_FIELDS``)."""
+    A ``draft`` (the compile tool's ``--update-case-json``) may lack the fields compiling fills in: encoding,
+    output_classes, correspondence."""
     def need(ok: bool, what: str) -> None:
         if not ok:
             raise AblationError(f"{path}: {what}")
@@ -239,10 +245,9 @@ def _validate(spec: Any, path: Path, draft: bool = False) -> None:
     need(len(set(enc.values())) == len(enc), "'encoding' gives two tokens the same id")
     need(sorted(enc.values()) == list(range(len(enc))),
          f"'encoding' ids must be 0..{len(enc) - 1}, one per token (the model's d_vocab rows), got {sorted(enc.values())}")
-    missing = {"BOS", "PAD", *(str(v) for v in vocab)} - set(enc)
-    need(not missing, f"encoding lacks tokens {sorted(missing)}")
-    extra = set(enc) - {"BOS", "PAD", *(str(v) for v in vocab)}
-    need(not extra, f"encoding names tokens that are not in 'vocab': {sorted(extra)}")
+    expected = {"BOS", "PAD", *tokens}
+    need(not expected - set(enc), f"encoding lacks tokens {sorted(expected - set(enc))}")
+    need(not set(enc) - expected, f"encoding names tokens that are not in 'vocab': {sorted(set(enc) - expected)}")
     need(is_int(spec["max_seq_len"]) and spec["max_seq_len"] >= 2,
          f"'max_seq_len' must be an integer >= 2 (BOS included), got {spec['max_seq_len']!r}")
     need(isinstance(spec["causal"], bool), f"'causal' must be true or false, got {spec['causal']!r}")
@@ -281,9 +286,6 @@ def _validate(spec: Any, path: Path, draft: bool = False) -> None:
 
 #: a task id: a folder name that is safe in test ids, file names and report keys
 CASE_ID = re.compile(r"[A-Za-z0-9_-]+")
-#: case.json's fields that tracr decides; a draft (``load_case(draft=True)``, the compile tool's
-#: ``--update-case-json``) may lack them, and compiling fills them in
-COMPILED_FIELDS = ("encoding", "output_classes", "correspondence")
 
 
 def load_case(case_id: str, cases_dir: Path | None = None, draft: bool = False) -> Case:
@@ -294,7 +296,7 @@ def load_case(case_id: str, cases_dir: Path | None = None, draft: bool = False) 
         raise AblationError(f"task id {case_id!r}: only letters, digits, _ and - (it names test ids and report files)")
     if not path.is_file():
         known = ", ".join(available_case_ids(root)) or "none"
-        raise AblationError(f"unknown task {case_id!r}: no {path} ({'cases there' if cases_dir else 'built-in cases'}: {known})")
+        raise AblationError(f"unknown task {case_id!r}: no {path} ({'cases there' if cases_dir else cases_words()}: {known})")
     st = path.stat()
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size, draft)
     if key not in _SPECS:  # planning and evaluation both need it: read and validated once per process
@@ -329,17 +331,18 @@ def check_case_matches_hl(case: Case, hl) -> None:
                              f"case.json was edited after compiling, or the HL model is stale: restore case.json, or "
                              f"recompile the case (circuit-ablation-compile {case.id})")
 
-    direction = "causal" if case.causal else "bidirectional"
-    for field, ours, hl_field, theirs in (
-            ("max_seq_len", case.max_seq_len, "n_ctx", cfg.n_ctx), ("causal", case.causal, "attention_dir", cfg.attention_dir),
-            ("encoding's size", len(case.encoding), "d_vocab", cfg.d_vocab),
+    # (field, its value, what the HL model must have for it, HL field, the HL model's value)
+    for field, ours, want, hl_field, theirs in (
+            ("max_seq_len", case.max_seq_len, case.max_seq_len, "n_ctx", cfg.n_ctx),
+            ("causal", case.causal, "causal" if case.causal else "bidirectional", "attention_dir", cfg.attention_dir),
+            ("encoding's size", len(case.encoding), len(case.encoding), "d_vocab", cfg.d_vocab),
             ("output_classes' size" if case.is_categorical else "a numerical output's size",
-             len(case.output_classes or ()) if case.is_categorical else 1, "d_vocab_out", cfg.d_vocab_out)):
-        if (direction if field == "causal" else ours) != theirs:
+             *[len(case.output_classes or ()) if case.is_categorical else 1] * 2, "d_vocab_out", cfg.d_vocab_out)):
+        if want != theirs:
             raise refuse(field, ours, hl_field, theirs)
+    hl_nodes = set(all_nodes(cfg.n_layers, cfg.n_heads, cfg.attn_only))
     for hl_name, (hook, _) in case.correspondence().items():
-        node = parse_node(hook)
-        if node.layer >= cfg.n_layers or (node.head is not None and node.head >= cfg.n_heads) or (node.is_mlp and cfg.attn_only):
+        if parse_node(hook) not in hl_nodes:
             raise AblationError(f"{where}: correspondence entry {hl_name!r} names HL node {hook}, which the compiled HL "
                                 f"model ({_shape_words(cfg.n_layers, cfg.n_heads)}{', no MLPs' if cfg.attn_only else ''}) lacks")
     layout_path = case.dir / hubfiles.LAYOUT_FILE
@@ -366,10 +369,10 @@ def _shape_words(layers: int, heads: int) -> str:
 def check_circuit_fits_shape(case: Case, n_layers: int, n_heads: int, what: str) -> None:
     """Refuse a correspondence naming an LL node that a model of this shape lacks (the trainer crashed on
     it with an IndexError inside its hooks)."""
-    for node in sorted(case.circuit(), key=lambda n: n.sort_key()):
-        if node.layer >= n_layers or (node.head is not None and node.head >= n_heads):
-            raise AblationError(f"{case.dir / 'case.json'}: the correspondence names LL node {node.full_name}, which "
-                                f"{what} ({_shape_words(n_layers, n_heads)}) lacks")
+    unknown = sorted(case.circuit() - set(all_nodes(n_layers, n_heads)), key=lambda n: n.sort_key())
+    if unknown:
+        raise AblationError(f"{case.dir / 'case.json'}: the correspondence names LL node {unknown[0].full_name}, which "
+                            f"{what} ({_shape_words(n_layers, n_heads)}) lacks")
 
 
 def user_models(root: Path) -> list[ModelRef]:
@@ -392,9 +395,7 @@ HUB_METADATA_FILE = "benchmark_metadata.json"
 
 def _case_words(case: Case) -> str:
     """'built-in case 3 (frac_prevs)', or 'case firsta (first_is_a) of $CIRCUIT_ABLATION_CASES' for a user's."""
-    if os.environ.get(CASES_ENV):
-        return f"case {case.id} ({case.name}) of ${CASES_ENV}"
-    return f"built-in case {case.id} ({case.name})"
+    return f"case {case.id} ({case.name}) of ${CASES_ENV}" if os.environ.get(CASES_ENV) else f"built-in case {case.id} ({case.name})"
 
 
 def _refuse(where: Path, field: str, theirs: Any, ours: Any, case: Case) -> AblationError:

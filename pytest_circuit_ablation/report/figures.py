@@ -27,6 +27,7 @@ from typing import Any
 
 from ..core.modes import MODES
 from ..core.nodes import parse_node
+from ..suite.gate import shown
 from .rows import EffectRow
 
 IN_COLOUR, OUT_COLOUR = "green", "orange"  # the legend's group colours
@@ -106,8 +107,6 @@ def _bound(value: float) -> str:
 def _interval(p: EffectRow, tau_out: float | None = None) -> str:
     """The hover's Wilson interval; an out-of-circuit upper bound over ``tau_out`` with the digits that show
     it over (``shown``): 0.1004 read "0.100" beside a tau_out of 0.1 on a node the gate failed."""
-    from ..suite.gate import shown
-
     low, high = _y(p.get("ci_low")), _y(p.get("ci_high"))
     if low is None or high is None:
         return ""

@@ -66,10 +66,10 @@ def flagged_nodes(rows: list[Row]) -> list[Row]:
     """Diagnosis rows of gated models whose verdict asks for a reader's attention, in report order. Not those
     of a model that fails its accuracy item: it does not do its task (NOT MEANINGFUL), so its effects say
     nothing about its nodes, and listing every node as leaking contradicted that verdict."""
+    # its accuracy item failed, or its checkpoint was skipped for it: whichever of the two ran
     meaningless = {(r["task"], r["model"]) for r in rows
-                   if r["kind"] == "accuracy" and r.get("outcome") == "failed"  # its accuracy item failed, or its
-                   or r["kind"] == "separation" and r.get("gate_role") in ("gate", "control")  # checkpoint was skipped
-                   and r.get("outcome") == "skipped"}  # for it (NOT MEANINGFUL), whichever of them ran
+                   if (r["kind"] == "accuracy" and r.get("outcome") == "failed")
+                   or (r["kind"] == "separation" and r.get("gate_role") in ("gate", "control") and r.get("outcome") == "skipped")}
     return [r for r in rows if r["kind"] == "diagnosis" and r.get("role") == GATED and r.get("verdict") in FLAGGED
             and (r["task"], r["model"]) not in meaningless]
 
@@ -93,7 +93,7 @@ def _baseline_lines(rows: list[Row], settings: Settings) -> list[str]:
     drifted = [r for r in rows if r.get("baseline") == "drift"]
     absent = [r for r in rows if r.get("baseline") == "absent"]
     ran = {r["item"] for r in rows if r.get("kind") == "effect"}
-    unrun = len(set(settings.baseline or ()) - ran)  # another mode list, -k, a shard: compared with nothing
+    unrun = len(set(settings.baseline or ()) - ran)  # baseline items this run did not make (other modes, -k, a shard)
     lines = [f"baseline {settings.baseline_path}: {counted(len(drifted), 'item')} drifted from the baseline by more than "
              f"{settings.baseline_tol}, {counted(len(absent), 'item')} not in the baseline, "
              f"{counted(unrun, 'baseline item')} not in this run"]

@@ -8,7 +8,6 @@ unknown task name, stops collection.
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass, field
 
 from ..core import cases, hubfiles
@@ -120,8 +119,7 @@ def all_plans(settings: Settings) -> list[ModelPlan]:
     if settings.tasks:
         unknown = [t for t in settings.tasks if t not in available]
         if unknown:
-            where = f"cases in ${cases.CASES_ENV}" if os.environ.get(cases.CASES_ENV) else "built-in cases"
-            raise AblationError(f"--ablation-tasks: unknown task {unknown[0]!r} ({where}: {', '.join(available) or 'none'})")
+            raise AblationError(f"--ablation-tasks: unknown task {unknown[0]!r} ({cases.cases_words()}: {', '.join(available) or 'none'})")
     plans: list[ModelPlan] = []
     if settings.models_dir is not None:
         try:
